@@ -1,0 +1,167 @@
+"""Periodic neighbour graphs for batches of structures.
+
+A *batch* is the PyTorch Geometric convention: the atoms of several structures are concatenated,
+
+- ``positions``: ``[N, 3]`` Cartesian coordinates in Å (all structures, concatenated),
+- ``cells``: ``[S, 3, 3]`` cell vectors as rows, in Å (one per structure),
+- ``numbers``: ``[N]`` atomic numbers,
+- ``batch``: ``[N]`` index of the structure each atom belongs to (sorted, 0..S-1).
+
+Neighbour *indices* and integer cell *shifts* come from vesin-torch (linear scaling cell lists); the
+edge vectors are then recomputed from ``positions`` and ``cells`` in plain torch, so they are
+differentiable with respect to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import ase
+import numpy as np
+import torch
+from vesin_torch import NeighborList
+
+
+class NeighborGraph(NamedTuple):
+    """Directed edges ``i -> j`` with ``vectors = r_j - r_i + shift @ cell`` (Å)."""
+
+    edge_index: torch.Tensor  # [2, E] global atom indices (i, j)
+    shifts: torch.Tensor  # [E, 3] integer cell shifts (as float, same dtype as positions)
+    vectors: torch.Tensor  # [E, 3] Å
+    distances: torch.Tensor  # [E] Å
+    edge_batch: torch.Tensor  # [E] structure index of each edge
+
+
+def structure_slices(batch: torch.Tensor, n_structures: int | None = None) -> torch.Tensor:
+    """Start offsets ``[S+1]`` of each structure in a sorted ``batch`` vector."""
+    if n_structures is None:
+        n_structures = int(batch.max().item()) + 1 if batch.numel() else 0
+    counts = torch.bincount(batch, minlength=n_structures)
+    return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+
+def atoms_per_structure(batch: torch.Tensor, n_structures: int) -> torch.Tensor:
+    """Number of atoms ``[S]`` in each structure."""
+    return torch.bincount(batch, minlength=n_structures)
+
+
+def cell_volumes(cells: torch.Tensor) -> torch.Tensor:
+    """Cell volumes ``[S]`` in Å³ (absolute value of the determinant)."""
+    return torch.linalg.det(cells).abs()
+
+
+def perpendicular_widths(cells: torch.Tensor) -> torch.Tensor:
+    """Distances between opposite cell faces ``[S, 3]`` in Å.
+
+    The largest sphere that fits in a periodic cell has radius ``min(widths) / 2``: a pair-distance
+    grid beyond it counts a periodic image of the same pair more than once.
+    """
+    volumes = cell_volumes(cells)
+    a, b, c = cells[:, 0], cells[:, 1], cells[:, 2]
+    areas = torch.stack(
+        [
+            torch.linalg.cross(b, c).norm(dim=-1),
+            torch.linalg.cross(c, a).norm(dim=-1),
+            torch.linalg.cross(a, b).norm(dim=-1),
+        ],
+        dim=-1,
+    )
+    return volumes[:, None] / areas
+
+
+def neighbor_graph(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    batch: torch.Tensor | None,
+    cutoff: float,
+    *,
+    periodic: bool = True,
+    full_list: bool = True,
+) -> NeighborGraph:
+    """All pairs closer than ``cutoff`` (Å) in every structure of a batch.
+
+    ``full_list=True`` returns both ``i -> j`` and ``j -> i`` (message passing); ``False`` returns each
+    unordered pair once (pair histograms). Periodic images of an atom itself are included when the
+    cutoff exceeds a cell width, so any cutoff is valid for any cell.
+    """
+    if batch is None:
+        batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+    if cells.dim() == 2:
+        cells = cells.unsqueeze(0)
+    n_structures = cells.shape[0]
+    offsets = structure_slices(batch, n_structures)
+    calculator = NeighborList(cutoff=float(cutoff), full_list=full_list)
+
+    edges_i, edges_j, edge_shifts, edge_batch = [], [], [], []
+    detached = positions.detach()
+    for s in range(n_structures):
+        start, stop = int(offsets[s]), int(offsets[s + 1])
+        if stop - start == 0:
+            continue
+        box = cells[s].detach() if periodic else torch.zeros_like(cells[s]).detach()
+        i, j, shift = calculator.compute(
+            points=detached[start:stop], box=box, periodic=periodic, quantities="ijS"
+        )
+        edges_i.append(i.to(torch.long) + start)
+        edges_j.append(j.to(torch.long) + start)
+        edge_shifts.append(shift.to(positions.dtype))
+        edge_batch.append(torch.full_like(i, s, dtype=torch.long))
+
+    if edges_i:
+        i = torch.cat(edges_i)
+        j = torch.cat(edges_j)
+        shifts = torch.cat(edge_shifts)
+        e_batch = torch.cat(edge_batch)
+    else:
+        i = j = e_batch = torch.zeros(0, dtype=torch.long, device=positions.device)
+        shifts = positions.new_zeros((0, 3))
+
+    vectors = positions[j] - positions[i]
+    if periodic:
+        vectors = vectors + torch.einsum("ek,ekl->el", shifts, cells[e_batch])
+    distances = vectors.norm(dim=-1)
+    return NeighborGraph(torch.stack([i, j]), shifts, vectors, distances, e_batch)
+
+
+def batch_from_atoms(
+    structures: Sequence[ase.Atoms] | ase.Atoms,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Concatenate ``ase.Atoms`` into ``(positions [N,3], cells [S,3,3], numbers [N], batch [N])``."""
+    if isinstance(structures, ase.Atoms):
+        structures = [structures]
+    positions = torch.as_tensor(
+        np.concatenate([a.get_positions() for a in structures]), dtype=dtype, device=device
+    )
+    cells = torch.as_tensor(np.stack([np.asarray(a.cell[:]) for a in structures]), dtype=dtype, device=device)
+    numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=device)
+    batch = torch.repeat_interleave(
+        torch.arange(len(structures), device=device),
+        torch.as_tensor([len(a) for a in structures], device=device),
+    )
+    return positions, cells, numbers, batch
+
+
+def atoms_from_batch(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    pbc: bool = True,
+) -> list[ase.Atoms]:
+    """Split a batch back into a list of ``ase.Atoms``."""
+    offsets = structure_slices(batch, cells.shape[0])
+    out = []
+    for s in range(cells.shape[0]):
+        start, stop = int(offsets[s]), int(offsets[s + 1])
+        out.append(
+            ase.Atoms(
+                numbers=numbers[start:stop].detach().cpu().numpy(),
+                positions=positions[start:stop].detach().cpu().numpy(),
+                cell=cells[s].detach().cpu().numpy(),
+                pbc=pbc,
+            )
+        )
+    return out
