@@ -100,9 +100,7 @@ def neighbor_graph(
         if stop - start == 0:
             continue
         box = cells[s].detach() if periodic else torch.zeros_like(cells[s]).detach()
-        i, j, shift = calculator.compute(
-            points=detached[start:stop], box=box, periodic=periodic, quantities="ijS"
-        )
+        i, j, shift = calculator.compute(points=detached[start:stop], box=box, periodic=periodic, quantities="ijS")
         edges_i.append(i.to(torch.long) + start)
         edges_j.append(j.to(torch.long) + start)
         edge_shifts.append(shift.to(positions.dtype))
@@ -132,9 +130,7 @@ def batch_from_atoms(
     """Concatenate ``ase.Atoms`` into ``(positions [N,3], cells [S,3,3], numbers [N], batch [N])``."""
     if isinstance(structures, ase.Atoms):
         structures = [structures]
-    positions = torch.as_tensor(
-        np.concatenate([a.get_positions() for a in structures]), dtype=dtype, device=device
-    )
+    positions = torch.as_tensor(np.concatenate([a.get_positions() for a in structures]), dtype=dtype, device=device)
     cells = torch.as_tensor(np.stack([np.asarray(a.cell[:]) for a in structures]), dtype=dtype, device=device)
     numbers = torch.as_tensor(np.concatenate([a.numbers for a in structures]), dtype=torch.long, device=device)
     batch = torch.repeat_interleave(

@@ -11,7 +11,7 @@ Conventions (see docs/CONVENTIONS.md):
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import periodictable
@@ -33,7 +33,7 @@ def element_symbol(number: int) -> str:
     return chemical_symbols[int(number)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def neutron_scattering_length(number: int) -> float:
     """Coherent neutron scattering length b_c of the natural element, in fm."""
     element = periodictable.elements[int(number)]
