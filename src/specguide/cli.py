@@ -62,10 +62,14 @@ def spectrum(
     weighting: Annotated[
         Weighting, typer.Option(help="Pair weighting of totals (gr, pdf, rdf, sq, fq).")
     ] = Weighting.number,
-    r_max: Annotated[float, typer.Option(help="Largest pair distance used, Å (must be ≤ half the cell).")] = 8.0,
+    r_max: Annotated[
+        float | None, typer.Option(help="Largest pair distance used, Å (≤ half the cell; default min(8, half cell)).")
+    ] = None,
     dr: Annotated[float, typer.Option(help="Real-space grid step, Å.")] = 0.02,
     sigma: Annotated[float, typer.Option(help="Gaussian smoothing of pair distances, Å.")] = 0.15,
-    q_min: Annotated[float, typer.Option(help="Smallest Q, Å⁻¹ (below ~1 Å⁻¹ the finite r-max window dominates).")] = 1.0,
+    q_min: Annotated[
+        float, typer.Option(help="Smallest Q, Å⁻¹ (below ~1 Å⁻¹ the finite r-max window dominates).")
+    ] = 1.0,
     q_max: Annotated[float, typer.Option(help="Largest Q, Å⁻¹.")] = 20.0,
     dq: Annotated[float, typer.Option(help="Q grid step, Å⁻¹.")] = 0.05,
     adf_cutoff: Annotated[
@@ -100,6 +104,92 @@ def spectrum(
 
         plot_spectrum(plot, x, y, observable, title=structure.name)
         err.print(f"wrote {plot}")
+
+
+@app.command()
+def example(
+    name: Annotated[
+        str, typer.Argument(help="Bundled MD data set, e.g. a-Si (held-out replica at 2.5 g/cm³) or a-Si_1.5.")
+    ],
+    out: Annotated[Path | None, typer.Option(help="extxyz file to write (default: NAME.extxyz).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a held-out replica of a bundled MD data set as extxyz and print its path."""
+    from specguide.data.md import list_md_datasets, load_md_dataset, write_extxyz
+    from specguide.io import refuse_overwrite
+
+    dataset = {"a-Si": "a-Si_2.5", "a-C": "a-C_2.0", "a-SiO2": "a-SiO2_2.2"}.get(name, name)
+    if dataset not in list_md_datasets():
+        fail(f"no bundled data set {name!r}; choose one of {', '.join(list_md_datasets())}")
+    target = out or Path(f"{name}.extxyz")
+    try:
+        refuse_overwrite(target, force)
+    except InputError as exc:
+        fail(str(exc))
+    held_out = load_md_dataset(dataset, split="test") or load_md_dataset(dataset)
+    write_extxyz(target, held_out[0])
+    print(target)
+
+
+md_app = typer.Typer(help="Molecular dynamics: make training data for your own material.", no_args_is_help=True)
+app.add_typer(md_app, name="md")
+
+
+@md_app.command("melt-quench")
+def melt_quench_command(
+    density: Annotated[float, typer.Option(help="Density, g/cm³ (fixed during the run).")],
+    atoms: Annotated[int, typer.Option(help="Atoms per cell.")],
+    out: Annotated[Path, typer.Option(help="Output directory (structures.extxyz, config.json).")],
+    element: Annotated[str | None, typer.Option(help="Single element: Si or C.")] = None,
+    composition: Annotated[str | None, typer.Option(help="Formula, e.g. SiO2 or Cu64Zr36.")] = None,
+    replicas: Annotated[int, typer.Option(help="Independent melt-quench runs.")] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed → same structures).")] = 0,
+    potential: Annotated[str | None, typer.Option(help="Potential key or file (default by species).")] = None,
+    melt_time: Annotated[float, typer.Option(help="Melt time at 5000 K, ps.")] = 50.0,
+    quench_rate: Annotated[float, typer.Option(help="Quench rate, K/ps.")] = 100.0,
+    workers: Annotated[int, typer.Option(help="Parallel processes (one replica each).")] = 1,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+) -> None:
+    """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Munetoh Si-O, Mendelev Cu-Zr)."""
+    from specguide.data.md import MeltQuenchProtocol, coordination_fractions, melt_quench_replicas, write_extxyz
+    from specguide.io import refuse_overwrite, write_atomically, write_json
+
+    if (element is None) == (composition is None):
+        fail("give exactly one of --element or --composition")
+    try:
+        refuse_overwrite(out, force)
+    except InputError as exc:
+        fail(str(exc))
+    protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
+    try:
+        frames = melt_quench_replicas(
+            element,
+            composition,
+            density_g_cm3=density,
+            n_atoms=atoms,
+            n_replicas=replicas,
+            seed=seed,
+            protocol=protocol,
+            potential=potential,
+            workers=workers,
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomically(out / "structures.extxyz", lambda tmp: write_extxyz(tmp, frames))
+    config = dict(
+        element=element,
+        composition=composition,
+        density_g_cm3=density,
+        n_atoms=atoms,
+        replicas=replicas,
+        seed=seed,
+        potential=frames[0].info.get("potential"),
+        protocol=protocol.to_dict(),
+        coordination=coordination_fractions(frames),
+    )
+    write_json(out / "config.json", config)
+    err.print(f"wrote {len(frames)} structures to {out / 'structures.extxyz'}")
 
 
 def run() -> None:  # pragma: no cover - console entry point wrapper
