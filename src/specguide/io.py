@@ -141,6 +141,9 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp creates 0600; results should be readable like any other file
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -1,0 +1,879 @@
+"""Sampling structures from the prior: Euler–Maruyama on the reverse-time SDE, with restarts and a veto.
+
+Reverse SDE of the variance-exploding schedule (Kwon et al. 2024 Algorithm 1)::
+
+    x <- x + g^2(t) s(x, t) |dt| + g(t) sqrt(|dt|) z,    t <- t - |dt|,    x <- wrap(x)
+
+from ``t_start`` (0.999 from random positions; smaller for partial noising of a given structure) to
+``t_min``. Many replicas are integrated together as one batch (PyG ``batch`` vector). On top of it:
+
+- **minimum-distance veto** (GLASS Supplementary): after each step, atoms whose move would bring a pair
+  closer than ``d_min`` (and closer than before) keep their old position; repeated until no such pair is left,
+  so a configuration without short pairs never acquires one;
+- **restart sampling** (Kwon Sec. 4.6): replicas with coordination defects (CN outside an allowed range, bond
+  cutoffs per species pair) are re-noised to ``t_restart`` (0.3) — the whole replica, or only the defective
+  atoms and their bonded neighbours — and denoised again, for up to ``n_restarts`` cycles; replicas without
+  defects are left untouched;
+- **failure handling**: a replica whose score or positions become non-finite, or that jumps more than half a
+  cell in one step, is re-initialised and sampled again (counted in the report); output is always finite;
+- **guidance hook**: ``guidance(positions, cells, numbers, batch, t, sigma, score) -> extra score`` is added to
+  the prior score at every step (see :func:`sample`).
+
+The score can be a :class:`~specguide.models.score.ScoreNetwork` or any callable
+``score(positions [N,3], cells [S,3,3], numbers [N], batch [N], t [S]) -> [N,3]`` (Å⁻¹).
+Everything random comes from one ``torch.Generator``: the same seed gives the same structures.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ase
+import ase.io
+import numpy as np
+import torch
+from ase.data import atomic_masses, atomic_numbers, chemical_symbols, covalent_radii
+
+from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
+from specguide.graph import atoms_from_batch, batch_from_atoms, neighbor_graph, perpendicular_widths
+from specguide.io import write_atomically, write_json
+
+ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+GuidanceFn = Callable[..., torch.Tensor]
+PairValues = float | dict[tuple[int | str, int | str], float]
+
+AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
+BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
+VETO_FACTOR = 0.7  # default veto distance = 0.7 x sum of covalent radii (C–C: 1.06 Å)
+DEFAULT_CN_RANGE = {6: (2, 4)}  # carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6)
+
+
+# --------------------------------------------------------------------------------------------------
+# small geometry helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def wrap_positions(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """Map Cartesian positions into their cell (fractional coordinates mod 1)."""
+    cell = cells.index_select(0, batch)  # [N, 3, 3], rows are cell vectors
+    fractional = torch.linalg.solve(cell.transpose(1, 2), positions.unsqueeze(-1)).squeeze(-1)
+    fractional = fractional - torch.floor(fractional)
+    return torch.einsum("ni,nij->nj", fractional, cell)
+
+
+def _to_z(key: int | str) -> int:
+    if isinstance(key, str):
+        if key not in atomic_numbers:
+            raise ValueError(f"unknown element symbol {key!r}")
+        return atomic_numbers[key]
+    return int(key)
+
+
+class PairTable:
+    """A distance per species pair: one float for all pairs, or a dict ``{(z1, z2): r}`` (symbols allowed).
+
+    Pairs missing from a dict get 0 (never bonded / never vetoed). Symmetric.
+    """
+
+    def __init__(self, values: PairValues):
+        self.table = torch.zeros(119, 119, dtype=torch.float64)
+        if isinstance(values, dict):
+            for (a, b), r in values.items():
+                za, zb = _to_z(a), _to_z(b)
+                self.table[za, zb] = self.table[zb, za] = float(r)
+        else:
+            self.table[:] = float(values)
+        if bool((self.table < 0).any()):
+            raise ValueError("pair distances must be >= 0")
+
+    def max_for(self, numbers: torch.Tensor) -> float:
+        present = torch.unique(numbers)
+        return float(self.table[present][:, present].max()) if present.numel() else 0.0
+
+    def lookup(self, zi: torch.Tensor, zj: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.table[zi, zj].to(dtype)
+
+    @staticmethod
+    def covalent(numbers: Sequence[int], factor: float) -> dict[tuple[int, int], float]:
+        zs = sorted({int(z) for z in numbers})
+        return {(a, b): round(factor * (covalent_radii[a] + covalent_radii[b]), 4) for a in zs for b in zs if a <= b}
+
+
+def coordination_numbers(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    bond_cutoffs: PairValues | PairTable,
+    *,
+    return_bonds: bool = False,
+):
+    """Number of bonded neighbours of every atom (bond: distance below the pair's cutoff)."""
+    table = bond_cutoffs if isinstance(bond_cutoffs, PairTable) else PairTable(bond_cutoffs)
+    cutoff = table.max_for(numbers)
+    n = positions.shape[0]
+    if cutoff <= 0:
+        cn = torch.zeros(n, dtype=torch.long)
+        return (cn, torch.zeros(2, 0, dtype=torch.long)) if return_bonds else cn
+    graph = neighbor_graph(positions.detach(), cells.detach(), batch, cutoff, full_list=True)
+    i, j = graph.edge_index
+    bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
+    cn = torch.bincount(i[bonded], minlength=n)
+    if return_bonds:
+        return cn, graph.edge_index[:, bonded]
+    return cn
+
+
+def find_defects(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    bond_cutoffs: PairValues | PairTable,
+    cn_range: dict[int | str, tuple[int, int]],
+    *,
+    return_bonds: bool = False,
+):
+    """Boolean mask ``[N]`` of atoms whose coordination number is outside ``cn_range[species]``.
+
+    Species without an entry in ``cn_range`` are never defects.
+    """
+    cn, bonds = coordination_numbers(positions, cells, numbers, batch, bond_cutoffs, return_bonds=True)
+    low = torch.full((119,), -1, dtype=torch.long)
+    high = torch.full((119,), 10**6, dtype=torch.long)
+    for species, (lo, hi) in cn_range.items():
+        z = _to_z(species)
+        low[z], high[z] = int(lo), int(hi)
+    zs = numbers.long()
+    defects = (cn < low[zs]) | (cn > high[zs])
+    return (defects, bonds) if return_bonds else defects
+
+
+def minimum_distance_veto(
+    old: torch.Tensor,
+    displacement: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    d_min: PairTable,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero the displacement of atoms whose move makes a pair shorter than ``d_min`` (and shorter than before).
+
+    Returns ``(displacement, vetoed mask [N])``. Iterates until no offending pair is left; every round
+    freezes at least one more moving atom, so it ends (in practice after 1–3 rounds). A pair that was already
+    too short may stay so or separate, but never approach.
+    """
+    cutoff = d_min.max_for(numbers)
+    vetoed = torch.zeros(old.shape[0], dtype=torch.bool, device=old.device)
+    if cutoff <= 0:
+        return displacement, vetoed
+    displacement = displacement.clone()
+    while True:
+        new = old + displacement
+        graph = neighbor_graph(new, cells, batch, cutoff, full_list=False)
+        if graph.distances.numel() == 0:
+            break
+        i, j = graph.edge_index
+        before = (graph.vectors - (displacement[j] - displacement[i])).norm(dim=-1)
+        threshold = d_min.lookup(numbers[i], numbers[j], graph.distances.dtype)
+        offending = (graph.distances < threshold) & (graph.distances < before)
+        if not bool(offending.any()):
+            break
+        atoms = torch.cat([i[offending], j[offending]])
+        displacement[atoms] = 0.0
+        vetoed[atoms] = True
+    return displacement, vetoed
+
+
+# --------------------------------------------------------------------------------------------------
+# options and results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RestartOptions:
+    """Restart sampling: re-noise replicas with coordination defects to ``t_restart`` and denoise again."""
+
+    n_restarts: int = 0
+    t_restart: float = 0.3
+    bond_cutoffs: PairValues = 1.84
+    cn_range: dict = field(default_factory=lambda: dict(DEFAULT_CN_RANGE))
+    mode: str = "replica"  # "replica": re-noise the whole replica (paper); "local": defects + bonded neighbours
+    steps: int | None = None  # default: the main pass's step size over (t_min, t_restart)
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("replica", "local"):
+            raise ValueError(f"restart mode must be 'replica' or 'local', got {self.mode!r}")
+        if self.n_restarts < 0:
+            raise ValueError("n_restarts must be >= 0")
+
+
+@dataclass
+class SampleReport:
+    """What happened during sampling, per replica where it applies."""
+
+    n_reinitialised: list[int]  # re-initialisations after non-finite / exploding steps
+    n_restart_cycles: list[int]  # restart cycles each replica went through
+    defects_per_cycle: list[list[int]] = field(default_factory=list)  # [cycle][replica] defect counts
+    failed_restarts: int = 0  # restart passes that blew up and were reverted
+    vetoed_moves: int = 0  # atom moves rejected by the minimum-distance veto
+    score_evaluations: int = 0  # network calls (each on a batch of replicas)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SampleResult:
+    positions: torch.Tensor
+    cells: torch.Tensor
+    numbers: torch.Tensor
+    batch: torch.Tensor
+    report: SampleReport
+
+    def to_atoms(self) -> list[ase.Atoms]:
+        return atoms_from_batch(self.positions, self.cells, self.numbers, self.batch)
+
+
+def _sub_batch(selected: torch.Tensor, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Atom mask and re-indexed batch vector of the replicas in the boolean mask ``selected [S]``."""
+    atom_mask = selected[batch]
+    remap = torch.cumsum(selected.long(), 0) - 1
+    return atom_mask, remap[batch[atom_mask]]
+
+
+def _accepts_replica_ids(function: Callable) -> bool:
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "replica_ids" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
+class _Progress:
+    def __init__(self, enabled: bool):
+        self.progress = None
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+            )
+            self.progress.start()
+        self.task = None
+
+    def new(self, description: str, total: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(description, total=total)
+
+    def advance(self) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+# --------------------------------------------------------------------------------------------------
+# the sampler
+# --------------------------------------------------------------------------------------------------
+
+
+class _Sampler:
+    def __init__(
+        self,
+        score: ScoreFn,
+        schedule: VESchedule,
+        generator: torch.Generator,
+        veto: PairTable | None,
+        guidance: GuidanceFn | None,
+        max_displacement: float | None,
+        progress: _Progress,
+        report: SampleReport,
+    ):
+        self.score, self.schedule, self.generator = score, schedule, generator
+        self.veto, self.guidance, self.progress, self.report = veto, guidance, progress, report
+        self.max_displacement = max_displacement
+        self.guidance_wants_ids = guidance is not None and _accepts_replica_ids(guidance)
+        self.score_wants_ids = not isinstance(score, torch.nn.Module) and _accepts_replica_ids(score)
+
+    def integrate(
+        self,
+        x: torch.Tensor,
+        cells: torch.Tensor,
+        numbers: torch.Tensor,
+        batch: torch.Tensor,
+        t_grid: torch.Tensor,
+        replica_ids: torch.Tensor,
+        mobile: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the reverse SDE over ``t_grid`` (descending); returns ``(x, failed [S])``."""
+        n_structures = cells.shape[0]
+        failed = torch.zeros(n_structures, dtype=torch.bool)
+        if self.max_displacement is None:
+            limit = 0.5 * perpendicular_widths(cells).min(dim=-1).values
+        else:
+            limit = torch.full((n_structures,), float(self.max_displacement), dtype=x.dtype)
+        limit = limit.to(x.dtype).index_select(0, batch)
+        for k in range(len(t_grid) - 1):
+            t, dt = float(t_grid[k]), float(t_grid[k] - t_grid[k + 1])
+            t_batch = torch.full((n_structures,), t, dtype=x.dtype)
+            extra_score = {"replica_ids": replica_ids} if self.score_wants_ids else {}
+            score = self.score(x, cells, numbers, batch, t_batch, **extra_score).to(x.dtype)
+            self.report.score_evaluations += 1
+            if self.guidance is not None:
+                sigma = self.schedule.sigma(t_batch)
+                extra = {"replica_ids": replica_ids} if self.guidance_wants_ids else {}
+                with torch.enable_grad():
+                    added = self.guidance(x.detach(), cells, numbers, batch, t_batch, sigma, score.detach(), **extra)
+                score = score + added.detach().to(x.dtype)
+            g2 = self.schedule.g2(t)
+            z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
+            drift = g2 * score * dt
+            displacement = drift + math.sqrt(g2 * dt) * z
+            if mobile is not None:
+                displacement = displacement * mobile[:, None].to(x.dtype)
+                drift = drift * mobile[:, None].to(x.dtype)
+            bad_atom = ~torch.isfinite(displacement).all(dim=-1) | (drift.norm(dim=-1) > limit)
+            failed |= torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
+            displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
+            if self.veto is not None:
+                displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, self.veto)
+                self.report.vetoed_moves += int(vetoed.sum())
+            x = wrap_positions(x + displacement, cells, batch)
+            self.progress.advance()
+        return x, failed
+
+
+def random_positions(
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    generator: torch.Generator,
+    d_min: PairTable | None = None,
+    attempts: int = 200,
+) -> torch.Tensor:
+    """Uniform random positions in each cell; with ``d_min``, atoms in too-short pairs are redrawn (best effort)."""
+    dtype = cells.dtype
+
+    def draw(n: int, index: torch.Tensor) -> torch.Tensor:
+        fractional = torch.rand(n, 3, generator=generator, dtype=dtype)
+        return torch.einsum("ni,nij->nj", fractional, cells.index_select(0, index))
+
+    x = draw(len(batch), batch)
+    if d_min is None or d_min.max_for(numbers) <= 0:
+        return x
+    cutoff = d_min.max_for(numbers)
+    for _ in range(attempts):
+        graph = neighbor_graph(x, cells, batch, cutoff, full_list=False)
+        i, j = graph.edge_index
+        short = graph.distances < d_min.lookup(numbers[i], numbers[j], dtype)
+        if not bool(short.any()):
+            break
+        redo = torch.unique(j[short])
+        x[redo] = draw(len(redo), batch[redo])
+    return x
+
+
+def sample(
+    score: ScoreFn,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    *,
+    positions: torch.Tensor | None = None,
+    schedule: VESchedule | None = None,
+    steps: int = 256,
+    t_start: float = T_MAX,
+    t_min: float = T_MIN,
+    generator: torch.Generator | int | None = 0,
+    restart: RestartOptions | None = None,
+    d_min: PairValues | None = None,
+    guidance: GuidanceFn | None = None,
+    max_reinit: int = 3,
+    max_displacement: float | None = None,
+    progress: bool = False,
+) -> SampleResult:
+    """Sample a batch of replicas with the reverse-time SDE (Euler–Maruyama, ``steps`` steps).
+
+    ``cells [S,3,3]``, ``numbers [N]``, ``batch [N]`` fix the replicas. With ``positions=None`` the atoms start
+    uniformly at random (away from each other by ``d_min`` where possible); otherwise ``positions [N,3]`` are
+    clean seed structures (a crystal rescaled to the density, a liquid snapshot) noised to ``t_start``
+    (``x = x0 + sigma(t_start) eps``) before denoising. ``schedule`` defaults to the network's own.
+
+    ``guidance(positions, cells, numbers, batch, t [S], sigma [S], score [N,3]) -> [N,3]``: an extra score term
+    (Å⁻¹) added to the prior score at every step. It is called under ``torch.enable_grad()`` with detached
+    tensors, so it may differentiate an observable (or the score network itself, e.g. through an ``x0``
+    estimate ``x + sigma^2 score``); ``batch`` indexes the replicas of *this call*, which during restarts is a
+    subset: a guidance that accepts a keyword ``replica_ids`` (or ``**kwargs``) receives the original replica
+    index of each structure ``[S]``.
+
+    ``restart`` enables restart sampling (see :class:`RestartOptions`); ``d_min`` (Å, one value or per pair)
+    enables the minimum-distance veto. A replica whose step is non-finite or whose drift ``g^2 s dt`` is longer
+    than ``max_displacement`` (default half the cell width) is re-initialised, at most ``max_reinit`` times.
+
+    Restarts and re-initialisations integrate only the replicas concerned, so ``score`` and ``guidance`` may
+    see a subset of the batch; a plain-callable ``score`` that accepts a keyword ``replica_ids`` (or
+    ``**kwargs``) gets the original index of each of its structures, as ``guidance`` does.
+    """
+    start_time = time.perf_counter()
+    if isinstance(generator, int) or generator is None:
+        generator = torch.Generator().manual_seed(0 if generator is None else int(generator))
+    if schedule is None:
+        schedule = getattr(score, "schedule", None) or VESchedule()
+    if not 0 < t_min < t_start <= 1.0:
+        raise ValueError(f"need 0 < t_min < t_start <= 1, got t_min={t_min}, t_start={t_start}")
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    dtype = cells.dtype if cells.dtype.is_floating_point else torch.float32
+    cells = cells.to(dtype)
+    if cells.dim() == 2:
+        cells = cells.unsqueeze(0)
+    numbers = numbers.long()
+    batch = batch.long()
+    n_structures = cells.shape[0]
+    veto = PairTable(d_min) if d_min is not None else None
+    report = SampleReport(n_reinitialised=[0] * n_structures, n_restart_cycles=[0] * n_structures)
+    bar = _Progress(progress)
+    sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report)
+    seeds = None if positions is None else positions.to(dtype)
+
+    def initialise(selected: torch.Tensor) -> torch.Tensor:
+        atom_mask, sub_batch = _sub_batch(selected, batch)
+        sub_cells = cells[selected]
+        if seeds is None:
+            return random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, veto)
+        start = seeds[atom_mask]
+        noise = schedule.sigma(t_start) * torch.randn(start.shape, generator=generator, dtype=dtype)
+        if veto is not None:
+            noise, _ = minimum_distance_veto(start, noise, sub_cells, numbers[atom_mask], sub_batch, veto)
+        return wrap_positions(start + noise, sub_cells, sub_batch)
+
+    def run(selected: torch.Tensor, x: torch.Tensor, t_grid: torch.Tensor, mobile=None):
+        atom_mask, sub_batch = _sub_batch(selected, batch)
+        ids = torch.nonzero(selected).flatten()
+        x_sub, failed = sampler.integrate(
+            x[atom_mask], cells[selected], numbers[atom_mask], sub_batch, t_grid, ids,
+            None if mobile is None else mobile[atom_mask],
+        )  # fmt: skip
+        x = x.clone()
+        x[atom_mask] = x_sub
+        out = torch.zeros(n_structures, dtype=torch.bool)
+        out[ids[failed]] = True
+        return x, out
+
+    try:
+        everyone = torch.ones(n_structures, dtype=torch.bool)
+        main_grid = torch.linspace(t_start, t_min, steps + 1, dtype=torch.float64)
+        x = torch.zeros(len(numbers), 3, dtype=dtype)
+        x[everyone[batch]] = initialise(everyone)
+        bar.new("denoising", steps)
+        x, failed = run(everyone, x, main_grid)
+        while bool(failed.any()):
+            for s in torch.nonzero(failed).flatten().tolist():
+                report.n_reinitialised[s] += 1
+                if report.n_reinitialised[s] > max_reinit:
+                    raise RuntimeError(
+                        f"replica {s} failed (non-finite or exploding score) {max_reinit + 1} times; "
+                        "check the prior, the density and the guidance strength"
+                    )
+            warnings.warn(
+                f"re-initialising {int(failed.sum())} replica(s) after non-finite or exploding steps", stacklevel=2
+            )
+            x[failed[batch]] = initialise(failed)
+            bar.new("re-initialised", steps)
+            x, failed = run(failed, x, main_grid)
+
+        if restart is not None and restart.n_restarts > 0:
+            x = _restart_cycles(x, cells, numbers, batch, schedule, restart, t_min, steps, t_start, run, bar, report,
+                                generator, veto)  # fmt: skip
+    finally:
+        bar.close()
+    if not bool(torch.isfinite(x).all()):  # pragma: no cover - guarded above; never hand out NaN
+        raise RuntimeError("sampling produced non-finite positions")
+    report.seconds = round(time.perf_counter() - start_time, 3)
+    return SampleResult(x, cells, numbers, batch, report)
+
+
+def _restart_cycles(
+    x, cells, numbers, batch, schedule, restart, t_min, steps, t_start, run, bar, report, generator, veto
+):
+    bonds_table = PairTable(restart.bond_cutoffs)
+    n_structures = cells.shape[0]
+    if not t_min < restart.t_restart <= 1.0:
+        raise ValueError(f"t_restart must be in (t_min, 1], got {restart.t_restart}")
+    n_steps = restart.steps or max(1, math.ceil(steps * (restart.t_restart - t_min) / (t_start - t_min)))
+    grid = torch.linspace(restart.t_restart, t_min, n_steps + 1, dtype=torch.float64)
+    renoise = schedule.renoise_sigma(t_min, restart.t_restart)
+    for _cycle in range(restart.n_restarts + 1):
+        defects, bonds = find_defects(x, cells, numbers, batch, bonds_table, restart.cn_range, return_bonds=True)
+        per_replica = torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, defects.long())
+        report.defects_per_cycle.append(per_replica.tolist())
+        selected = per_replica > 0
+        if _cycle == restart.n_restarts or not bool(selected.any()):
+            break
+        if restart.mode == "replica":
+            mobile = selected[batch]
+        else:  # defective atoms and their bonded neighbours
+            mobile = defects.clone()
+            i, j = bonds
+            mobile[j[defects[i]]] = True
+        before = x.clone()
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        atom_mask, sub_batch = _sub_batch(selected, batch)
+        kick = (renoise * noise * mobile[:, None].to(x.dtype))[atom_mask]
+        if veto is not None:  # re-noising must not create short pairs either
+            kick, _ = minimum_distance_veto(x[atom_mask], kick, cells[selected], numbers[atom_mask], sub_batch, veto)
+        x = x.clone()
+        x[atom_mask] = wrap_positions(x[atom_mask] + kick, cells[selected], sub_batch)
+        bar.new(f"restart {_cycle + 1}", n_steps)
+        x, failed = run(selected, x, grid, mobile if restart.mode == "local" else None)
+        for s in torch.nonzero(selected).flatten().tolist():
+            report.n_restart_cycles[s] += 1
+        if bool(failed.any()):  # a restart that blows up is undone: the replica keeps its previous sample
+            report.failed_restarts += int(failed.sum())
+            x[failed[batch]] = before[failed[batch]]
+    return x
+
+
+# --------------------------------------------------------------------------------------------------
+# the one-call API
+# --------------------------------------------------------------------------------------------------
+
+
+def cubic_cell_side(n_atoms: int, mean_mass_amu: float, density_g_cm3: float) -> float:
+    """Side (Å) of a cubic cell holding ``n_atoms`` of mean mass ``mean_mass_amu`` at ``density_g_cm3``."""
+    if density_g_cm3 <= 0:
+        raise ValueError(f"density must be positive, got {density_g_cm3} g/cm³")
+    return (n_atoms * mean_mass_amu / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)) ** (1.0 / 3.0)
+
+
+def _species_counts(composition: dict[str, float] | None, n_atoms: int, prior_species: Sequence[int]) -> list[int]:
+    """Atomic numbers of ``n_atoms`` atoms for a composition (largest-remainder rounding)."""
+    if composition is None:
+        if len(prior_species) != 1:
+            symbols = [chemical_symbols[z] for z in prior_species]
+            raise ValueError(f"the prior covers several species {symbols}: give composition={{symbol: fraction}}")
+        return [int(prior_species[0])] * n_atoms
+    zs = [_to_z(symbol) for symbol in composition]
+    fractions = np.asarray([float(f) for f in composition.values()])
+    if (fractions < 0).any() or fractions.sum() <= 0:
+        raise ValueError(f"composition fractions must be non-negative and not all zero: {composition}")
+    unknown = [chemical_symbols[z] for z in zs if z not in prior_species]
+    if unknown:
+        raise ValueError(
+            f"composition has {unknown}, which the prior was not trained on "
+            f"({[chemical_symbols[z] for z in prior_species]})"
+        )
+    exact = fractions / fractions.sum() * n_atoms
+    counts = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - counts), kind="stable")[: n_atoms - counts.sum()]:
+        counts[index] += 1
+    return [z for z, c in zip(zs, counts) for _ in range(c)]
+
+
+def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | None) -> list[ase.Atoms]:
+    seeds = []
+    for r in range(n_replicas):
+        atoms = init[r % len(init)].copy()
+        if n_atoms is not None and len(atoms) != n_atoms:
+            ratio = n_atoms / len(atoms)
+            m = round(ratio ** (1 / 3))
+            if n_atoms % len(atoms) or m**3 * len(atoms) != n_atoms:
+                raise ValueError(
+                    f"initial structure has {len(atoms)} atoms; n_atoms={n_atoms} is not it times a cube "
+                    "(m x m x m supercell)"
+                )
+            atoms = atoms.repeat((m, m, m))
+        seeds.append(atoms)
+    return seeds
+
+
+def generate(
+    prior: str | Path | torch.nn.Module | ScoreFn,
+    *,
+    density_g_cm3: float,
+    n_atoms: int | None = None,
+    n_replicas: int = 1,
+    steps: int = 256,
+    seed: int = 0,
+    cell: Any = None,
+    composition: dict[str, float] | None = None,
+    init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
+    t_start: float | None = None,
+    t_min: float = T_MIN,
+    n_restarts: int = 0,
+    t_restart: float = 0.3,
+    restart_mode: str = "replica",
+    bond_cutoffs: PairValues | None = None,
+    cn_range: dict | None = None,
+    d_min: PairValues | str | None = "auto",
+    guidance: GuidanceFn | None = None,
+    max_reinit: int = 3,
+    progress: bool = True,
+    return_details: bool = False,
+):
+    """Generate ``n_replicas`` periodic structures of ``n_atoms`` atoms at ``density_g_cm3`` from a prior.
+
+    - ``prior``: a checkpoint path (:func:`~specguide.diffusion.training.load_prior`), a ``ScoreNetwork``, or any
+      score callable (then give ``composition``);
+    - ``cell``: ``None`` for a cubic cell; otherwise a cell shape (3x3 rows or 3 lengths) scaled isotropically
+      to the density. The side of the cubic cell is ``(N m̄ / rho)^(1/3)`` with masses from ASE;
+    - ``composition``: ``{symbol: fraction}``; default the prior's single species;
+    - ``init``: ``"random"`` (uniform, ``t_start`` 0.999) or structures (a crystal seed, liquid snapshots; one,
+      or one per replica, cycled) mapped by fractional coordinates into the target cell (``m x m x m``
+      supercells when ``n_atoms`` asks for it) and noised to ``t_start`` (default 0.6);
+    - restarts: ``n_restarts`` cycles at ``t_restart`` for replicas with atoms whose coordination number is
+      outside ``cn_range`` (default carbon 2–4) with ``bond_cutoffs`` (default 1.21 x covalent radii: C–C 1.84 Å);
+    - ``d_min``: veto distance, ``"auto"`` = 0.7 x covalent radii (C–C 1.06 Å), a number, a per-pair dict, or
+      ``None`` to disable;
+    - ``guidance``: see :func:`sample`.
+
+    Returns a list of ``ase.Atoms`` (``info`` holds replica, seed and sampling counters); with
+    ``return_details=True`` returns ``(structures, {"config": every parameter, "report": SampleReport dict})``.
+    """
+    config = {
+        "prior": str(prior) if isinstance(prior, (str, Path)) else type(prior).__name__,
+        "density_g_cm3": density_g_cm3,
+        "n_atoms": n_atoms,
+        "n_replicas": n_replicas,
+        "steps": steps,
+        "seed": seed,
+        "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
+        "composition": composition,
+        "init": init if isinstance(init, str) else f"{1 if isinstance(init, ase.Atoms) else len(init)} structure(s)",
+        "t_min": t_min,
+        "n_restarts": n_restarts,
+        "t_restart": t_restart,
+        "restart_mode": restart_mode,
+        "max_reinit": max_reinit,
+        "guidance": None if guidance is None else getattr(guidance, "__name__", type(guidance).__name__),
+    }
+    meta: dict = {}
+    if isinstance(prior, (str, Path)):
+        from specguide.diffusion.training import load_prior
+
+        network, meta = load_prior(prior)
+        score_fn: ScoreFn = network
+        config["prior_meta"] = {k: meta[k] for k in ("specguide_version", "network", "k", "data") if k in meta}
+    else:
+        score_fn = prior
+    prior_species = list(getattr(getattr(score_fn, "config", None), "species", ()) or [])
+    schedule = getattr(score_fn, "schedule", None) or VESchedule()
+    if n_replicas < 1:
+        raise ValueError("n_replicas must be >= 1")
+
+    if isinstance(init, str):
+        if init != "random":
+            raise ValueError(f"init must be 'random' or structures, got {init!r}")
+        if n_atoms is None or n_atoms < 1:
+            raise ValueError("n_atoms must be a positive integer")
+        if not prior_species and composition is None:
+            raise ValueError("give composition={symbol: fraction} for a score function without species information")
+        zs = _species_counts(composition, n_atoms, prior_species or [_to_z(s) for s in composition])
+        per_replica = [zs] * n_replicas
+        fractional_seeds = None
+        t_start = T_MAX if t_start is None else t_start
+    else:
+        seeds = _seed_structures([init] if isinstance(init, ase.Atoms) else list(init), n_replicas, n_atoms)
+        n_atoms = len(seeds[0])
+        if any(len(a) != n_atoms for a in seeds):
+            raise ValueError("all initial structures must have the same number of atoms (after repetition)")
+        per_replica = [list(a.numbers) for a in seeds]
+        fractional_seeds = [a.get_scaled_positions(wrap=True) for a in seeds]
+        t_start = 0.6 if t_start is None else t_start
+    config["n_atoms"], config["t_start"] = n_atoms, t_start
+    present = sorted({z for zs in per_replica for z in zs})
+    if prior_species and set(present) - set(prior_species):
+        raise ValueError(f"species {sorted(set(present) - set(prior_species))} are not covered by the prior")
+    density_range = meta.get("data", {}).get("density_g_cm3")
+    if density_range and not density_range[0] - 0.25 <= density_g_cm3 <= density_range[1] + 0.25:
+        warnings.warn(
+            f"density {density_g_cm3} g/cm³ is outside the prior's training range {density_range}", stacklevel=2
+        )
+
+    cells_list, numbers_list, positions_list = [], [], []
+    for r in range(n_replicas):
+        masses = atomic_masses[np.asarray(per_replica[r])]
+        volume = masses.sum() / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)
+        if cell is None:
+            box = np.eye(3) * cubic_cell_side(n_atoms, masses.mean(), density_g_cm3)
+        else:
+            shape = np.asarray(cell, dtype=float)
+            shape = np.diag(shape) if shape.shape == (3,) else shape
+            if shape.shape != (3, 3) or abs(np.linalg.det(shape)) < 1e-9:
+                raise ValueError("cell must be 3 lengths or a non-singular 3x3 matrix of row vectors")
+            box = shape * (volume / abs(np.linalg.det(shape))) ** (1 / 3)
+        cells_list.append(box)
+        numbers_list.append(per_replica[r])
+        if fractional_seeds is not None:
+            positions_list.append(fractional_seeds[r] @ box)
+    cells = torch.as_tensor(np.stack(cells_list), dtype=torch.float32)
+    numbers = torch.as_tensor(np.concatenate(numbers_list), dtype=torch.long)
+    batch = torch.repeat_interleave(torch.arange(n_replicas), n_atoms)
+    positions = (
+        None if fractional_seeds is None else torch.as_tensor(np.concatenate(positions_list), dtype=torch.float32)
+    )
+
+    if d_min == "auto":
+        d_min = PairTable.covalent(present, VETO_FACTOR)
+    restart = None
+    if n_restarts > 0:
+        if bond_cutoffs is None:
+            bond_cutoffs = PairTable.covalent(present, BOND_FACTOR)
+        if cn_range is None:
+            cn_range = {z: DEFAULT_CN_RANGE[z] for z in present if z in DEFAULT_CN_RANGE}
+            if not cn_range:
+                raise ValueError(
+                    "restart sampling needs cn_range={symbol or Z: (min CN, max CN)} for these species "
+                    f"{[chemical_symbols[z] for z in present]}"
+                )
+        restart = RestartOptions(n_restarts, t_restart, bond_cutoffs, cn_range, restart_mode)
+    config.update(
+        {
+            "bond_cutoffs": _jsonable_pairs(bond_cutoffs),
+            "cn_range": None if cn_range is None else {str(k): list(v) for k, v in cn_range.items()},
+            "d_min": _jsonable_pairs(d_min),
+        }
+    )
+
+    with torch.no_grad():
+        result = sample(
+            score_fn, cells, numbers, batch,
+            positions=positions, schedule=schedule, steps=steps, t_start=t_start, t_min=t_min,
+            generator=torch.Generator().manual_seed(int(seed)), restart=restart, d_min=d_min,
+            guidance=guidance, max_reinit=max_reinit, progress=progress,
+        )  # fmt: skip
+    structures = result.to_atoms()
+    report = result.report
+    for r, atoms in enumerate(structures):
+        atoms.info.update(
+            {
+                "replica": r,
+                "seed": int(seed),
+                "n_reinitialised": report.n_reinitialised[r],
+                "n_restart_cycles": report.n_restart_cycles[r],
+            }
+        )
+        if report.defects_per_cycle:
+            atoms.info["defects"] = report.defects_per_cycle[-1][r]
+    if return_details:
+        return structures, {"config": config, "report": report.to_dict()}
+    return structures
+
+
+def _jsonable_pairs(values):
+    if isinstance(values, dict):
+        return {"-".join(chemical_symbols[_to_z(k)] for k in key): float(v) for key, v in values.items()}
+    return values
+
+
+# --------------------------------------------------------------------------------------------------
+# summary and output
+# --------------------------------------------------------------------------------------------------
+
+
+def summarize(
+    structures: Sequence[ase.Atoms],
+    bond_cutoffs: PairValues | None = None,
+    cn_range: dict | None = None,
+    r_max: float = 5.0,
+    dr: float = 0.02,
+) -> dict:
+    """Quick structural checks: coordination fractions per species, minimum distance, RDF first peak.
+
+    ``bond_cutoffs`` defaults to 1.21 x covalent radii (C–C 1.84 Å). The RDF is a histogram of pair distances
+    (bin ``dr``) normalised by the ideal-gas shell; its first peak is the maximum below the largest bond
+    cutoff x 1.3 (or below ``r_max``).
+    """
+    structures = list(structures)
+    if not structures:
+        raise ValueError("no structures to summarize")
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    present = sorted({int(z) for z in numbers.tolist()})
+    if bond_cutoffs is None:
+        bond_cutoffs = PairTable.covalent(present, BOND_FACTOR)
+    table = PairTable(bond_cutoffs)
+    cn = coordination_numbers(positions, cells, numbers, batch, table)
+
+    coordination = {}
+    for z in present:
+        mask = numbers == z
+        values = cn[mask]
+        counts = torch.bincount(values)
+        coordination[chemical_symbols[z]] = {
+            "fractions": {str(k): round(float(c) / int(mask.sum()), 5) for k, c in enumerate(counts.tolist()) if c},
+            "mean": round(float(values.double().mean()), 4),
+        }
+
+    half_width = float(perpendicular_widths(cells).min()) / 2
+    r_hist = min(r_max, half_width)
+    graph = neighbor_graph(positions, cells, batch, r_hist, full_list=False)
+    distances = graph.distances.double()
+    min_distance = float(distances.min()) if distances.numel() else float("nan")
+    bins = max(1, int(r_hist / dr))
+    hist = torch.histc(distances, bins=bins, min=0.0, max=r_hist)
+    edges = torch.linspace(0.0, r_hist, bins + 1, dtype=torch.float64)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    shell = 4.0 / 3.0 * math.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+    n_total = len(numbers)
+    density = sum(len(a) / a.get_volume() for a in structures) / len(structures)
+    g = 2.0 * hist / (n_total * density * shell)
+    smooth = torch.nn.functional.avg_pool1d(g[None, None], 3, stride=1, padding=1, count_include_pad=False)[0, 0]
+    limit = min(r_hist, 1.3 * table.max_for(numbers)) if table.max_for(numbers) > 0 else r_hist
+    window = centres < limit
+    peak = float(centres[window][torch.argmax(smooth[window])]) if bool(window.any()) else float("nan")
+
+    summary = {
+        "n_structures": len(structures),
+        "n_atoms": [len(a) for a in structures],
+        "density_g_cm3": [
+            round(float(a.get_masses().sum() / a.get_volume() / AMU_PER_A3_PER_G_CM3), 4) for a in structures
+        ],
+        "bond_cutoffs": _jsonable_pairs(bond_cutoffs),
+        "coordination": coordination,
+        "min_distance": round(min_distance, 4),
+        "rdf_first_peak": round(peak, 3),
+    }
+    if cn_range:
+        defects = find_defects(positions, cells, numbers, batch, table, cn_range)
+        summary["cn_range"] = {str(k): list(v) for k, v in cn_range.items()}
+        summary["defect_fraction"] = round(float(defects.double().mean()), 5)
+    return summary
+
+
+def write_generation(
+    out_dir: str | Path,
+    structures: Sequence[ase.Atoms],
+    config: dict,
+    summary: dict,
+    force: bool = False,
+) -> Path:
+    """Write ``structures.extxyz`` (one frame per replica), ``config.json`` and ``summary.json`` atomically.
+
+    Refuses (``FileExistsError``) to write into an existing non-empty directory unless ``force=True``, and
+    refuses structures with non-finite positions.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(f"{out_dir}: already holds results; choose another directory or pass force=True")
+    structures = list(structures)
+    for r, atoms in enumerate(structures):
+        if not np.isfinite(atoms.get_positions()).all():
+            raise ValueError(f"structure {r} has non-finite positions; not writing {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(out_dir / "structures.extxyz", lambda tmp: ase.io.write(tmp, structures, format="extxyz"))
+    write_json(out_dir / "config.json", config)
+    write_json(out_dir / "summary.json", summary)
+    return out_dir

@@ -1,0 +1,234 @@
+"""The reverse-SDE sampler: exactness on a Gaussian target, determinism, veto, restarts, failure handling."""
+
+import json
+import math
+
+import ase.build
+import numpy as np
+import pytest
+import torch
+
+from specguide.diffusion.sampling import (
+    PairTable,
+    RestartOptions,
+    cubic_cell_side,
+    find_defects,
+    generate,
+    minimum_distance_veto,
+    sample,
+    summarize,
+    write_generation,
+)
+from specguide.diffusion.schedule import VESchedule
+from specguide.graph import batch_from_atoms, neighbor_graph
+from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
+
+
+def tiny_network(species=(6,)) -> ScoreNetwork:
+    torch.manual_seed(0)
+    net = ScoreNetwork(ScoreNetworkConfig(species=species, hidden=16, n_layers=2, cutoff=3.0)).eval()
+    with torch.no_grad():  # a random, untrained but non-zero score
+        torch.nn.init.normal_(net.decoder[-1].weight, std=0.3)
+    return net
+
+
+def replicas(n_replicas: int, n_atoms: int, side: float, z: int = 6):
+    cells = torch.eye(3).expand(n_replicas, 3, 3).clone() * side
+    numbers = torch.full((n_replicas * n_atoms,), z)
+    batch = torch.repeat_interleave(torch.arange(n_replicas), n_atoms)
+    return cells, numbers, batch
+
+
+def min_pair_distance(positions, cells, batch, cutoff=3.0) -> float:
+    graph = neighbor_graph(positions.double(), cells.double(), batch, cutoff, full_list=False)
+    return float(graph.distances.min())
+
+
+def test_euler_maruyama_reproduces_a_gaussian_target():
+    """Exact score of N(mu, s0^2) per coordinate: the reverse SDE must return mean mu and variance s0^2."""
+    s0, schedule = 0.3, VESchedule(k=0.8)
+    n = 3000
+    g = torch.Generator().manual_seed(1)
+    cells, numbers, batch = replicas(1, n, 100.0)
+    mu = 30.0 + 40.0 * torch.rand(n, 3, generator=g)
+
+    def gaussian_score(positions, cells, numbers, batch, t):
+        variance = s0**2 + schedule.sigma(t)[batch][:, None] ** 2
+        return -(positions - mu) / variance
+
+    clean = mu + s0 * torch.randn(n, 3, generator=g)  # a sample of the target, noised to t_start inside
+    result = sample(gaussian_score, cells, numbers, batch, positions=clean, schedule=schedule, steps=200, generator=7)
+    deviation = (result.positions - mu).double()
+    assert abs(float(deviation.mean())) < 0.02
+    assert float(deviation.var()) == pytest.approx(s0**2, rel=0.06)
+    # not trivially so: the starting cloud was much wider
+    assert s0**2 + schedule.sigma(0.999) ** 2 > 7 * s0**2
+
+
+def test_same_seed_same_structures_and_different_seed_differs():
+    net = tiny_network()
+    options = dict(density_g_cm3=2.0, n_atoms=40, n_replicas=2, steps=12, n_restarts=1, progress=False)
+    first = generate(net, seed=3, **options)
+    second = generate(net, seed=3, **options)
+    other = generate(net, seed=4, **options)
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.positions, b.positions)
+    assert not np.allclose(first[0].positions, other[0].positions)
+
+
+def test_veto_keeps_every_pair_above_d_min():
+    net = tiny_network()
+    d_min = 1.2
+    structures = generate(
+        net, density_g_cm3=2.0, n_atoms=64, n_replicas=3, steps=30, d_min=d_min, n_restarts=1, progress=False
+    )
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    assert min_pair_distance(positions, cells, batch) >= d_min - 1e-4
+
+
+def test_veto_step_reverts_only_the_offending_atoms():
+    cells = torch.eye(3)[None] * 10.0
+    numbers = torch.full((3,), 6)
+    batch = torch.zeros(3, dtype=torch.long)
+    old = torch.tensor([[1.0, 1.0, 1.0], [2.5, 1.0, 1.0], [6.0, 6.0, 6.0]])
+    move = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.0, 0.0], [0.3, 0.0, 0.0]])  # atom 0 would come to 1.0 Å of atom 1
+    displacement, vetoed = minimum_distance_veto(old, move, cells, numbers, batch, PairTable(1.2))
+    assert vetoed.tolist() == [True, True, False]
+    torch.testing.assert_close(displacement[0], torch.zeros(3))
+    torch.testing.assert_close(displacement[2], move[2])
+    # a pair that is already too short may separate
+    close = torch.tensor([[1.0, 1.0, 1.0], [1.5, 1.0, 1.0], [6.0, 6.0, 6.0]])
+    apart = torch.tensor([[-0.2, 0.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    displacement, vetoed = minimum_distance_veto(close, apart, cells, numbers, batch, PairTable(1.2))
+    assert not vetoed.any()
+
+
+def mixture_score_factory(sites: torch.Tensor, shift: torch.Tensor, weight: float, s0: float, side: float, k: float):
+    """Exact score (minimum image) of a per-atom mixture: own site (``weight``) or own site + ``shift``."""
+    log_w = torch.log(torch.tensor([weight, 1.0 - weight]))
+
+    def score(positions, cells, numbers, batch, t, replica_ids):
+        own = sites[replica_ids].reshape(-1, 3)  # restarts integrate a subset of the replicas
+        centres = torch.stack([own, own + shift])  # [2, N, 3]
+        variance = s0**2 + (k * t[batch]) ** 2  # [N]
+        d = positions[None] - centres
+        d = d - side * torch.round(d / side)
+        log_p = log_w[:, None] - (d**2).sum(-1) / (2 * variance)  # [2, N]
+        p = torch.softmax(log_p, dim=0)
+        return -(p[..., None] * d).sum(0) / variance[:, None]
+
+    return score
+
+
+def test_restart_removes_defects_and_leaves_good_replicas_untouched():
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)  # 8 atoms, CN 4
+    n_replicas, side, k = 16, 5.43, 4.0
+    sites = torch.as_tensor(np.tile(atoms.positions, (n_replicas, 1)), dtype=torch.float32)
+    score = mixture_score_factory(sites.reshape(n_replicas, 8, 3), torch.tensor([0.9, 0.9, 0.0]), 0.9, 0.05, side, k)
+    cells, numbers, batch = replicas(n_replicas, 8, side, z=14)
+    bonds, cn_range = 2.75, {14: (4, 4)}
+    schedule = VESchedule(k=k)
+    common = dict(positions=sites, schedule=schedule, steps=60, generator=11)
+
+    plain = sample(score, cells, numbers, batch, **common)
+    defective = find_defects(plain.positions, cells, numbers, batch, bonds, cn_range)
+    per_replica = torch.zeros(n_replicas, dtype=torch.long).index_add(0, batch, defective.long())
+    assert int((per_replica > 0).sum()) >= 4  # the shifted component does create defects
+
+    restarted = sample(score, cells, numbers, batch, restart=RestartOptions(8, 0.3, bonds, cn_range), **common)
+    after = find_defects(restarted.positions, cells, numbers, batch, bonds, cn_range)
+    after_per_replica = torch.zeros(n_replicas, dtype=torch.long).index_add(0, batch, after.long())
+    assert int((after_per_replica > 0).sum()) < int((per_replica > 0).sum()) / 2
+    assert restarted.report.defects_per_cycle[0] == per_replica.tolist()
+    clean = (per_replica == 0)[batch]
+    torch.testing.assert_close(restarted.positions[clean], plain.positions[clean], rtol=0, atol=0)
+    assert all(c == 0 for c, d in zip(restarted.report.n_restart_cycles, per_replica.tolist()) if d == 0)
+
+    local = sample(
+        score, cells, numbers, batch, restart=RestartOptions(8, 0.3, bonds, cn_range, mode="local"), **common
+    )
+    after_local = find_defects(local.positions, cells, numbers, batch, bonds, cn_range)
+    assert int(after_local.sum()) < int(defective.sum())
+
+
+def test_non_finite_replica_is_reinitialised_and_output_is_finite():
+    calls = {"n": 0}
+    net = tiny_network()
+
+    def flaky(positions, cells, numbers, batch, t):
+        calls["n"] += 1
+        out = net(positions, cells, numbers, batch, t)
+        if calls["n"] <= 3 and cells.shape[0] == 3:  # replica 1 breaks during the first pass only
+            out = torch.where((batch == 1)[:, None], torch.full_like(out, float("nan")), out)
+        return out
+
+    cells, numbers, batch = replicas(3, 30, 7.0)
+    with pytest.warns(UserWarning, match="re-initialising 1"):
+        result = sample(flaky, cells, numbers, batch, steps=10, generator=0)
+    assert result.report.n_reinitialised == [0, 1, 0]
+    assert torch.isfinite(result.positions).all()
+
+    def broken(positions, cells, numbers, batch, t):
+        return torch.full_like(positions, float("nan"))
+
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="replica 0"):
+        sample(broken, cells[:1], numbers[:30], batch[:30], steps=3, max_reinit=1)
+
+
+def test_guidance_hook_is_called_and_added():
+    s0, schedule = 0.2, VESchedule(k=0.8)
+    cells, numbers, batch = replicas(2, 500, 50.0)
+    mu = torch.full((1000, 3), 25.0)
+    seen = {}
+
+    def zero_prior(positions, cells, numbers, batch, t):
+        return torch.zeros_like(positions)
+
+    def guidance(positions, cells, numbers, batch, t, sigma, score, replica_ids=None):
+        seen.update(
+            t=t.shape, sigma=sigma.shape, score=score.shape, ids=replica_ids.tolist(), grad=torch.is_grad_enabled()
+        )
+        return -(positions - mu) / (s0**2 + sigma[batch][:, None] ** 2)
+
+    result = sample(zero_prior, cells, numbers, batch, positions=mu, schedule=schedule, steps=100, guidance=guidance)
+    assert seen == {"t": (2,), "sigma": (2,), "score": (1000, 3), "ids": [0, 1], "grad": True}
+    assert float((result.positions - mu).std()) == pytest.approx(s0, rel=0.1)
+
+
+def test_generate_cell_composition_crystal_seed_and_outputs(tmp_path):
+    net = tiny_network(species=(6, 14))
+    structures, details = generate(
+        net, density_g_cm3=2.5, n_atoms=50, composition={"C": 0.7, "Si": 0.3}, steps=5, progress=False,
+        return_details=True,
+    )  # fmt: skip
+    atoms = structures[0]
+    assert sorted(atoms.get_chemical_symbols()).count("C") == 35
+    density = atoms.get_masses().sum() / atoms.get_volume() / 0.602214
+    assert density == pytest.approx(2.5, rel=1e-5)
+    assert atoms.cell.cellpar()[:3] == pytest.approx([atoms.cell[0, 0]] * 3)
+    assert details["config"]["seed"] == 0 and details["config"]["t_start"] == pytest.approx(0.999)
+    with pytest.raises(ValueError, match="composition"):
+        generate(net, density_g_cm3=2.0, n_atoms=10, steps=2, progress=False)
+    assert cubic_cell_side(216, 12.011, 2.0) == pytest.approx((216 * 12.011 / (2.0 * 0.602214)) ** (1 / 3))
+
+    silicon = tiny_network(species=(14,))
+    seed_crystal = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)
+    seeded = generate(
+        silicon, density_g_cm3=2.2, n_atoms=64, init=[seed_crystal], t_start=0.05, steps=5, progress=False
+    )
+    assert len(seeded[0]) == 64
+    summary = summarize(seeded, bond_cutoffs=2.75, cn_range={14: (4, 4)})
+    assert summary["coordination"]["Si"]["fractions"].get("4", 0) > 0.5  # lightly noised crystal stays mostly 4-fold
+
+    crystal_summary = summarize([ase.build.bulk("C", "diamond", a=3.567, cubic=True).repeat(2)])
+    assert crystal_summary["coordination"]["C"]["fractions"] == {"4": 1.0}
+    assert crystal_summary["rdf_first_peak"] == pytest.approx(1.545, abs=0.03)
+    assert crystal_summary["min_distance"] == pytest.approx(1.5446, abs=1e-3)
+
+    out = write_generation(tmp_path / "run", structures, details["config"], summarize(structures))
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "structures.extxyz", "summary.json"]
+    assert json.loads((out / "config.json").read_text())["n_atoms"] == 50
+    with pytest.raises(FileExistsError, match="force"):
+        write_generation(out, structures, details["config"], {})
+    write_generation(out, structures, details["config"], {}, force=True)
+    assert math.isfinite(ase.io.read(out / "structures.extxyz").positions.sum())
