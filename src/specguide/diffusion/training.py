@@ -382,15 +382,35 @@ def save_prior(
     return path
 
 
+BUNDLED_PRIORS_DIR = Path(__file__).resolve().parents[1] / "data" / "defaults" / "priors"
+
+
+def bundled_priors() -> list[str]:
+    """Names of the priors shipped with the package (``--prior a-Si``)."""
+    return sorted(p.stem for p in BUNDLED_PRIORS_DIR.glob("*.pt"))
+
+
+def resolve_prior(name_or_path: str | Path) -> Path:
+    """A checkpoint path from a bundled prior's name or a file path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_PRIORS_DIR / f"{name_or_path}.pt"
+    if bundled.is_file():
+        return bundled
+    raise FileNotFoundError(
+        f"{path}: no such prior checkpoint file or bundled prior (bundled: {', '.join(bundled_priors()) or 'none'})"
+    )
+
+
 def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[ScoreNetwork, dict]:
-    """Read a prior written by :func:`train_prior`; returns ``(network in eval mode, metadata)``.
+    """Read a prior written by :func:`train_prior` (or a bundled prior by name, e.g. ``"a-Si"``); returns
+    ``(network in eval mode, metadata)``.
 
     Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the problem for
     anything that is not a compatible specguide prior.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such prior checkpoint file")
+    path = resolve_prior(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupted, truncated, pickles of arbitrary objects, other formats

@@ -1,0 +1,122 @@
+"""`specguide train-prior` and `specguide generate`: checkpoints, outputs, reproducibility, errors."""
+
+import json
+
+import ase.build
+import ase.io
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from specguide.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def tiny_prior(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("prior")
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(4):
+        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
+        frames.append(atoms)
+    data = directory / "train.extxyz"
+    ase.io.write(data, frames)
+    checkpoint = directory / "prior.pt"
+    arguments = [
+        "train-prior",
+        str(data),
+        "--out",
+        str(checkpoint),
+        "--max-epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--layers",
+        "2",
+        "--cutoff",
+        "3.0",
+    ]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    return checkpoint, arguments
+
+
+def test_train_prior_refuses_to_overwrite_and_needs_a_stop(tiny_prior, tmp_path):
+    checkpoint, arguments = tiny_prior
+    assert runner.invoke(app, arguments).exit_code == 2
+    result = runner.invoke(
+        app, ["train-prior", str(checkpoint.parent / "train.extxyz"), "--out", str(tmp_path / "p.pt")]
+    )
+    assert result.exit_code == 2 and "--max-time" in result.output
+
+
+def test_generate_writes_structures_config_summary_and_is_reproducible(tiny_prior, tmp_path):
+    checkpoint, _ = tiny_prior
+    outputs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        arguments = [
+            "generate",
+            "--prior",
+            str(checkpoint),
+            "--density",
+            "2.33",
+            "--atoms",
+            "64",
+            "--replicas",
+            "2",
+            "--steps",
+            "16",
+            "--seed",
+            "7",
+            "--out",
+            str(out),
+        ]
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        outputs.append(out)
+    frames = [ase.io.read(out / "structures.extxyz", ":") for out in outputs]
+    assert len(frames[0]) == 2 and all(len(atoms) == 64 for atoms in frames[0])
+    for first, second in zip(frames[0], frames[1]):
+        np.testing.assert_array_equal(first.positions, second.positions)
+    config = json.loads((outputs[0] / "config.json").read_text())
+    assert config["seed"] == 7 and config["steps"] == 16 and config["density_g_cm3"] == 2.33
+    summary = json.loads((outputs[0] / "summary.json").read_text())
+    assert {"coordination", "min_distance", "rdf_first_peak"} <= set(summary)
+    # same output directory again: refused without --force
+    again = ["generate", "--prior", str(checkpoint), "--density", "2.33", "--atoms", "64", "--out", str(outputs[0])]
+    assert runner.invoke(app, again).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("prior", "extra", "expected"),
+    [("no-such-prior", [], "no such prior"), (None, ["--cell", "1,2"], "three positive lengths")],
+)
+def test_generate_errors_are_one_line(tiny_prior, tmp_path, prior, extra, expected):
+    checkpoint, _ = tiny_prior
+    arguments = [
+        "generate",
+        "--prior",
+        prior or str(checkpoint),
+        "--density",
+        "2.33",
+        "--atoms",
+        "8",
+        "--out",
+        str(tmp_path / "out"),
+        *extra,
+    ]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 2 and expected in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_a_foreign_file_is_refused_as_a_prior(tmp_path):
+    fake = tmp_path / "fake.pt"
+    fake.write_bytes(b"not a checkpoint")
+    result = runner.invoke(
+        app, ["generate", "--prior", str(fake), "--density", "2", "--atoms", "8", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2 and str(fake) in result.output
