@@ -2,10 +2,11 @@
 
     python bench/observables.py [--sizes 1000 10000 100000] [--repeats 3] [--threads 2]
 
-Structures: N atoms at a-Si density (2.33 g/cm³) in a cubic cell, uniformly random positions (the pair
-count per atom within r_max is what sets the cost, and it is fixed by the density). The dense reference is
-the published formulation: minimum-image distances of all N² pairs, then the same kernel on a dense
-[pairs, grid] tensor (GLASS supplement 2.4); it runs only where its estimated memory fits (--dense-gib).
+Structures (float32, the precision of guidance): N atoms at a-Si density (2.33 g/cm³) in a cubic
+cell, uniformly random positions (the pair count per atom within r_max sets the cost, and the density
+fixes it). The dense reference is the published formulation: minimum-image distances of all N² pairs,
+then the same kernel on a dense [pairs, grid] tensor (GLASS supplement 2.4); it runs only where its
+estimated memory fits (--dense-gib).
 Prints one table (seconds, ratio dense/ours) and the fitted exponent t ∝ N^p per observable.
 """
 
@@ -35,8 +36,8 @@ SI_MASS = 28.0855
 def random_silicon(n_atoms: int, seed: int = 0, density: float = 2.33) -> tuple[torch.Tensor, torch.Tensor]:
     side = (n_atoms * SI_MASS / (density * AMU_PER_A3_PER_G_CM3)) ** (1 / 3)
     generator = torch.Generator().manual_seed(seed)
-    positions = torch.rand(n_atoms, 3, generator=generator, dtype=torch.float64) * side
-    return positions, torch.eye(3, dtype=torch.float64)[None] * side
+    positions = torch.rand(n_atoms, 3, generator=generator, dtype=torch.float32) * side
+    return positions, torch.eye(3, dtype=torch.float32)[None] * side
 
 
 def dense_distances(positions: torch.Tensor, side: float) -> torch.Tensor:

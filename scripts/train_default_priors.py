@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+import ase.io
 import torch
 
 from specguide.data.md import load_md_dataset
@@ -27,7 +28,21 @@ PRIORS_DIR = Path(__file__).resolve().parents[1] / "src" / "specguide" / "data" 
 RECIPES = {
     "a-Si": (["a-Si_2.5"], (14,), 4.2),
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
+    # Kwon et al.'s 25 DFT-MD a-C cells from ../shared (a reference prior for tests and benchmarks; never
+    # bundled, since the data stay outside the repository)
+    "a-C-kwon": (["shared:data/a-C-xanes-dft/structures/d*.vasp"], (6,), 3.0),
 }
+SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
+
+
+def load_training_structures(source: str) -> list:
+    """A bundled MD data set's training split, or ``shared:GLOB`` files from ../shared."""
+    if source.startswith("shared:"):
+        paths = sorted(SHARED_DIR.glob(source.removeprefix("shared:")))
+        if not paths:
+            raise SystemExit(f"no files match {source} under {SHARED_DIR}")
+        return [ase.io.read(p, format="vasp") for p in paths]
+    return load_md_dataset(source, split="train")
 
 
 def main() -> None:
@@ -41,7 +56,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     datasets, species, cutoff = RECIPES[args.name]
-    structures = [a for d in datasets for a in load_md_dataset(d, split="train")]
+    structures = [a for d in datasets for a in load_training_structures(d)]
     config = ScoreNetworkConfig(species=species, cutoff=cutoff)
     out = args.out or PRIORS_DIR / f"{args.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
