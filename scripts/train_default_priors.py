@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -61,7 +62,15 @@ def main() -> None:
     out = args.out or PRIORS_DIR / f"{args.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()
-    train_prior(structures, out, max_time_minutes=args.minutes, seed=args.seed, config=config, progress=False)
+    train_prior(
+        structures,
+        out,
+        max_time_minutes=args.minutes,
+        seed=args.seed,
+        config=config,
+        progress=False,
+        resume=args.resume,
+    )
     _, meta = load_prior(out)
     record = dict(
         name=args.name,
