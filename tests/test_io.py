@@ -22,9 +22,7 @@ def test_reads_a_valid_structure(tmp_path):
         (lambda p: None, "no such file"),
         (lambda p: p.write_text("this is not a structure\n"), "check the file format"),
         (
-            lambda p: ase.io.write(
-                p, ase.Atoms("Si2", positions=[[0, 0, 0], [0.1, 0, 0]], cell=[5, 5, 5], pbc=True)
-            ),
+            lambda p: ase.io.write(p, ase.Atoms("Si2", positions=[[0, 0, 0], [0.1, 0, 0]], cell=[5, 5, 5], pbc=True)),
             "overlap",
         ),
         (
