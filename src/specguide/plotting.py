@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import matplotlib
@@ -30,4 +31,91 @@ def plot_spectrum(path: Path, x: np.ndarray, y: np.ndarray, observable, title: s
     axis.set_ylabel(observable.y_label)
     axis.set_title(f"{title}\n{observable.quantity}", fontsize=9)
     axis.grid(alpha=0.3)
+    save_figure(figure, path)
+
+
+def plot_inversion_report(path: Path, result) -> None:
+    """The inversion at a glance: each target vs the ensemble (mean ± std), g(r), bond angles, coordination,
+    the guidance loss along the trajectory and, if scanned, the density scan."""
+    import torch
+
+    from specguide.graph import batch_from_atoms, perpendicular_widths
+    from specguide.observables import BondAngleDistribution, PairDistribution
+
+    structures = result.structures
+    summary = result.summary
+    panels = len(result.targets) + 4 + (1 if summary.get("density_scan") else 0)
+    columns = 3
+    rows = math.ceil(panels / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.6 * rows), squeeze=False)
+    axes = list(axes.flat)
+    for axis, target in zip(axes, result.targets):
+        x = target.observable.grid.numpy()
+        values = result.spectra[target.label]
+        mean, std = values.mean(0), values.std(0)
+        active = target.point_weights.numpy() > 0
+        axis.plot(x[active], target.y.numpy()[active], color="k", lw=1.2, label="target")
+        axis.plot(x, mean, color="tab:orange", lw=1.2, label=f"ensemble mean ({len(values)})")
+        axis.fill_between(x, mean - std, mean + std, color="tab:orange", alpha=0.3, label="± std")
+        loss = summary["losses"][target.label]["ensemble_mean_spectrum"]
+        axis.set_title(f"{target.label}  (loss {loss:.2e})", fontsize=9)
+        axis.set_xlabel(target.observable.x_label)
+        axis.set_ylabel(target.observable.y_label)
+        axis.legend(fontsize=7)
+    rest = axes[len(result.targets) :]
+
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    half = float(perpendicular_widths(cells).min()) / 2
+    pdf = PairDistribution(r_max=math.floor(min(8.0, half) / 0.02) * 0.02, sigma=0.05)
+    with torch.no_grad():
+        g = pdf(positions.double(), cells.double(), numbers, batch).numpy()
+        cutoff = {tuple(k.split("-")): v for k, v in summary["bond_cutoffs"].items()} if isinstance(
+            summary["bond_cutoffs"], dict) else summary["bond_cutoffs"]  # fmt: skip
+        adf = BondAngleDistribution(cutoff=cutoff, sigma=2.0)
+        angles = adf(positions.double(), cells.double(), numbers, batch).numpy()
+    axis = rest[0]
+    axis.plot(pdf.grid.numpy(), g.mean(0), lw=1.2)
+    axis.fill_between(pdf.grid.numpy(), g.mean(0) - g.std(0), g.mean(0) + g.std(0), alpha=0.3)
+    axis.set_title(f"g(r), number-weighted (shortest pair {summary['min_distance']:.2f} Å)", fontsize=9)
+    axis.set_xlabel("r (Å)")
+    axis.set_ylabel("g(r)")
+    axis = rest[1]
+    axis.plot(adf.grid.numpy(), angles.mean(0), lw=1.2)
+    axis.set_title("bond-angle distribution (bonded neighbours)", fontsize=9)
+    axis.set_xlabel("angle (°)")
+    axis.set_ylabel("P(θ) (1/°)")
+    axis = rest[2]
+    species = list(summary["coordination"])
+    width = 0.8 / max(1, len(species))
+    for k, symbol in enumerate(species):
+        fractions = summary["coordination"][symbol]["fractions"]
+        cns = np.array([int(c) for c in fractions])
+        axis.bar(cns + (k - (len(species) - 1) / 2) * width, [100 * fractions[str(c)] for c in cns], width,
+                 label=symbol)  # fmt: skip
+    axis.set_title("coordination numbers", fontsize=9)
+    axis.set_xlabel("CN")
+    axis.set_ylabel("% of atoms")
+    axis.legend(fontsize=7)
+    axis = rest[3]
+    history = summary.get("loss_history") or []
+    if history:
+        axis.semilogy(np.arange(1, len(history) + 1), history, lw=1.0)
+    axis.set_title("guidance loss along the guided pass (mean over replicas)", fontsize=9)
+    axis.set_xlabel("guided step")
+    axis.set_ylabel("loss")
+    used = 4
+    scan = summary.get("density_scan")
+    if scan:
+        axis = rest[4]
+        axis.plot(scan["densities_g_cm3"], scan["loss"], "o-")
+        axis.axvline(scan["best_g_cm3"], color="k", ls=":", lw=1)
+        axis.set_title(f"density scan ({scan['scored_by']})", fontsize=9)
+        axis.set_xlabel("density (g/cm³)")
+        axis.set_ylabel("loss")
+        used = 5
+    for axis in rest[used:]:
+        axis.axis("off")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
     save_figure(figure, path)

@@ -269,14 +269,18 @@ class _Progress:
             )
             self.progress.start()
         self.task = None
+        self.label = ""
 
     def new(self, description: str, total: int) -> None:
+        self.label = description
         if self.progress is not None:
             self.task = self.progress.add_task(description, total=total)
 
-    def advance(self) -> None:
+    def advance(self, status: str = "") -> None:
         if self.progress is not None and self.task is not None:
             self.progress.advance(self.task)
+            if status:
+                self.progress.update(self.task, description=f"{self.label} ({status})")
 
     def close(self) -> None:
         if self.progress is not None:
@@ -350,7 +354,7 @@ class _Sampler:
                 displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, self.veto)
                 self.report.vetoed_moves += int(vetoed.sum())
             x = wrap_positions(x + displacement, cells, batch)
-            self.progress.advance()
+            self.progress.advance(self.guidance.status() if hasattr(self.guidance, "status") else "")
         return x, failed
 
 

@@ -1,0 +1,82 @@
+"""Speed of PDF-guided inversion (the inversion issue's targets), measured in one run on this machine.
+
+    python bench/invert.py [--atoms 1000] [--steps 512] [--threads 2]
+
+1. A full default inversion (`specguide.invert`: two-stage, unconditional pass + guided pass of ``--steps``
+   each) of ``--atoms`` a-Si atoms against the g(r) of held-out MD a-Si at 2.5 g/cm³ (target ≤ 90 s for
+   1000 atoms and 512 steps on 2 CPU cores).
+2. Seconds per denoising step, guided vs unconditional, on the same structures (target ratio ≤ 1.5 for the
+   default x0 guidance; the dps form, which back-propagates through the network, is shown for comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+import torch
+
+from specguide.api import compute_spectrum
+from specguide.data.md import load_md_dataset
+from specguide.diffusion.guidance import SpectralGuidance
+from specguide.diffusion.inversion import invert
+from specguide.diffusion.sampling import sample
+from specguide.diffusion.targets import load_target
+from specguide.diffusion.training import load_prior
+from specguide.graph import batch_from_atoms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--atoms", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=512)
+    parser.add_argument("--timing-steps", type=int, default=40, help="steps per variant in the per-step comparison")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    folder = Path(tempfile.mkdtemp(prefix="bench_invert_"))
+    ase.io.write(folder / "reference.extxyz", load_md_dataset("a-Si_2.5", split="test"))
+    x, y, _ = compute_spectrum(folder / "reference.extxyz", "gr")
+    target_path = folder / "gr.dat"
+    np.savetxt(target_path, np.column_stack([x, y]))
+    target = f"gr:{target_path}"
+
+    start = time.perf_counter()
+    result = invert("a-Si", [target], density_g_cm3=2.5, n_atoms=args.atoms, n_replicas=1, steps=args.steps,
+                    seed=0, progress=False)  # fmt: skip
+    total = time.perf_counter() - start
+    loss = next(iter(result.summary["losses"].values()))["mean"]
+    print(f"full inversion: {args.atoms} atoms, {args.steps} + {args.steps} steps (two-stage): {total:.1f} s "
+          f"(target ≤ 90 s for 1000 atoms, 512 steps)  final g(r) loss {loss:.2e}")  # fmt: skip
+
+    network, _ = load_prior("a-Si")
+    positions, cells, numbers, batch = batch_from_atoms(result.structures)
+    half = float(cells[0].diagonal().min()) / 2
+    loaded = load_target(target, half)
+    timings = {}
+    variants = {
+        "unconditional": None,
+        "guided x0 (default)": SpectralGuidance([loaded], 30.0),
+        "guided dps": SpectralGuidance([loaded], 30.0, form="dps", score=network),
+    }
+    for name, guidance in variants.items():
+        with torch.no_grad():
+            sample(network, cells, numbers, batch, positions=positions, steps=3, t_start=0.3, guidance=guidance)
+            begin = time.perf_counter()
+            sample(network, cells, numbers, batch, positions=positions, steps=args.timing_steps, t_start=0.3,
+                   guidance=guidance, generator=1)  # fmt: skip
+        timings[name] = (time.perf_counter() - begin) / args.timing_steps
+    base = timings["unconditional"]
+    print(f"\nseconds per step, {args.atoms} atoms, {args.threads} threads:")
+    for name, seconds in timings.items():
+        print(f"  {name:22s} {seconds:.4f} s   ratio to unconditional {seconds / base:.2f}")
+    print("target: ratio ≤ 1.5 for the default guidance")
+
+
+if __name__ == "__main__":
+    main()

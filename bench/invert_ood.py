@@ -1,0 +1,144 @@
+"""Out-of-distribution inversion benchmark (GLASS Fig. 2D on our own MD data): Delta_ED per modality.
+
+    python bench/invert_ood.py [--densities 1.5 2.0 3.0 3.5] [--replicas 8] [--steps 256] [--strength 30]
+
+The bundled a-Si prior was trained on a-Si at 2.5 g/cm³ only. For each density with a bundled MD set, the
+reference ensemble is that set's replicas and the targets are their mean spectra. Rows:
+
+- ``unconditional``: the prior alone at the target density;
+- ``PDF``, ``XRD``, ``PDF+XRD``: guided inversions (two-stage, default guidance) with those targets.
+
+Columns: Delta_ED = error − diversity (GLASS Supplementary 2.6; ≤ 0 = within the MD replicas' spread) for
+g(r) (PDF), bond angles (ADF), X-ray (XRD) and neutron (ND) intensities, plus the four-fold Si fraction and
+wall time. Writes bench/results/invert_ood.json and a heatmap bench/results/invert_ood.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specguide.analysis.delta_ed import delta_ed, spectra_of
+from specguide.data.md import coordination_fractions, list_md_datasets, load_md_dataset
+from specguide.diffusion.guidance import Target
+from specguide.diffusion.inversion import invert
+from specguide.diffusion.sampling import generate
+from specguide.diffusion.training import load_prior
+from specguide.observables import BondAngleDistribution, NeutronDiffraction, PairDistribution, XRayDiffraction
+
+MODALITIES = ("PDF", "ADF", "XRD", "ND")
+ROWS = ("unconditional", "PDF", "XRD", "PDF+XRD")
+BOND_CUTOFF = 2.85  # Å, Si–Si first minimum
+
+
+def observables_for(half_cell: float) -> dict:
+    r_max = math.floor(min(8.0, half_cell) / 0.02) * 0.02
+    return {
+        "PDF": PairDistribution(r_max=r_max),
+        "ADF": BondAngleDistribution(cutoff=BOND_CUTOFF),
+        "XRD": XRayDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
+        "ND": NeutronDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--densities", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5])
+    parser.add_argument("--replicas", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--strength", type=float, default=30.0)
+    parser.add_argument("--restarts", type=int, default=0)
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "invert_ood")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    available = set(list_md_datasets())
+    network, _ = load_prior("a-Si")
+    results: dict = {"settings": vars(args) | {"out": str(args.out)}, "densities": {}}
+
+    for density in args.densities:
+        name = f"a-Si_{density:.1f}"
+        if name not in available:
+            print(f"{name}: no bundled MD data; skipped")
+            continue
+        reference = load_md_dataset(name)
+        half = float(min(a.cell.lengths().min() for a in reference)) / 2
+        observables = observables_for(half)
+        reference_spectra = {m: spectra_of(reference, o) for m, o in observables.items()}
+        md_cn4 = 100 * coordination_fractions(reference, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
+        targets = {m: Target(observables[m], reference_spectra[m].mean(0), label=m) for m in ("PDF", "XRD")}
+        rows = {}
+        for row in args.rows:
+            start = time.perf_counter()
+            common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps, seed=0,
+                          n_restarts=args.restarts, progress=False)  # fmt: skip
+            if args.restarts:
+                common["cn_range"] = {14: (3, 4)}
+            if row == "unconditional":
+                structures = generate(network, **common)
+            else:
+                chosen = [targets[m] for m in row.split("+")]
+                structures = invert("a-Si", chosen, strength=args.strength, **common).structures
+            seconds = time.perf_counter() - start
+            scores = {m: delta_ed(reference_spectra[m], spectra_of(structures, o)) for m, o in observables.items()}
+            cn4 = 100 * coordination_fractions(structures, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
+            rows[row] = {"delta_ed": {m: s["delta_ed"] for m, s in scores.items()},
+                         "error": {m: s["error"] for m, s in scores.items()},
+                         "diversity": {m: s["diversity"] for m, s in scores.items()},
+                         "four_fold_pct": cn4, "seconds": seconds}  # fmt: skip
+            cells = " ".join(f"{m}={rows[row]['delta_ed'][m]:+.4f}" for m in MODALITIES)
+            print(f"rho={density:.1f} {row:13s} {cells}  4-fold {cn4:5.1f}% (MD {md_cn4:.1f}%)  {seconds:6.1f} s",
+                  flush=True)  # fmt: skip
+        results["densities"][f"{density:.1f}"] = {"rows": rows, "md_four_fold_pct": md_cn4}
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    print_table(results)
+    plot(results, args.out.with_suffix(".png"))
+    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
+
+
+def print_table(results: dict) -> None:
+    print("\nDelta_ED (≤ 0: within the MD replicas' spread); 4-fold Si %")
+    print(f"{'density':>7} {'row':13s} " + " ".join(f"{m:>8s}" for m in MODALITIES) + "   4-fold")
+    for density, block in results["densities"].items():
+        for row, values in block["rows"].items():
+            cells = " ".join(f"{values['delta_ed'][m]:+8.4f}" for m in MODALITIES)
+            print(
+                f"{density:>7} {row:13s} {cells}   {values['four_fold_pct']:5.1f} (MD {block['md_four_fold_pct']:.1f})"
+            )
+
+
+def plot(results: dict, path: Path) -> None:
+    from specguide.plotting import plt, save_figure
+
+    densities = list(results["densities"])
+    if not densities:
+        return
+    rows = list(next(iter(results["densities"].values()))["rows"])
+    figure, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False)
+    limit = max(abs(v["delta_ed"][m]) for d in densities for v in results["densities"][d]["rows"].values()
+                for m in MODALITIES)  # fmt: skip
+    for axis, row in zip(axes[0], rows):
+        grid = np.array([[results["densities"][d]["rows"][row]["delta_ed"][m] for d in densities] for m in MODALITIES])
+        image = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        axis.set_xticks(range(len(densities)), densities)
+        axis.set_yticks(range(len(MODALITIES)), MODALITIES)
+        axis.set_xlabel("density (g/cm³)")
+        axis.set_title(row if row == "unconditional" else f"{row} guided", fontsize=10)
+        for (k, j), value in np.ndenumerate(grid):
+            axis.text(j, k, f"{value:+.3f}", ha="center", va="center", fontsize=7)
+    figure.colorbar(image, ax=axes[0].tolist(), label="Delta_ED (error − diversity)")
+    figure.suptitle("a-Si prior trained at 2.5 g/cm³ only; targets = mean spectra of MD replicas", fontsize=10)
+    save_figure(figure, path)
+
+
+if __name__ == "__main__":
+    main()

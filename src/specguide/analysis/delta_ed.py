@@ -1,0 +1,63 @@
+"""Error-minus-diversity (Delta_ED), the GLASS benchmark metric (Guo & Schwalbe-Koda 2026, Supplementary 2.6).
+
+For one spectral modality (one feature, e.g. one partial PDF) with reference spectra ``R [n_ref, n_grid]``
+(independent MD replicas) and generated spectra ``G [n_gen, n_grid]``:
+
+- normalisation ``c = max |R|`` over all reference spectra and grid points;
+- diversity ``= mean_k std_r(R[r, k]) / c`` (population std over replicas), the natural spread;
+- error ``= mean_k |mean_g G[g, k] − mean_r R[r, k]| / c`` (generated spectra averaged first);
+- ``Delta_ED = error − diversity``: ≤ 0 means the generated ensemble lies within the reference variability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import ase
+import torch
+
+from specguide.graph import batch_from_atoms
+from specguide.observables.base import Observable
+
+
+def delta_ed(reference: torch.Tensor, generated: torch.Tensor) -> dict[str, float]:
+    """``{"error", "diversity", "delta_ed"}`` of generated vs reference spectra (``[n, n_grid]`` each).
+
+    Extra leading feature axes are allowed as ``[n, ..., n_grid]``: the metric is then computed per feature
+    (normalised per feature, as GLASS does per pair or triplet) and averaged over features.
+    """
+    reference = torch.as_tensor(reference, dtype=torch.float64)
+    generated = torch.as_tensor(generated, dtype=torch.float64)
+    if reference.dim() < 2 or generated.dim() < 2:
+        raise ValueError("give spectra as [n_structures, n_grid] (one row per structure)")
+    if reference.shape[1:] != generated.shape[1:]:
+        raise ValueError(
+            f"grids differ: reference {tuple(reference.shape[1:])}, generated {tuple(generated.shape[1:])}"
+        )
+    if reference.shape[0] < 2:
+        raise ValueError("the diversity needs at least two reference spectra")
+    ref = reference.reshape(reference.shape[0], -1, reference.shape[-1])
+    gen = generated.reshape(generated.shape[0], -1, generated.shape[-1])
+    norm = ref.abs().amax(dim=(0, 2)).clamp_min(1e-30)  # per feature
+    diversity = (ref.std(dim=0, unbiased=False).mean(-1) / norm).mean()
+    error = ((gen.mean(0) - ref.mean(0)).abs().mean(-1) / norm).mean()
+    return {"error": float(error), "diversity": float(diversity), "delta_ed": float(error - diversity)}
+
+
+def spectra_of(structures: Sequence[ase.Atoms], observable: Observable) -> torch.Tensor:
+    """Spectra ``[n_structures, n_grid]`` of a list of structures (no gradient)."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    with torch.no_grad():
+        return observable(positions.double(), cells.double(), numbers, batch)
+
+
+def delta_ed_table(
+    reference: Sequence[ase.Atoms],
+    generated: Sequence[ase.Atoms],
+    observables: Mapping[str, Observable],
+) -> dict[str, dict[str, float]]:
+    """Delta_ED per modality: ``{name: {"error", "diversity", "delta_ed"}}`` for each observable."""
+    return {
+        name: delta_ed(spectra_of(reference, observable), spectra_of(generated, observable))
+        for name, observable in observables.items()
+    }

@@ -1,0 +1,334 @@
+"""Spectroscopy-guided inversion: measured spectra in, an ensemble of structures that reproduces them out.
+
+One call, :func:`invert`, does what ``specguide invert`` does:
+
+1. loads the prior (bundled name or checkpoint) and the targets (``KIND:FILE[:key=value,...]`` or
+   :class:`~specguide.diffusion.guidance.Target` objects) onto grids that fit the cell;
+2. generates replicas with guidance (:class:`~specguide.diffusion.guidance.SpectralGuidance`):
+   ``schedule="two-stage"`` (GLASS, default for random starts): an unconditional pass from t = 1, then
+   re-noising to ``t_guide`` and a guided pass; ``schedule="guided"``: one pass from t = 1 with the guidance on
+   for t ≤ ``t_guide``. Starts from given structures (a crystal seed, liquid snapshots) skip the first stage;
+3. optionally scans the density first (several values): a few replicas per density, scored by a
+   shell-weighted real-space loss (the target's g(r)-type curve beyond its first coordination shell, where
+   density shows most; or ``scan_range``), and runs the full ensemble at the best density;
+4. reports each target's loss per replica and of the ensemble mean, coordination and distances.
+
+:func:`write_inversion` writes ``structures.extxyz``, ``config.json``, ``summary.json``, ``report.png`` and
+one ``fit_<kind>_<file>.dat`` per target (grid, target, ensemble mean, std).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ase
+import ase.io
+import numpy as np
+import torch
+from ase.data import atomic_masses, chemical_symbols
+
+from specguide.diffusion.guidance import SpectralGuidance, Target
+from specguide.diffusion.sampling import (
+    _species_counts,
+    _to_z,
+    cubic_cell_side,
+    generate,
+    summarize,
+)
+from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
+from specguide.graph import batch_from_atoms
+from specguide.io import InputError, write_atomically
+
+SCHEDULES = ("two-stage", "guided")
+DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
+DEFAULT_SI_CN_RANGE = {14: (3, 4)}
+
+
+@dataclass
+class InversionResult:
+    """Structures and everything needed to judge them."""
+
+    structures: list[ase.Atoms]
+    targets: list[Target]
+    config: dict[str, Any]
+    summary: dict[str, Any]
+    spectra: dict[str, np.ndarray] = field(default_factory=dict)  # label -> [replicas, n_grid] (fitted a F + b)
+
+
+def parse_densities(text: str | float | Sequence[float]) -> list[float]:
+    """``2.3`` → [2.3]; ``"2.2:2.4:5"`` → five values from 2.2 to 2.4 g/cm³; a list stays a list."""
+    if isinstance(text, (int, float)):
+        values = [float(text)]
+    elif isinstance(text, str):
+        parts = text.split(":")
+        try:
+            if len(parts) == 1:
+                values = [float(parts[0])]
+            elif len(parts) == 3:
+                lo, hi, n = float(parts[0]), float(parts[1]), int(parts[2])
+                if n < 2 or hi <= lo:
+                    raise ValueError
+                values = np.linspace(lo, hi, n).round(6).tolist()
+            else:
+                raise ValueError
+        except ValueError:
+            raise InputError(
+                f"--density {text!r}: give one value (2.3) or a scan LO:HI:N (2.2:2.4:5), in g/cm³"
+            ) from None
+    else:
+        values = [float(v) for v in text]
+    if not values or any(not math.isfinite(v) or v <= 0 or v > 30 for v in values):
+        raise InputError(f"--density {text!r}: densities must be positive and in g/cm³ (e.g. 2.33 for Si)")
+    return values
+
+
+def _half_cell(species: list[int], n_atoms: int, density: float, cell) -> float:
+    masses = atomic_masses[np.asarray(species)]
+    if cell is None:
+        return cubic_cell_side(n_atoms, float(masses.mean()), density) / 2
+    shape = np.asarray(cell, dtype=float)
+    shape = np.diag(shape) if shape.shape == (3,) else shape
+    volume = masses.sum() / (density * 0.602214)
+    shape = shape * (volume / abs(np.linalg.det(shape))) ** (1 / 3)
+    widths = abs(np.linalg.det(shape)) / np.linalg.norm(np.cross(shape[[1, 2, 0]], shape[[2, 0, 1]]), axis=1)
+    return float(widths.min()) / 2
+
+
+def _shell_weights(target: Target, scan_range: tuple[float, float] | None) -> Target | None:
+    """A copy of a real-space target weighted only beyond its first shell (or over ``scan_range``)."""
+    if target.kind not in ("gr", "pdf", "rdf"):
+        return None
+    grid = target.observable.grid.numpy()
+    weights = target.point_weights.numpy().copy()
+    if scan_range is not None:
+        mask = (grid >= scan_range[0]) & (grid <= scan_range[1])
+    else:
+        y = target.y.numpy()
+        active = np.flatnonzero(weights > 0)
+        peak = active[np.argmax(y[active] if target.kind != "rdf" else y[active] / np.maximum(grid[active], 1e-3) ** 2)]
+        after = np.arange(peak, len(grid))
+        smooth = np.convolve(y, np.ones(5) / 5, mode="same")
+        minimum = after[np.argmax(np.diff(smooth[after], append=np.inf) > 0)]
+        mask = grid >= grid[minimum]
+    weights = weights * mask
+    if weights.sum() <= 0:
+        return None
+    return Target(target.observable, target.y, torch.as_tensor(weights), 1.0, target.fit_scale, target.fit_offset,
+                  target.label, target.kind)  # fmt: skip
+
+
+def crystal_seed(symbol: str, n_atoms: int) -> ase.Atoms:
+    """The element's ASE reference crystal (e.g. diamond Si), as an m x m x m cubic supercell of ``n_atoms``."""
+    from ase.build import bulk
+
+    try:
+        unit = bulk(symbol, cubic=True)
+    except Exception as exc:
+        raise InputError(f"no reference crystal for {symbol} in ASE ({exc}); give a seed structure file") from None
+    m = round((n_atoms / len(unit)) ** (1 / 3))
+    if m < 1 or m**3 * len(unit) != n_atoms:
+        sizes = ", ".join(str(k**3 * len(unit)) for k in range(1, 6))
+        raise InputError(f"a {symbol} crystal seed has {len(unit)} m³ atoms; choose --atoms from {sizes}")
+    return unit.repeat((m, m, m))
+
+
+def invert(
+    prior: str | Path,
+    targets: Sequence[str | TargetSpec | Target],
+    *,
+    density_g_cm3: float | str | Sequence[float],
+    n_atoms: int,
+    n_replicas: int = 4,
+    steps: int = 256,
+    seed: int = 0,
+    strength: float = DEFAULT_STRENGTH,
+    form: str = "x0",
+    step: str = "normalized",
+    schedule: str = "two-stage",
+    t_guide: float = 0.6,
+    init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
+    cell: Any = None,
+    composition: dict[str, float] | None = None,
+    n_restarts: int = 0,
+    cn_range: dict | None = None,
+    bond_cutoffs: dict | float | None = None,
+    d_min: Any = "auto",
+    scan_replicas: int = 2,
+    scan_range: tuple[float, float] | None = None,
+    progress: bool = True,
+) -> InversionResult:
+    """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
+
+    ``density_g_cm3``: one density, or several (a list or ``"LO:HI:N"``) to scan first with ``scan_replicas``
+    replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
+    ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
+    ``t_guide``); restarts as in :func:`~specguide.diffusion.sampling.generate` (Si defaults to CN 3–4, C to
+    2–4). The same ``seed`` gives the same structures.
+    """
+    started = time.perf_counter()
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if not 0 < t_guide <= 1:
+        raise ValueError(f"t_guide must be in (0, 1], got {t_guide}")
+    if n_replicas < 1 or n_atoms is None or n_atoms < 1:
+        raise ValueError("n_replicas and n_atoms must be positive integers")
+    densities = parse_densities(density_g_cm3)
+    from specguide.diffusion.training import load_prior
+
+    network, meta = load_prior(prior)
+    prior_species = list(network.config.species)
+    seeds_init: list[ase.Atoms] | None = None
+    if isinstance(init, str):
+        if init == "crystal":
+            symbols = {chemical_symbols[z] for z in prior_species} if composition is None else set(composition)
+            if len(symbols) != 1:
+                raise InputError(f"a crystal seed needs one element; the prior/composition has {sorted(symbols)}")
+            seeds_init = [crystal_seed(symbols.pop(), n_atoms)]
+        elif init != "random":
+            raise InputError(f"init={init!r}: use 'random', 'crystal' or give structures")
+    else:
+        seeds_init = [init] if isinstance(init, ase.Atoms) else list(init)
+    species = (
+        list(seeds_init[0].numbers) if seeds_init is not None else _species_counts(composition, n_atoms, prior_species)
+    )
+    present = sorted(set(int(z) for z in species))
+    if n_restarts > 0 and cn_range is None:
+        cn_range = {z: r for z, r in {6: (2, 4), **DEFAULT_SI_CN_RANGE}.items() if z in present} or None
+        if cn_range is None:
+            raise ValueError("restarts need cn_range={symbol: (min CN, max CN)} for these species")
+
+    def targets_for(density: float) -> list[Target]:
+        half = _half_cell(species, n_atoms, density, cell)
+        loaded = []
+        for item in targets:
+            if isinstance(item, Target):
+                reach = float(getattr(item.observable, "r_max", 0.0) or 0.0)
+                if reach > half + 1e-6:
+                    raise InputError(f"{item.label}: its grid needs pairs up to {reach:g} Å, beyond half the cell "
+                                     f"({half:.3g} Å); use more atoms or a shorter r_max")  # fmt: skip
+                loaded.append(item)
+            else:
+                loaded.append(load_target(item if isinstance(item, TargetSpec) else parse_target_spec(item), half))
+        labels = [t.label for t in loaded]
+        if len(set(labels)) != len(labels):
+            for k, target in enumerate(loaded):
+                target.label = f"{target.label}#{k + 1}"
+        return loaded
+
+    def run(density: float, replicas: int, run_seed: int) -> tuple[list[ase.Atoms], list[Target], dict]:
+        loaded = targets_for(density)
+        guidance = SpectralGuidance(loaded, strength, form=form, step=step,
+                                    t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
+                                    score=network)  # fmt: skip
+        common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
+                      composition=composition, n_restarts=n_restarts, cn_range=cn_range, bond_cutoffs=bond_cutoffs,
+                      d_min=d_min, progress=progress, return_details=True)  # fmt: skip
+        stages = {}
+        if seeds_init is None and schedule == "two-stage":
+            first, details = generate(network, seed=run_seed, **common)
+            stages["unconditional"] = details["report"]
+            structures, details = generate(network, seed=run_seed + 1, init=first, t_start=t_guide,
+                                           guidance=guidance, **common)  # fmt: skip
+        elif seeds_init is None:
+            structures, details = generate(network, seed=run_seed, guidance=guidance, **common)
+        else:
+            structures, details = generate(network, seed=run_seed, init=seeds_init, t_start=t_guide,
+                                           guidance=guidance, **common)  # fmt: skip
+        stages["guided"] = details["report"]
+        return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history}
+
+    scan = None
+    if len(densities) > 1:
+        scan = {"densities_g_cm3": densities, "loss": [], "replicas": scan_replicas, "range": scan_range}
+        for k, density in enumerate(densities):
+            structures, loaded, _ = run(density, scan_replicas, seed + 1000 * (k + 1))
+            shell = [t for t in (_shell_weights(t, scan_range) for t in loaded) if t is not None]
+            scored = shell or loaded
+            positions, cells, numbers, batch = batch_from_atoms(structures)
+            with torch.no_grad():
+                value = sum(t.weight * t.loss(t.observable(positions.double(), cells.double(), numbers, batch)).mean()
+                            for t in scored)  # fmt: skip
+            scan["loss"].append(float(value))
+            scan["scored_by"] = "shell-weighted real-space loss" if shell else "total guidance loss"
+        best = densities[int(np.argmin(scan["loss"]))]
+        scan["best_g_cm3"] = best
+    else:
+        best = densities[0]
+
+    structures, loaded, details = run(best, n_replicas, seed)
+    spectra, losses = {}, {}
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    with torch.no_grad():
+        for target in loaded:
+            raw = target.observable(positions.double(), cells.double(), numbers, batch)
+            fitted = target.fitted(raw)
+            spectra[target.label] = fitted.numpy()
+            per_replica = target.loss(raw)
+            ensemble = target.loss(raw.mean(0, keepdim=True))
+            losses[target.label] = {
+                "per_replica": [round(float(v), 8) for v in per_replica],
+                "mean": float(per_replica.mean()),
+                "ensemble_mean_spectrum": float(ensemble[0]),
+            }
+    summary = summarize(structures, bond_cutoffs=bond_cutoffs, cn_range=cn_range)
+    summary.update({"density_g_cm3_used": best, "losses": losses, "density_scan": scan,
+                    "seconds": round(time.perf_counter() - started, 2)})  # fmt: skip
+    config = {
+        "prior": str(prior),
+        "prior_meta": {k: meta[k] for k in ("specguide_version", "network", "k", "data") if k in meta},
+        "targets": [
+            {
+                "label": t.label,
+                "kind": t.kind,
+                "weight": t.weight,
+                "fit_scale": t.fit_scale,
+                "fit_offset": t.fit_offset,
+                **t.metadata,
+            }
+            for t in loaded
+        ],  # fmt: skip
+        "density_g_cm3": densities,
+        "n_atoms": n_atoms,
+        "n_replicas": n_replicas,
+        "steps": steps,
+        "seed": seed,
+        "guidance": {"strength": strength, "form": form, "step": step, "schedule": schedule, "t_guide": t_guide},
+        "init": init if isinstance(init, str) else f"{len(seeds_init)} structure(s)",
+        "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
+        "composition": composition,
+        "n_restarts": n_restarts,
+        "cn_range": None if cn_range is None else {chemical_symbols[_to_z(k)]: list(v) for k, v in cn_range.items()},
+        "d_min": d_min if isinstance(d_min, (str, float, int)) or d_min is None else str(d_min),
+        "scan_replicas": scan_replicas,
+        "scan_range": scan_range,
+        "sampling": details["sampling"],
+        "reports": details["stages"],
+    }
+    summary["loss_history"] = [round(v, 6) for v in details["loss_history"]]
+    return InversionResult(structures, loaded, config, summary, spectra)
+
+
+def write_inversion(out_dir: str | Path, result: InversionResult, force: bool = False, plot: bool = True) -> Path:
+    """Write the result into ``out_dir`` (refused if it holds files, unless ``force``); returns ``out_dir``."""
+    from specguide.diffusion.sampling import write_generation
+
+    out_dir = Path(out_dir)
+    write_generation(out_dir, result.structures, result.config, result.summary, force=force)
+    for target in result.targets:
+        values = result.spectra[target.label]
+        table = np.column_stack([target.observable.grid.numpy(), target.y.numpy(), values.mean(0), values.std(0)])
+        stem = target.label.rsplit(".", 1)[0] if "." in target.label.split(":")[-1] else target.label
+        name = "fit_" + "".join(c if c.isalnum() or c in "-" else "_" for c in stem) + ".dat"
+        header = (f"{target.observable.quantity}; target {target.label}\n"
+                  f"columns: {target.observable.x_label}, target, ensemble mean, ensemble std")  # fmt: skip
+        write_atomically(out_dir / name, lambda tmp, t=table, h=header: np.savetxt(tmp, t, fmt="%.8g", header=h))
+    if plot:
+        from specguide.plotting import plot_inversion_report
+
+        plot_inversion_report(out_dir / "report.png", result)
+    return out_dir

@@ -1,0 +1,78 @@
+"""The inversion pipeline end to end with the bundled a-Si prior (small cells, few steps: plumbing, not quality)."""
+
+import json
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+
+from specguide.data.md import load_md_dataset
+from specguide.diffusion.inversion import crystal_seed, invert, parse_densities, write_inversion
+from specguide.io import InputError
+
+
+@pytest.fixture(scope="module")
+def target_file(tmp_path_factory):
+    from specguide.api import compute_spectrum
+
+    folder = tmp_path_factory.mktemp("targets")
+    reference = load_md_dataset("a-Si_2.5", split="test")
+    ase.io.write(folder / "ref.extxyz", reference)
+    x, y, _ = compute_spectrum(folder / "ref.extxyz", "gr", r_max=5.0)
+    path = folder / "gr.dat"
+    np.savetxt(path, np.column_stack([x, y]), header="r g(r)")
+    return path
+
+
+def test_density_parsing():
+    assert parse_densities("2.3") == [2.3]
+    assert parse_densities("2.2:2.4:3") == pytest.approx([2.2, 2.3, 2.4])
+    for bad in ("2.4:2.2:3", "a", "-1", "1:2"):
+        with pytest.raises(InputError):
+            parse_densities(bad)
+
+
+def test_crystal_seed_sizes():
+    assert len(crystal_seed("Si", 64)) == 64
+    with pytest.raises(InputError, match="choose --atoms"):
+        crystal_seed("Si", 100)
+
+
+def test_invert_reduces_the_target_loss_and_is_reproducible(target_file, tmp_path):
+    torch.set_num_threads(2)
+    kwargs = dict(density_g_cm3=2.5, n_atoms=64, n_replicas=2, steps=24, seed=3, progress=False)
+    unguided = invert("a-Si", [f"gr:{target_file}"], strength=0.0, **kwargs)
+    guided = invert("a-Si", [f"gr:{target_file}"], strength=30.0, **kwargs)
+    label = f"gr:{target_file.name}"
+    assert guided.summary["losses"][label]["mean"] < unguided.summary["losses"][label]["mean"]
+    again = invert("a-Si", [f"gr:{target_file}"], strength=30.0, **kwargs)
+    for a, b in zip(guided.structures, again.structures):
+        np.testing.assert_array_equal(a.positions, b.positions)
+
+    out = write_inversion(tmp_path / "run", guided)
+    names = {p.name for p in out.iterdir()}
+    assert {"structures.extxyz", "config.json", "summary.json", "report.png", "fit_gr_gr.dat"} <= names
+    config = json.loads((out / "config.json").read_text())
+    assert config["seed"] == 3 and config["guidance"]["strength"] == 30.0
+    assert config["targets"][0]["file"] == str(target_file)
+    table = np.loadtxt(out / "fit_gr_gr.dat")
+    assert table.shape[1] == 4 and np.isfinite(table).all()
+    with pytest.raises(FileExistsError):
+        write_inversion(tmp_path / "run", guided)
+
+
+def test_density_scan_reports_every_density(target_file):
+    result = invert("a-Si", [f"gr:{target_file}"], density_g_cm3="2.0:2.5:2", n_atoms=64, n_replicas=1, steps=8,
+                    scan_replicas=1, progress=False)  # fmt: skip
+    scan = result.summary["density_scan"]
+    assert scan["densities_g_cm3"] == [2.0, 2.5] and len(scan["loss"]) == 2
+    assert result.summary["density_g_cm3_used"] == scan["best_g_cm3"]
+    assert scan["best_g_cm3"] == [2.0, 2.5][int(np.argmin(scan["loss"]))]
+
+
+def test_target_reaching_past_half_the_cell_is_cut_to_it(target_file):
+    result = invert("a-Si", [f"gr:{target_file}"], density_g_cm3=2.5, n_atoms=32, n_replicas=1, steps=32,
+                    progress=False)  # fmt: skip
+    half = result.structures[0].cell.lengths().min() / 2
+    assert float(result.targets[0].observable.grid[-1]) <= half

@@ -1,0 +1,73 @@
+"""`specguide invert`: a small run writes every output; bad targets and options exit 2 with one line."""
+
+import json
+
+import ase.build
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from specguide.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def gr_file(tmp_path_factory):
+    from specguide.api import compute_spectrum
+
+    folder = tmp_path_factory.mktemp("cli_invert")
+    atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=0)
+    atoms.write(folder / "seed.extxyz")
+    x, y, _ = compute_spectrum(folder / "seed.extxyz", "gr", r_max=5.0)
+    path = folder / "gr.dat"
+    np.savetxt(path, np.column_stack([x, y]))
+    return path
+
+
+def test_invert_writes_results_and_refuses_to_overwrite(gr_file, tmp_path):
+    out = tmp_path / "run"
+    args = ["invert", "--prior", "a-Si", "--target", f"gr:{gr_file}", "--density", "2.33", "--atoms", "64",
+            "--replicas", "1", "--steps", "16", "--seed", "4", "--out", str(out)]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert {"structures.extxyz", "summary.json", "config.json", "report.png"} <= {p.name for p in out.iterdir()}
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"gr:{gr_file.name}" in summary["losses"]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--force" in again.output
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [("gr:missing.dat", "no such file"), ("spectrum:x.dat", "unknown kind"), ("gr", "KIND:FILE")],
+)
+def test_bad_targets_exit_2_with_one_line(tmp_path, target, message):
+    result = runner.invoke(
+        app,
+        [
+            "invert",
+            "--prior",
+            "a-Si",
+            "--target",
+            target,
+            "--density",
+            "2.3",
+            "--atoms",
+            "64",
+            "--out",
+            str(tmp_path / "o"),
+        ],  # fmt: skip
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_bad_density_and_unknown_prior_exit_2(gr_file, tmp_path):
+    base = ["invert", "--target", f"gr:{gr_file}", "--atoms", "64", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, [*base, "--prior", "a-Si", "--density", "2.4:2.2:3"])
+    assert result.exit_code == 2 and "scan" in result.output
+    result = runner.invoke(app, [*base, "--prior", "no-such-prior", "--density", "2.3"])
+    assert result.exit_code == 2
