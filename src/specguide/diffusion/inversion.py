@@ -41,7 +41,7 @@ from specguide.diffusion.sampling import (
     summarize,
 )
 from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
-from specguide.graph import batch_from_atoms
+from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, write_atomically
 
 SCHEDULES = ("two-stage", "guided")
@@ -95,8 +95,7 @@ def _half_cell(species: list[int], n_atoms: int, density: float, cell) -> float:
     shape = np.diag(shape) if shape.shape == (3,) else shape
     volume = masses.sum() / (density * 0.602214)
     shape = shape * (volume / abs(np.linalg.det(shape))) ** (1 / 3)
-    widths = abs(np.linalg.det(shape)) / np.linalg.norm(np.cross(shape[[1, 2, 0]], shape[[2, 0, 1]]), axis=1)
-    return float(widths.min()) / 2
+    return float(perpendicular_widths(torch.as_tensor(shape)[None]).min()) / 2
 
 
 def _shell_weights(target: Target, scan_range: tuple[float, float] | None) -> Target | None:
