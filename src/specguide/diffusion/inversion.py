@@ -34,6 +34,7 @@ from ase.data import atomic_masses, chemical_symbols
 
 from specguide.diffusion.guidance import SpectralGuidance, Target
 from specguide.diffusion.sampling import (
+    DEFAULT_CN_RANGE,
     _species_counts,
     _to_z,
     cubic_cell_side,
@@ -46,7 +47,6 @@ from specguide.io import InputError, write_atomically
 
 SCHEDULES = ("two-stage", "guided")
 DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
-DEFAULT_SI_CN_RANGE = {14: (3, 4)}
 
 
 @dataclass
@@ -197,7 +197,7 @@ def invert(
     )
     present = sorted(set(int(z) for z in species))
     if n_restarts > 0 and cn_range is None:
-        cn_range = {z: r for z, r in {6: (2, 4), **DEFAULT_SI_CN_RANGE}.items() if z in present} or None
+        cn_range = {z: r for z, r in DEFAULT_CN_RANGE.items() if z in present} or None
         if cn_range is None:
             raise ValueError("restarts need cn_range={symbol: (min CN, max CN)} for these species")
 

@@ -52,7 +52,8 @@ PairValues = float | dict[tuple[int | str, int | str], float]
 AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
 BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
 VETO_FACTOR = 0.7  # default veto distance = 0.7 x sum of covalent radii (C–C: 1.06 Å)
-DEFAULT_CN_RANGE = {6: (2, 4)}  # carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6)
+# carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6); silicon: anything but three- or four-fold
+DEFAULT_CN_RANGE = {6: (2, 4), 14: (3, 4)}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -637,7 +638,8 @@ def generate(
       or one per replica, cycled) mapped by fractional coordinates into the target cell (``m x m x m``
       supercells when ``n_atoms`` asks for it) and noised to ``t_start`` (default 0.6);
     - restarts: ``n_restarts`` cycles at ``t_restart`` for replicas with atoms whose coordination number is
-      outside ``cn_range`` (default carbon 2–4) with ``bond_cutoffs`` (default 1.21 x covalent radii: C–C 1.84 Å);
+      outside ``cn_range`` (default carbon 2–4, silicon 3–4) with ``bond_cutoffs`` (default 1.21 x covalent
+      radii: C–C 1.84 Å);
     - ``d_min``: veto distance, ``"auto"`` = 0.7 x covalent radii (C–C 1.06 Å), a number, a per-pair dict, or
       ``None`` to disable;
     - ``guidance``: see :func:`sample`.
