@@ -8,6 +8,7 @@ import torch
 from ase.neighborlist import neighbor_list
 
 from specguide.graph import (
+    VerletNeighborList,
     atoms_from_batch,
     batch_from_atoms,
     neighbor_graph,
@@ -87,3 +88,48 @@ def test_round_trip_through_ase():
         np.testing.assert_allclose(a.positions, b.positions)
         np.testing.assert_allclose(a.cell[:], b.cell[:])
         np.testing.assert_array_equal(a.numbers, b.numbers)
+
+
+def _pair_set(graph) -> dict:
+    """{(i, j, shift): distance}; a half list's pair is stored with i < j (or i == j and a positive shift)."""
+    out = {}
+    for (i, j), shift, d in zip(graph.edge_index.T.tolist(), graph.shifts.tolist(), graph.distances.tolist()):
+        shift = tuple(round(x) for x in shift)
+        if (j, i) < (i, j) or (i == j and shift < (0, 0, 0)):
+            i, j, shift = j, i, tuple(-x for x in shift)
+        out[(i, j, shift)] = d
+    return out
+
+
+@pytest.mark.parametrize("full_list", [True, False])
+def test_verlet_list_matches_a_fresh_list_along_a_trajectory_that_wraps(full_list):
+    """Small random moves, with atoms wrapped back into the cell, in two structures at once: every call gives
+    exactly the pairs (and distances) of a freshly built list, while the candidates are rebuilt only rarely."""
+    structures = [triclinic_structure(40, 3), triclinic_structure(30, 4)]
+    positions, cells, _, batch = batch_from_atoms(structures)
+    generator = torch.Generator().manual_seed(0)
+    verlet = VerletNeighborList(skin=1.0)
+    for _ in range(30):
+        positions = positions + 0.04 * torch.randn(positions.shape, generator=generator, dtype=positions.dtype)
+        fractional = torch.linalg.solve(cells.transpose(-1, -2)[batch], positions.unsqueeze(-1)).squeeze(-1)
+        positions = torch.einsum("nk,nkl->nl", fractional - torch.floor(fractional), cells[batch])  # wrap
+        reused = _pair_set(verlet(positions, cells, batch, 3.2, full_list=full_list))
+        fresh = _pair_set(neighbor_graph(positions, cells, batch, 3.2, full_list=full_list))
+        assert reused.keys() == fresh.keys()
+        assert np.allclose([reused[k] for k in fresh], list(fresh.values()), atol=1e-10)
+    assert 1 <= verlet.builds <= 10  # moves of ~0.07 Å per step: a rebuild every few steps at most
+
+
+def test_verlet_list_rebuilds_for_a_new_structure_and_gives_the_same_gradient():
+    a, b = triclinic_structure(40, 5), triclinic_structure(40, 6)
+    verlet = VerletNeighborList(skin=0.5)
+    for atoms in (a, b, a):  # same cell and size, different positions: must not reuse a's list for b
+        positions, cells, _, batch = batch_from_atoms([atoms])
+        positions.requires_grad_(True)
+        reused = verlet(positions, cells, batch, 3.0)
+        (grad_reused,) = torch.autograd.grad((reused.distances**2).sum(), positions)
+        fresh = neighbor_graph(positions, cells, batch, 3.0)
+        (grad_fresh,) = torch.autograd.grad((fresh.distances**2).sum(), positions)
+        assert _pair_set(reused).keys() == _pair_set(fresh).keys()
+        assert torch.allclose(grad_reused, grad_fresh, atol=1e-10)
+    assert verlet.builds == 3

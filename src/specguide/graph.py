@@ -122,6 +122,77 @@ def neighbor_graph(
     return NeighborGraph(torch.stack([i, j]), shifts, vectors, distances, e_batch)
 
 
+class VerletNeighborList:
+    """:func:`neighbor_graph` with a skin (a Verlet list), for observables evaluated again and again on
+    slowly moving atoms (guidance along a denoising trajectory).
+
+    The pairs within ``cutoff + skin`` (Å) are listed once; later calls only recompute those pairs' vectors and
+    keep the ones within ``cutoff``, until an atom has moved more than ``skin / 2`` since the list was made
+    (then no pair can have entered the cut-off unseen) or the cells, the batch, the cut-off or the list kind
+    changed. Atoms wrapped back into the cell in between are followed through their lattice jumps. Returns the
+    same pairs as :func:`neighbor_graph` (possibly in another order), differentiable in the same way.
+    """
+
+    def __init__(self, skin: float = 1.0):
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0 Å, got {skin}")
+        self.skin = float(skin)
+        self.builds = 0  # how many times the candidate list was made (for tests and benchmarks)
+        self._key = None
+        self._candidates: NeighborGraph | None = None
+        self._reference: torch.Tensor | None = None
+
+    def _reusable(self, positions, cells, batch, key) -> torch.Tensor | None:
+        """The integer lattice jump ``[N, 3]`` of every atom since the last build, or None to rebuild."""
+        if self._key != key or self._reference is None or self._reference.shape != positions.shape:
+            return None
+        cached_cells, cached_batch = self._cell_batch
+        if not (torch.equal(cached_cells, cells) and torch.equal(cached_batch, batch)):
+            return None
+        if bool((perpendicular_widths(cells).min(dim=-1).values <= self.skin).any()):
+            return None  # a jump of one lattice vector would be ambiguous
+        moved = positions - self._reference
+        fractional = torch.linalg.solve(cells.transpose(-1, -2)[batch], moved.unsqueeze(-1)).squeeze(-1)
+        jumps = torch.round(fractional)
+        true_move = moved - torch.einsum("nk,nkl->nl", jumps, cells[batch])
+        if true_move.numel() and float(true_move.norm(dim=-1).max()) >= self.skin / 2:
+            return None
+        return jumps
+
+    def __call__(
+        self,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        batch: torch.Tensor | None,
+        cutoff: float,
+        *,
+        full_list: bool = True,
+    ) -> NeighborGraph:
+        if batch is None:
+            batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        if cells.dim() == 2:
+            cells = cells.unsqueeze(0)
+        detached, fixed_cells = positions.detach(), cells.detach()
+        key = (float(cutoff), bool(full_list), positions.dtype)
+        jumps = self._reusable(detached, fixed_cells, batch, key)
+        if jumps is None:
+            self._candidates = neighbor_graph(detached, fixed_cells, batch, cutoff + self.skin, full_list=full_list)
+            self._reference = detached.clone()
+            self._cell_batch = (fixed_cells.clone(), batch.clone())
+            self._key = key
+            self.builds += 1
+            jumps = torch.zeros_like(detached)
+        candidates = self._candidates
+        i, j = candidates.edge_index
+        shifts = candidates.shifts + jumps[i] - jumps[j]
+        vectors = positions[j] - positions[i] + torch.einsum("ek,ekl->el", shifts, cells[candidates.edge_batch])
+        distances = vectors.norm(dim=-1)
+        keep = torch.nonzero(distances.detach() < cutoff).squeeze(1)
+        return NeighborGraph(
+            candidates.edge_index[:, keep], shifts[keep], vectors[keep], distances[keep], candidates.edge_batch[keep]
+        )
+
+
 def batch_from_atoms(
     structures: Sequence[ase.Atoms] | ase.Atoms,
     dtype: torch.dtype = torch.float64,

@@ -46,6 +46,9 @@ class ScoreNetworkConfig:
     n_rbf: int = 8  # Gaussian radial basis functions of |r_ij| appended to [r_ij, |r_ij|]; 0 = paper
     smooth_cutoff: bool = True  # cosine envelope on aggregated messages: score continuous in positions
     k: float = 0.8  # Å, sigma(t) = k t (the network divides its output by sigma)
+    # rotation equivariance built in instead of learned: edges see only |r_ij| (no [r_ij] vector) and the score
+    # is a learned weighted sum of unit bond vectors, s_i = sum_j w(e_ij) r_ij / |r_ij| (an EGNN-style head)
+    equivariant: bool = False
 
     def __post_init__(self) -> None:
         species = tuple(int(z) for z in self.species)
@@ -154,11 +157,12 @@ class ScoreNetwork(nn.Module):
         self.node_encoder = mlp(len(c.species), c.hidden, c.hidden)
         self.time_features = GaussianFourierFeatures(c.n_fourier, c.fourier_scale)
         self.time_encoder = mlp(2 * c.n_fourier, c.hidden, c.hidden)
-        self.edge_encoder = mlp(4 + c.n_rbf, c.hidden, c.hidden)
+        self.edge_encoder = mlp((1 if c.equivariant else 4) + c.n_rbf, c.hidden, c.hidden)
         if c.n_rbf:
             self.register_buffer("rbf_centres", torch.linspace(0.0, c.cutoff, c.n_rbf), persistent=False)
         self.processor = nn.ModuleList(ProcessorBlock(c.hidden) for _ in range(c.n_layers))
-        self.decoder = mlp(c.hidden, c.hidden, 3, layer_norm=False)
+        # node decoder -> 3-vector, or (equivariant) edge decoder -> weight of the unit bond vector
+        self.decoder = mlp(c.hidden, c.hidden, 1 if c.equivariant else 3, layer_norm=False)
         # the score starts at zero (DSM loss 1.0) instead of a random field of order 1/sigma
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.zeros_(self.decoder[-1].bias)
@@ -214,7 +218,7 @@ class ScoreNetwork(nn.Module):
 
         h = self.node_encoder(self.species_onehot(numbers))
         h = h + self.time_encoder(self.time_features(t)).index_select(0, batch)
-        edge_input = [vectors, distances[:, None]]
+        edge_input = [distances[:, None]] if c.equivariant else [vectors, distances[:, None]]
         if c.n_rbf:
             width = c.cutoff / c.n_rbf
             edge_input.append(torch.exp(-(((distances[:, None] - self.rbf_centres) / width) ** 2)))
@@ -225,4 +229,12 @@ class ScoreNetwork(nn.Module):
         for block in self.processor:
             h, e = block(h, e, graph.edge_index, weight)
         sigma = c.k * t
-        return self.decoder(h) / sigma.index_select(0, batch)[:, None]
+        if c.equivariant:
+            i = graph.edge_index[0]
+            along = self.decoder(e) * vectors / distances.clamp_min(1e-6)[:, None]
+            if weight is not None:
+                along = along * weight[:, None]
+            out = torch.zeros(positions.shape[0], 3, dtype=dtype, device=positions.device).index_add(0, i, along)
+        else:
+            out = self.decoder(h)
+        return out / sigma.index_select(0, batch)[:, None]

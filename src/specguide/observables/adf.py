@@ -23,7 +23,7 @@ import math
 import torch
 from ase.data import atomic_numbers, covalent_radii
 
-from specguide.graph import neighbor_graph
+from specguide.graph import VerletNeighborList
 from specguide.observables.base import Observable
 from specguide.observables.pdf import gaussian_histogram
 from specguide.observables.weights import element_symbol
@@ -107,6 +107,7 @@ class BondAngleDistribution(Observable):
         self.default_cutoff = float(cutoff) if isinstance(cutoff, (int, float)) else None
         self.pair_cutoffs = {_pair_key(k): float(v) for k, v in cutoff.items()} if isinstance(cutoff, dict) else {}
         self.cutoff_scale = float(cutoff_scale)
+        self.neighbors = VerletNeighborList()  # reused while atoms move little (guidance steps)
         self.centre = _species_set(centre)
         self.neighbours = _species_set(neighbours)
         if self.centre is not None and len(self.centre) != 1:
@@ -149,7 +150,7 @@ class BondAngleDistribution(Observable):
             device=positions.device,
         )
         kind = torch.searchsorted(species, numbers)
-        graph = neighbor_graph(positions, cells, batch, float(table.max()), full_list=True)
+        graph = self.neighbors(positions, cells, batch, float(table.max()), full_list=True)
         i, j = graph.edge_index
         keep = graph.distances < table[kind[i], kind[j]]
         if self.centre is not None:

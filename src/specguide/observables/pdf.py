@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from specguide.graph import atoms_per_structure, cell_volumes, neighbor_graph
+from specguide.graph import VerletNeighborList, atoms_per_structure, cell_volumes
 from specguide.observables.base import Observable
 from specguide.observables.weights import WEIGHTINGS, element_symbol, species_index, species_weights
 
@@ -227,6 +227,7 @@ class PairDistribution(Observable):
         self.r_max = self.r_min + self.n_r * self.dr
         self.weighting, self.output = weighting, output
         self.species = _as_species(species)
+        self.neighbors = VerletNeighborList()  # reused while atoms move little (guidance steps)
         self.grid = self.r_min + (torch.arange(self.n_r, dtype=torch.float64) + 0.5) * self.dr
         kind, y_label, description = _OUTPUT_LABELS[output]
         if type(self) is PairDistribution:  # subclasses fix these as class attributes
@@ -270,7 +271,7 @@ class PairDistribution(Observable):
         """Weighted smoothed neighbour density ``n(r) = 4πr²ρ g(r)`` per atom, ``[S, n_r]`` (Å⁻¹)."""
         cells, batch = self._prepare(positions, cells, batch)
         n_structures = cells.shape[0]
-        graph = neighbor_graph(positions, cells, batch, self.cutoff, full_list=False)
+        graph = self.neighbors(positions, cells, batch, self.cutoff, full_list=False)
         i, j = graph.edge_index
         n_atoms = atoms_per_structure(batch, n_structures).to(positions.dtype)
         if self.weighting == "number":
@@ -321,7 +322,7 @@ class PairDistribution(Observable):
         pair_id[a, b] = torch.arange(n_pairs, device=numbers.device)
         pair_id[b, a] = pair_id[a, b]
 
-        graph = neighbor_graph(positions, cells, batch, self.cutoff, full_list=False)
+        graph = self.neighbors(positions, cells, batch, self.cutoff, full_list=False)
         i, j = graph.edge_index
         kind = species_index(numbers, species)
         ki, kj = kind[i], kind[j]

@@ -37,7 +37,7 @@ from typing import NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from specguide.graph import atoms_per_structure, cell_volumes, neighbor_graph, structure_slices
+from specguide.graph import VerletNeighborList, atoms_per_structure, cell_volumes, neighbor_graph, structure_slices
 from specguide.observables.base import Observable
 from specguide.observables.weights import (
     concentrations,
@@ -250,11 +250,13 @@ def pair_sums(
     window: str = "lorch",
     dr: float | None = None,
     chunk_size: int = _DEFAULT_CHUNK,
+    neighbors: VerletNeighborList | None = None,
 ) -> torch.Tensor:
     """Distinct-pair sums ``T_ab(Q) = Σ_{i∈a} Σ_{j∈b, j≠i} sin(Q r_ij)/(Q r_ij) W(r_ij)`` → ``[S, n_s, n_s, n_q]``.
 
     Ordered pairs (so ``T_ab = T_ba`` and each unordered pair counts twice), periodic images included up to
     ``r_max``. ``periodic=False``: all pairs of each finite cluster, no window (``route`` must be ``"debye"``).
+    ``neighbors``: a :class:`~specguide.graph.VerletNeighborList` to reuse between calls (default: a fresh list).
     """
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r}; choose one of {', '.join(ROUTES)}")
@@ -278,7 +280,10 @@ def pair_sums(
             out.append(t.view(n_s, n_s, -1))
         return _symmetrise(torch.stack(out)) if out else positions.new_zeros(0, n_s, n_s, q.numel())
 
-    graph = neighbor_graph(positions, cells, batch, r_max, periodic=True, full_list=False)
+    if neighbors is not None:
+        graph = neighbors(positions, cells, batch, r_max, full_list=False)
+    else:
+        graph = neighbor_graph(positions, cells, batch, r_max, periodic=True, full_list=False)
     i, j = graph.edge_index
     r = graph.distances
     keep = r <= r_max
@@ -422,6 +427,7 @@ class _Scattering(Observable):
         self.dr = dr
         self.chunk_size = chunk_size
         self._form_factor_cache: dict[tuple, torch.Tensor] = {}
+        self.neighbors = VerletNeighborList()  # reused while atoms move little (guidance steps)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _species(self, numbers: torch.Tensor) -> torch.Tensor:
@@ -460,6 +466,7 @@ class _Scattering(Observable):
             window=self.window,
             dr=self.dr,
             chunk_size=self.chunk_size,
+            neighbors=self.neighbors,
         )
         n_atoms = atoms_per_structure(batch, n_structures).to(dtype)
         c = concentrations(numbers, batch, species, n_structures, dtype)
