@@ -90,6 +90,11 @@ class FeffSettings:
 
 DEFAULT_SETTINGS = FeffSettings()
 
+# FEFF modules needed for K-edge XANES/EXAFS with an FSR (or no) core hole: skipping the others (DMDW, LDOS,
+# SCREEN, CRPA, OPCONSAT, SFCONV, COMPTON, EELS, RHORRP) gives identical xmu.dat/chi.dat and saves ~0.5 s CPU
+# per site (each module runs in its own Python worker process). An RPA core hole needs SCREEN: all modules run.
+_STAGES = ("rdinp", "atomic", "pot", "xsph", "fms", "mkgtr", "path", "genfmt", "ff2x")
+
 
 # --------------------------------------------------------------------------------------------------
 # clusters
@@ -239,7 +244,8 @@ def _run_feff(cluster: ase.Atoms, kind: str, settings: FeffSettings) -> tuple[np
         inp = feff_input(cluster, kind, settings)
         try:
             with _redirect_fds(work / "stdout.log"):
-                result = feff10.FeffPipeline(feff10.FeffConfig(str(work / "run"), inp)).run()
+                stages = None if settings.corehole.upper() == "RPA" else [feff10.Stage.from_name(n) for n in _STAGES]
+                result = feff10.FeffPipeline(feff10.FeffConfig(str(work / "run"), inp, stages=stages)).run()
         except Exception as exc:
             tail = ""
             log = work / "stdout.log"
