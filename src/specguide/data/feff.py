@@ -89,6 +89,8 @@ class FeffSettings:
 
 
 DEFAULT_SETTINGS = FeffSettings()
+# About half the XANES cost of the defaults (FMS 4.5 Å, SCF 3.5 Å); see data/defaults/FEFF.md for the difference.
+FAST_SETTINGS = FeffSettings(xanes_scf_radius=3.5, xanes_fms_radius=4.5)
 
 # FEFF modules needed for K-edge XANES/EXAFS with an FSR (or no) core hole: skipping the others (DMDW, LDOS,
 # SCREEN, CRPA, OPCONSAT, SFCONV, COMPTON, EELS, RHORRP) gives identical xmu.dat/chi.dat and saves ~0.5 s CPU
