@@ -32,3 +32,20 @@ def test_generation_is_physical_and_reproducible():
         assert abs(density - 2.33) < 1e-6 and set(a.get_chemical_symbols()) == {"Si"}
         distances = a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)]
         assert distances.min() > 1.5  # the default veto (0.7 × covalent radii = 1.55 Å) holds
+
+
+def test_bundled_a_c_prior_covers_its_densities_and_bonds_like_carbon():
+    """The a-C prior (all five MD densities): records its data range; with restarts at 2.0 g/cm³ no carbon is
+    left one-fold and the mean coordination (1.85 Å) is that of a mostly sp2 network."""
+    if "a-C" not in bundled_priors():
+        pytest.skip("no bundled a-C prior in this checkout")
+    _, meta = load_prior("a-C")
+    assert meta["data"]["elements"] == ["C"]
+    np.testing.assert_allclose(meta["data"]["density_g_cm3"], [1.5, 3.5], rtol=1e-5)
+    (atoms,) = generate("a-C", density_g_cm3=2.0, n_atoms=216, steps=128, seed=1, n_restarts=4, progress=False)
+    distances = atoms.get_all_distances(mic=True)
+    np.fill_diagonal(distances, np.inf)
+    coordination = (distances < 1.85).sum(axis=1)
+    assert distances.min() > 1.0  # the default veto: 0.7 × covalent radii = 1.06 Å
+    assert (coordination == 1).sum() == 0 and (coordination == 0).sum() == 0
+    assert 2.7 < coordination.mean() < 3.4
