@@ -96,13 +96,13 @@ def denoise_step(
     Works on coordinates relative to each graph's excited atom and adds that atom's position back, so
     translating (or rotating, with rotated ``noise``) the input translates (rotates) the output.
     """
-    free = (~excited)[:, None].float()
-    anchor = torch.zeros(int(batch.max()) + 1, 3).index_add_(0, batch[excited], zx[excited])[batch]
+    free = (~excited)[:, None].to(zx.dtype)
+    anchor = torch.zeros(int(batch.max()) + 1, 3, dtype=zx.dtype).index_add_(0, batch[excited], zx[excited])[batch]
     rel = (zx - anchor) * free
     n_graphs = int(batch.max()) + 1
-    tt = torch.full((n_graphs,), t)
-    a_t, s_t = alpha_sigma(torch.tensor(t))
-    a_s, s_s = alpha_sigma(torch.tensor(s_prev))
+    tt = torch.full((n_graphs,), t, dtype=zx.dtype)
+    a_t, s_t = alpha_sigma(torch.tensor(t, dtype=zx.dtype))
+    a_s, s_s = alpha_sigma(torch.tensor(s_prev, dtype=zx.dtype))
     eps_x, eps_h = model(rel, zh, tt, spectrum, batch, excited)
     a_ts = a_t / a_s
     var_ts = s_t**2 - a_ts**2 * s_s**2
