@@ -29,12 +29,16 @@ PAPER = dict(rmsd_shell1=0.063, cn_error_shell1=0.0186, cn_error_shell2=0.0427, 
 
 
 def table(name: str, s: dict) -> str:
-    m, t = s["model"], s["template"]
-    lines = [f"\n{name}: {s['n_sites']} sites", f"{'metric':<22}{'model':>10}{'template':>10}{'paper':>10}"]
-    for key in ("rmsd_shell1", "rmsd_shell2", "cn_error_shell1", "cn_error_shell2", "species_accuracy", "soap"):
+    m, b, t = s["model"], s["model_best_of_samples"], s["template"]
+    head = f"{'metric':<24}{'model':>9}{'best-of-K':>10}{'template':>9}{'paper':>8}"
+    lines = [f"\n{name}: {s['n_sites']} sites", head]
+    keys = ("rmsd_shell1", "rmsd_shell2", "rmsd_shell3", "rmsd_all", "cn_error_shell1", "cn_error_shell2")
+    for key in (*keys, "species_accuracy", "species_accuracy_atoms"):
         paper = PAPER.get(key)
-        lines.append(f"{key:<22}{m[key]:>10.3f}{t[key]:>10.3f}{'' if paper is None else f'{paper:.3f}':>10}")
-    lines.append(f"{'model beats template':<22}{s['model_beats_template']:>10.3f}{'':>10}{PAPER['beats']:>10.3f}")
+        paper_text = "" if paper is None else f"{paper:.3f}"
+        lines.append(f"{key:<24}{m[key]:>9.3f}{b[key]:>10.3f}{t[key]:>9.3f}{paper_text:>8}")
+    lines.append(f"{'SOAP cosine to reference':<24}{m['soap']:>9.3f}{'':>10}{t['soap']:>9.3f}")
+    lines.append(f"{'model beats template':<24}{s['model_beats_template']:>9.3f}{'':>19}{PAPER['beats']:>8.3f}")
     return "\n".join(lines)
 
 

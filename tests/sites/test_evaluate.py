@@ -50,7 +50,9 @@ def test_metrics_detect_errors():
     wrong = num.copy()
     wrong[[1, 2]] = 8
     m = compare_clusters(ref, wrong, ref, num)
-    assert m["species_accuracy"] == pytest.approx(1 - 2 / (len(ref) - 1))
+    assert m["species_accuracy_atoms"] == pytest.approx(1 - 2 / (len(ref) - 1))
+    assert m["species_accuracy"] == 0.0  # O fraction wrong
+    assert compare_clusters(ref, num, ref, num)["species_accuracy"] == 1.0
     m = compare_clusters(ref[:-3], num[:-3], ref, num)
     assert m["cn_error_shell3"] == pytest.approx(3 / (bond_shells(ref) == 3).sum())
 

@@ -83,8 +83,9 @@ def bond_shells(positions: np.ndarray, shells: int = SHELLS, cutoff: float = BON
 def compare_clusters(
     pred_pos: np.ndarray, pred_num: np.ndarray, ref_pos: np.ndarray, ref_num: np.ndarray
 ) -> dict[str, float]:
-    """Aligned per-shell RMSD (Å; reference shells 1–3), shell-count (coordination) relative errors and
-    species accuracy (matched atoms whose species agree, excited atom excluded)."""
+    """Aligned per-shell RMSD (Å; reference shells 1–3), shell-count (coordination) relative errors,
+    ``species_accuracy`` (Okubo et al.: 1 if the O fraction of the cluster is exactly right, else 0) and
+    ``species_accuracy_atoms`` (matched atoms whose species agree, excited atom excluded)."""
     moved, pi, ri = align_clusters(pred_pos, ref_pos)
     ref_shell = bond_shells(ref_pos)
     pred_shell = bond_shells(moved)
@@ -97,7 +98,10 @@ def compare_clusters(
         n_pred = int((pred_shell == s).sum())
         out[f"cn_error_shell{s}"] = abs(n_pred - n_ref) / n_ref if n_ref else float("nan")
     keep = ri != 0
-    out["species_accuracy"] = float((pred_num[pi][keep] == ref_num[ri][keep]).mean()) if keep.any() else float("nan")
+    out["species_accuracy_atoms"] = (
+        float((pred_num[pi][keep] == ref_num[ri][keep]).mean()) if keep.any() else float("nan")
+    )
+    out["species_accuracy"] = float((pred_num == 8).mean() == (ref_num == 8).mean())
     out["rmsd_all"] = float(np.sqrt((dist**2).mean()))
     out["n_pred"] = len(pred_pos)
     out["n_ref"] = len(ref_pos)
