@@ -423,6 +423,7 @@ def sites_train_command(
     batch_size: Annotated[int, typer.Option(help="Clusters per batch.")] = 16,
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 5e-4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    init: Annotated[Path | None, typer.Option(help="Continue from this checkpoint's weights and sizes.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train the EGNN site denoiser (EMA weights saved) on a site data set, split by material."""
@@ -442,7 +443,15 @@ def sites_train_command(
     n_max = max(len(c) for c in train.clusters)
     config = EGNNConfig(n_spectrum=train.spectra.shape[1], hidden=hidden, layers=layers, max_atoms=max(40, n_max))
     log = train_site_model(
-        train, out, max_minutes=max_time, max_steps=max_steps, batch_size=batch_size, lr=lr, config=config, seed=seed
+        train,
+        out,
+        max_minutes=max_time,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        config=config,
+        seed=seed,
+        init=init,
     )
     err.print(f"trained {log['steps']} steps in {log['seconds']} s on {log['n_train_sites']} sites → {out}")
 

@@ -164,3 +164,16 @@ def test_unknown_model_and_material_exit_2(tmp_path, tiny):
         ],
     )
     assert result.exit_code == 2 and "quartzz" in result.output
+
+
+def test_continue_training_from_checkpoint(tiny, tmp_path):
+    from specguide.sites.training import load_site_model
+
+    tmp, ckpt = tiny
+    out = tmp_path / "more.pt"
+    args = ["sites", "train", "--data", str(tmp / "tiny.npz"), "--out", str(out), "--init", str(ckpt)]
+    result = runner.invoke(app, [*args, "--max-steps", "3", "--test-materials", "alpha-cristobalite"])
+    assert result.exit_code == 0, result.output
+    model, meta = load_site_model(out)
+    assert meta["log"]["total_steps"] == 23 and meta["log"]["previous"]["steps"] == 20
+    assert model.config.hidden == 16  # sizes come from the checkpoint

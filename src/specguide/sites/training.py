@@ -53,9 +53,11 @@ def train_site_model(
     config: EGNNConfig | None = None,
     seed: int = 0,
     progress: bool = True,
+    init: str | Path | None = None,
 ) -> dict:
     """Train a :class:`SiteDenoiser` on ``data`` for ``max_minutes`` (or ``max_steps``) and save the EMA model
-    to ``out`` (``.pt``). Returns the training log (steps, seconds, final loss)."""
+    to ``out`` (``.pt``). ``init``: a checkpoint whose (EMA) weights and config start the run (continued
+    training; its log is kept under ``previous``). Returns the training log (steps, seconds, final loss)."""
     from rich.progress import Progress
 
     torch.manual_seed(seed)
@@ -64,8 +66,14 @@ def train_site_model(
     config = config or EGNNConfig(n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max))
     if n_max > config.max_atoms:
         raise ValueError(f"a cluster has {n_max} atoms > max_atoms {config.max_atoms}; raise EGNNConfig.max_atoms")
-    model = SiteDenoiser(config)
-    ema = EMA(model, 0.999)
+    previous = None
+    if init is not None:
+        model, meta = load_site_model(init)
+        model.train()
+        config, previous = model.config, meta["log"]
+    else:
+        model = SiteDenoiser(config)
+    ema = EMA(model, 0.999, warmup=init is None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-12)
     scale = spectrum_scale(data.grid)
     gen = torch.Generator().manual_seed(seed)
@@ -99,6 +107,10 @@ def train_site_model(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
+        previous=previous,
+        total_steps=step
+        + (previous["total_steps"] if previous and "total_steps" in previous else 0)
+        + (previous["steps"] if previous and "total_steps" not in previous else 0),
     )
     save_site_model(out, ema.model, data.grid, scale, log)
     return log
