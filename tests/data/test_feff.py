@@ -168,3 +168,20 @@ def test_real_feff_exafs_first_shell(tmp_path):
     assert r_bond - 0.55 < peaks[0] < r_bond - 0.25
     assert peaks[1] - peaks[0] == pytest.approx(0.05 * r_bond, abs=0.04)
     assert sorted(t["n_atoms"] for t in timings) == [5, 17]  # the 2nd shell (4.03 Å) leaves the expanded one
+
+
+def test_real_feff_xanes_edge_and_normalisation():
+    """Diamond C K edge, small cluster (3 Å, non-SCF potentials, FMS 3 Å: a few seconds): nothing below the
+    edge, the edge rises at E_F (half height within ±3 eV of 0), and the post-edge oscillates about 1 (FEFF's
+    normalisation by the atomic background at E_F + 50 eV)."""
+    pytest.importorskip("feff10")
+    settings = feff.FeffSettings(xanes_scf_radius=None, xanes_fms_radius=3.0)
+    diamond = bulk("C", "diamond", a=3.567)
+    kw = dict(cluster_radius=3.0, workers=1, progress=False, settings=settings)
+    (mu,) = feff.site_spectra([diamond], [[0]], absorber="C", **kw)
+    e, mu = feff.XANES_GRID_EV, mu[0]
+    assert np.isfinite(mu).all() and (mu >= -1e-3).all()
+    assert mu[e < -3].max() < 0.05
+    assert 0.8 < mu[e > 20].mean() < 1.2
+    half = e[np.argmax(mu > 0.5 * mu[e > 20].mean())]
+    assert -3.0 < half < 3.0
