@@ -1,0 +1,168 @@
+"""Diffusion over site clusters: coordinates (excited atom pinned at the origin) and one-hot species.
+
+Schedule (Okubo et al., METHOD.md §3): ``alpha_t = (1 − 2s)(1 − (t/T)²)² + s``, ``sigma_t = sqrt(1 − alpha_t²)``,
+``s = 1e-5``, ``T = 1000``; ``z_t = alpha_t x + sigma_t eps``. Coordinates are divided by
+:data:`COORD_SCALE` (Å) so that the data have unit-order variance. The excited atom is never noised: it stays
+at the origin, which fixes the translation (the role zero centre of mass plays in EDM); the remaining atoms
+are diffused freely. Sampling is ancestral (the Gaussian posterior between two grid times ``s < t``), and each
+step works on coordinates relative to the excited atom, so a translated input gives a translated output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from specguide.models.egnn import SiteDenoiser
+
+T_STEPS = 1000
+S_OFFSET = 1e-5
+COORD_SCALE = 2.0  # Å
+SPECIES = (8, 14)  # one-hot order: O, Si
+X0_CLIP = 4.0  # largest |x0| of a clean-coordinate estimate in scaled units (8 Å)
+
+
+def alpha_sigma(t: torch.Tensor, s: float = S_OFFSET) -> tuple[torch.Tensor, torch.Tensor]:
+    """``alpha_t, sigma_t`` of the polynomial schedule for ``t`` in [0, 1] (t = step / T)."""
+    alpha = (1.0 - 2.0 * s) * (1.0 - t**2) ** 2 + s
+    return alpha, torch.sqrt((1.0 - alpha**2).clamp_min(0.0))
+
+
+def one_hot_species(numbers: torch.Tensor) -> torch.Tensor:
+    """``[N, len(SPECIES)]`` one-hot of atomic numbers; raises for species outside :data:`SPECIES`."""
+    table = torch.tensor(SPECIES, device=numbers.device)
+    hit = numbers[:, None] == table[None, :]
+    if not bool(hit.any(1).all()):
+        bad = int(numbers[~hit.any(1)][0])
+        raise ValueError(f"atomic number {bad} is not one of the model's species {SPECIES}")
+    return hit.float()
+
+
+def diffusion_loss(
+    model: SiteDenoiser,
+    x: torch.Tensor,
+    numbers: torch.Tensor,
+    spectrum: torch.Tensor,
+    batch: torch.Tensor,
+    excited: torch.Tensor,
+    generator: torch.Generator | None = None,
+    t: torch.Tensor | None = None,
+    noise: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Noise-prediction loss per graph ``[B]``: mean over non-excited atoms of ``|ε_x − ε̂_x|² + |ε_h − ε̂_h|²``.
+
+    ``x`` in Å (excited atoms at the origin). A permutation of the atoms within a graph leaves it unchanged.
+    """
+    n_graphs = int(batch.max()) + 1
+    if t is None:
+        t = torch.randint(1, T_STEPS + 1, (n_graphs,), generator=generator).float() / T_STEPS
+    alpha, sigma = alpha_sigma(t)
+    a, s = alpha[batch, None], sigma[batch, None]
+    free = (~excited)[:, None].float()
+    h = one_hot_species(numbers)
+    if noise is None:
+        eps_x = torch.randn(x.shape, generator=generator) * free
+        eps_h = torch.randn(h.shape, generator=generator) * free
+    else:
+        eps_x, eps_h = noise[0] * free, noise[1] * free
+    x0 = x / COORD_SCALE
+    zx = a * x0 + s * eps_x
+    zx = zx * free  # excited atom exactly at the origin
+    zh = (a * h + s * eps_h) * free + h * (1 - free)
+    pred_x, pred_h = model(zx, zh, t, spectrum, batch, excited)
+    err = ((pred_x - eps_x) ** 2).sum(-1) + ((pred_h - eps_h) ** 2).sum(-1) * free[:, 0]
+    per_graph = torch.zeros(n_graphs).index_add_(0, batch, err)
+    counts = torch.zeros(n_graphs).index_add_(0, batch, free[:, 0])
+    return per_graph / counts.clamp_min(1.0)
+
+
+@torch.no_grad()
+def denoise_step(
+    model: SiteDenoiser,
+    zx: torch.Tensor,
+    zh: torch.Tensor,
+    t: float,
+    s_prev: float,
+    spectrum: torch.Tensor,
+    batch: torch.Tensor,
+    excited: torch.Tensor,
+    noise: tuple[torch.Tensor, torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ancestral step from time ``t`` to ``s_prev < t`` (both in [0, 1]); coordinates in scaled units.
+
+    Posterior mean written through the clean estimate ``x0 = (z − sigma_t eps)/alpha_t`` (clipped), which is
+    stable at t = 1 where alpha_t = s.
+
+    Works on coordinates relative to each graph's excited atom and adds that atom's position back, so
+    translating (or rotating, with rotated ``noise``) the input translates (rotates) the output.
+    """
+    free = (~excited)[:, None].to(zx.dtype)
+    anchor = torch.zeros(int(batch.max()) + 1, 3, dtype=zx.dtype).index_add_(0, batch[excited], zx[excited])[batch]
+    rel = (zx - anchor) * free
+    n_graphs = int(batch.max()) + 1
+    tt = torch.full((n_graphs,), t, dtype=zx.dtype)
+    a_t, s_t = alpha_sigma(torch.tensor(t, dtype=zx.dtype))
+    a_s, s_s = alpha_sigma(torch.tensor(s_prev, dtype=zx.dtype))
+    eps_x, eps_h = model(rel, zh, tt, spectrum, batch, excited)
+    a_ts = a_t / a_s
+    var_ts = s_t**2 - a_ts**2 * s_s**2
+    # clean estimates, clipped (per-atom norm ≤ X0_CLIP for coordinates, so rotations commute with the clip)
+    x0 = (rel - s_t * eps_x) / a_t
+    norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    x0 = x0 * (norm.clamp(max=X0_CLIP) / norm)
+    h0 = ((zh - s_t * eps_h) / a_t).clamp(-2.0, 2.0)
+    c_x0 = a_s * var_ts / s_t**2
+    c_z = a_ts * s_s**2 / s_t**2
+    mean_x = c_x0 * x0 + c_z * rel
+    mean_h = c_x0 * h0 + c_z * zh
+    std = torch.sqrt(var_ts) * s_s / s_t
+    new_x = (mean_x + std * noise[0]) * free + anchor
+    new_h = (mean_h + std * noise[1]) * free + zh * (1 - free)
+    return new_x, new_h
+
+
+@torch.no_grad()
+def sample_clusters(
+    model: SiteDenoiser,
+    spectrum: torch.Tensor,
+    n_atoms: list[int] | None = None,
+    samples: int = 1,
+    steps: int = 200,
+    seed: int = 0,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Generate ``samples`` clusters per spectrum ``[B, n_grid]`` (already scaled as in training).
+
+    ``n_atoms``: atoms per cluster (one per spectrum), or None to draw it from the model's size head.
+    Returns ``[(positions [n,3] Å, atomic numbers [n])]``, spectrum-major, excited O first at the origin.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    spec = spectrum.repeat_interleave(samples, 0)
+    if n_atoms is None:
+        probs = torch.softmax(model.n_atoms_logits(spec), -1)
+        probs[:, :3] = 0.0  # at least the excited atom and two neighbours
+        sizes = torch.multinomial(probs, 1, generator=gen)[:, 0].tolist()
+    else:
+        sizes = [int(n) for n in n_atoms for _ in range(samples)]
+    counts = torch.tensor(sizes)
+    batch = torch.repeat_interleave(torch.arange(len(sizes)), counts)
+    starts = torch.cumsum(counts, 0) - counts
+    excited = torch.zeros(batch.numel(), dtype=torch.bool)
+    excited[starts] = True
+    free = (~excited)[:, None].float()
+    zx = torch.randn(batch.numel(), 3, generator=gen) * free
+    zh = torch.randn(batch.numel(), len(SPECIES), generator=gen) * free + one_hot_species(
+        torch.full((batch.numel(),), SPECIES[0])
+    ) * (1 - free)
+    grid = np.linspace(1.0, 0.0, steps + 1)
+    for t, s_prev in zip(grid[:-1], grid[1:], strict=True):
+        noise = (torch.randn(zx.shape, generator=gen), torch.randn(zh.shape, generator=gen))
+        zx, zh = denoise_step(model, zx, zh, float(t), float(s_prev), spec, batch, excited, noise)
+    # final x0 estimate at s = 0: alpha_0 = 1 - s, sigma_0 ≈ 0
+    x = zx * COORD_SCALE
+    species = torch.tensor(SPECIES)[zh.argmax(-1)]
+    species[excited] = SPECIES[0]
+    out = []
+    for k in range(len(sizes)):
+        m = batch == k
+        out.append((x[m].numpy().astype(np.float64), species[m].numpy()))
+    return out

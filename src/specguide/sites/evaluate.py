@@ -1,0 +1,151 @@
+"""Scoring generated clusters against references: alignment with unknown correspondence, per-shell metrics,
+SOAP similarity and the template-matching baseline (Okubo et al.).
+
+Both clusters have the excited atom first, at the origin, so alignment is a rotation about the origin.
+:func:`align_clusters`: exhaustive Kabsch over every assignment of the ``k ≤ 7`` atoms nearest the excited
+atom (``k!`` pairings; the excited atoms are matched to each other), then Hungarian matching
+(``scipy.optimize.linear_sum_assignment``) of the whole clusters after that rotation, then Kabsch again on the
+matched pairs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import ase
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from specguide.sites.clusters import BOND_CUTOFF, SHELLS
+
+
+def kabsch(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Proper rotations ``R`` minimising ``Σ |R p_i − q_i|²`` (no translation): batched ``p, q [..., n, 3]``.
+
+    Returns ``(R [..., 3, 3], rmsd [...])`` in Å.
+    """
+    h = np.einsum("...ni,...nj->...ij", p, q)
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(np.einsum("...ij,...jk->...ik", u, vt)))
+    fix = np.ones(u.shape[:-1])
+    fix[..., -1] = d
+    r = np.einsum("...ji,...j,...kj->...ik", vt, fix, u)  # R = V diag(1,1,d) Uᵀ
+    diff = np.einsum("...ij,...nj->...ni", r, p) - q
+    return r, np.sqrt((diff**2).sum(-1).mean(-1))
+
+
+def align_clusters(
+    pred: np.ndarray, ref: np.ndarray, n_exhaustive: int = 7
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Align ``pred [n,3]`` onto ``ref [m,3]`` (both excited atom first at the origin, Å).
+
+    Returns ``(rotated pred [n,3], pred_index [k], ref_index [k])``: the matched pairs, k = min(n, m).
+    """
+    k = min(n_exhaustive, len(pred) - 1, len(ref) - 1)
+    if k >= 1:
+        near_p = 1 + np.argsort(np.linalg.norm(pred[1:], axis=1))[:k]
+        near_r = 1 + np.argsort(np.linalg.norm(ref[1:], axis=1))[:k]
+        perms = np.array(list(itertools.permutations(range(k))))
+        p = pred[near_p][perms]  # [k!, k, 3]
+        q = np.broadcast_to(ref[near_r], p.shape)
+        rots, rmsd = kabsch(p, q)
+        rot = rots[int(np.argmin(rmsd))]
+    else:
+        rot = np.eye(3)
+    moved = pred @ rot.T
+    cost = ((moved[:, None, :] - ref[None, :, :]) ** 2).sum(-1)
+    cost[0, :] = 1e6
+    cost[:, 0] = 1e6
+    cost[0, 0] = 0.0  # the excited atoms are each other's match
+    pi, ri = linear_sum_assignment(cost)
+    rot2, _ = kabsch(pred[pi], ref[ri])
+    return pred @ rot2.T, pi, ri
+
+
+def bond_shells(positions: np.ndarray, shells: int = SHELLS, cutoff: float = BOND_CUTOFF) -> np.ndarray:
+    """Bond distance (0 … shells) of every atom from atom 0 in a non-periodic cluster; ``shells + 1`` if
+    unreachable within ``shells`` bonds."""
+    d = np.linalg.norm(positions[:, None] - positions[None], axis=-1)
+    adj = (d < cutoff) & ~np.eye(len(positions), dtype=bool)
+    level = np.full(len(positions), shells + 1)
+    level[0] = 0
+    reached = np.zeros(len(positions), dtype=bool)
+    reached[0] = True
+    frontier = reached.copy()
+    for s in range(1, shells + 1):
+        frontier = adj[frontier].any(0) & ~reached
+        level[frontier] = s
+        reached |= frontier
+    return level
+
+
+def compare_clusters(
+    pred_pos: np.ndarray, pred_num: np.ndarray, ref_pos: np.ndarray, ref_num: np.ndarray
+) -> dict[str, float]:
+    """Aligned per-shell RMSD (Å; reference shells 1–3), shell-count (coordination) relative errors,
+    ``species_accuracy`` (Okubo et al.: 1 if the O fraction of the cluster is exactly right, else 0) and
+    ``species_accuracy_atoms`` (matched atoms whose species agree, excited atom excluded)."""
+    moved, pi, ri = align_clusters(pred_pos, ref_pos)
+    ref_shell = bond_shells(ref_pos)
+    pred_shell = bond_shells(moved)
+    out: dict[str, float] = {}
+    dist = np.linalg.norm(moved[pi] - ref_pos[ri], axis=1)
+    for s in range(1, SHELLS + 1):
+        sel = ref_shell[ri] == s
+        out[f"rmsd_shell{s}"] = float(np.sqrt((dist[sel] ** 2).mean())) if sel.any() else float("nan")
+        n_ref = int((ref_shell == s).sum())
+        n_pred = int((pred_shell == s).sum())
+        out[f"cn_error_shell{s}"] = abs(n_pred - n_ref) / n_ref if n_ref else float("nan")
+    keep = ri != 0
+    out["species_accuracy_atoms"] = (
+        float((pred_num[pi][keep] == ref_num[ri][keep]).mean()) if keep.any() else float("nan")
+    )
+    out["species_accuracy"] = float((pred_num == 8).mean() == (ref_num == 8).mean())
+    out["rmsd_all"] = float(np.sqrt((dist**2).mean()))
+    out["n_pred"] = len(pred_pos)
+    out["n_ref"] = len(ref_pos)
+    return out
+
+
+def soap_similarity(a: ase.Atoms, b: ase.Atoms, r_cut: float = 6.0) -> float:
+    """Cosine similarity of SOAP vectors (dscribe; O, Si; r_cut Å, n_max 6, l_max 4) centred on atom 0."""
+    from dscribe.descriptors import SOAP
+
+    soap = SOAP(species=["O", "Si"], r_cut=r_cut, n_max=6, l_max=4, sigma=0.3, periodic=False)
+    va = soap.create(a, centers=[0]).ravel()
+    vb = soap.create(b, centers=[0]).ravel()
+    return float(va @ vb / math.sqrt((va @ va) * (vb @ vb)))
+
+
+def template_match(
+    spectrum: np.ndarray, train_spectra: np.ndarray, train_material: np.ndarray, exclude: str | None
+) -> int:
+    """Index of the training spectrum nearest ``spectrum`` by MSE, skipping material ``exclude``."""
+    mse = ((train_spectra - spectrum[None]) ** 2).mean(1)
+    if exclude is not None:
+        mse = np.where(train_material == exclude, np.inf, mse)
+    return int(np.argmin(mse))
+
+
+def shell_summary(positions: np.ndarray, numbers: np.ndarray) -> dict:
+    """Per-shell atom counts and species, mean distance to the excited atom (Å), and X–O–X angles (degrees)
+    between the excited atom's first-shell neighbours."""
+    shell = bond_shells(positions)
+    r = np.linalg.norm(positions, axis=1)
+    out: dict = {}
+    for s in range(1, SHELLS + 1):
+        sel = shell == s
+        out[f"shell{s}"] = dict(
+            count=int(sel.sum()),
+            species={str(z): int((numbers[sel] == z).sum()) for z in np.unique(numbers[sel])},
+            mean_distance=float(r[sel].mean()) if sel.any() else None,
+            distances=np.round(np.sort(r[sel]), 3).tolist(),
+        )
+    first = positions[shell == 1]
+    angles = []
+    for i, j in itertools.combinations(range(len(first)), 2):
+        cos = first[i] @ first[j] / (np.linalg.norm(first[i]) * np.linalg.norm(first[j]))
+        angles.append(float(np.degrees(np.arccos(np.clip(cos, -1, 1)))))
+    out["first_shell_angles_deg"] = np.round(angles, 2).tolist()
+    return out

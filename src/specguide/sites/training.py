@@ -1,0 +1,156 @@
+"""Training the site denoiser (plain loop with EMA) and saving / loading site models.
+
+A plain PyTorch loop rather than Lightning: the data set is a few hundred clusters of ~15–40 atoms held in
+memory as one tensor set, one CPU process, no validation loop or multi-device logic to share — Lightning
+would add only overhead here. The EMA is :class:`specguide.diffusion.training.EMA` (decay 0.999 with
+warm-up), and the EMA weights are what is saved.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specguide.diffusion.training import EMA
+from specguide.models.egnn import EGNNConfig, SiteDenoiser
+from specguide.sites.dataset import SiteDataset, default_sites_dir
+from specguide.sites.diffusion import SPECIES, diffusion_loss
+
+
+def spectrum_scale(grid: np.ndarray) -> float:
+    """Factor that turns a unit-area spectrum on ``grid`` (eV) into values of order 1 (its mean becomes ~1)."""
+    return float(grid[-1] - grid[0])
+
+
+def collate(data: SiteDataset, idx: np.ndarray, scale: float) -> dict[str, torch.Tensor]:
+    """Tensors of the sites ``idx``: x [N,3] Å, numbers [N], batch [N], excited [N], spectrum [B, n_grid]."""
+    clusters = [data.clusters[k] for k in idx]
+    counts = torch.tensor([len(c) for c in clusters])
+    batch = torch.repeat_interleave(torch.arange(len(clusters)), counts)
+    excited = torch.zeros(int(counts.sum()), dtype=torch.bool)
+    excited[torch.cumsum(counts, 0) - counts] = True
+    return dict(
+        x=torch.tensor(np.concatenate([c.positions for c in clusters]), dtype=torch.float32),
+        numbers=torch.tensor(np.concatenate([c.numbers for c in clusters]), dtype=torch.long),
+        batch=batch,
+        excited=excited,
+        spectrum=torch.tensor(data.spectra[idx] * scale, dtype=torch.float32),
+        n_atoms=counts,
+    )
+
+
+def train_site_model(
+    data: SiteDataset,
+    out: str | Path,
+    max_minutes: float = 10.0,
+    max_steps: int | None = None,
+    batch_size: int = 16,
+    lr: float = 5e-4,
+    config: EGNNConfig | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    init: str | Path | None = None,
+) -> dict:
+    """Train a :class:`SiteDenoiser` on ``data`` for ``max_minutes`` (or ``max_steps``) and save the EMA model
+    to ``out`` (``.pt``). ``init``: a checkpoint whose (EMA) weights and config start the run (continued
+    training; its log is kept under ``previous``). Returns the training log (steps, seconds, final loss)."""
+    from rich.progress import Progress
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    n_max = max(len(c) for c in data.clusters)
+    config = config or EGNNConfig(n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max))
+    if n_max > config.max_atoms:
+        raise ValueError(f"a cluster has {n_max} atoms > max_atoms {config.max_atoms}; raise EGNNConfig.max_atoms")
+    previous = None
+    if init is not None:
+        model, meta = load_site_model(init)
+        model.train()
+        config, previous = model.config, meta["log"]
+    else:
+        model = SiteDenoiser(config)
+    ema = EMA(model, 0.999, warmup=init is None)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-12)
+    scale = spectrum_scale(data.grid)
+    gen = torch.Generator().manual_seed(seed)
+    start, step, losses = time.time(), 0, []
+    limit = max_minutes * 60.0
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("training site model", total=max_steps or limit)
+        while True:
+            elapsed = time.time() - start
+            if (max_steps is not None and step >= max_steps) or elapsed >= limit:
+                break
+            idx = rng.choice(len(data), size=min(batch_size, len(data)), replace=False)
+            b = collate(data, idx, scale)
+            loss = diffusion_loss(model, b["x"], b["numbers"], b["spectrum"], b["batch"], b["excited"], gen).mean()
+            size_loss = torch.nn.functional.cross_entropy(model.n_atoms_logits(b["spectrum"]), b["n_atoms"])
+            opt.zero_grad()
+            (loss + 0.1 * size_loss).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            ema.update(model)
+            losses.append(loss.item())
+            step += 1
+            bar.update(task, completed=step if max_steps else time.time() - start)
+    log = dict(
+        steps=step,
+        seconds=round(time.time() - start, 1),
+        loss_first_100=float(np.mean(losses[:100])) if losses else None,
+        loss_last_100=float(np.mean(losses[-100:])) if losses else None,
+        n_train_sites=len(data),
+        materials=sorted(set(data.material.tolist())),
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        previous=previous,
+        total_steps=step
+        + (previous["total_steps"] if previous and "total_steps" in previous else 0)
+        + (previous["steps"] if previous and "total_steps" not in previous else 0),
+    )
+    save_site_model(out, ema.model, data.grid, scale, log)
+    return log
+
+
+def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, scale: float, log: dict) -> None:
+    """Save weights, config, spectrum grid (eV) and scale, species and the training log (atomically)."""
+    from specguide.io import write_atomically
+
+    payload = dict(
+        state_dict=model.state_dict(),
+        config=model.config.to_dict(),
+        grid=np.asarray(grid, dtype=np.float64).tolist(),
+        spectrum_scale=scale,
+        species=list(SPECIES),
+        log=log,
+    )
+    write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
+
+
+def resolve_site_model(name_or_path: str | Path) -> Path:
+    """A bundled model name (``O-K_SiO``) or a checkpoint path."""
+    path = Path(name_or_path)
+    if path.suffix == ".pt" and path.is_file():
+        return path
+    bundled = default_sites_dir() / f"{name_or_path}.pt"
+    if bundled.is_file():
+        return bundled
+    names = sorted(p.stem for p in default_sites_dir().glob("*.pt"))
+    raise FileNotFoundError(f"{name_or_path}: no such site model file; bundled models: {names}")
+
+
+def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
+    """Load a site model; returns ``(model in eval mode, metadata: grid, spectrum_scale, species, log)``."""
+    path = resolve_site_model(name_or_path)
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    model = SiteDenoiser(EGNNConfig(**payload["config"]))
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    meta = {k: v for k, v in payload.items() if k != "state_dict"}
+    meta["grid"] = np.asarray(meta["grid"])
+    meta["path"] = str(path)
+    return model, json.loads(json.dumps(meta, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))

@@ -1,0 +1,66 @@
+"""Alignment with unknown correspondence and per-shell metrics."""
+
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from specguide.sites.clusters import site_cluster
+from specguide.sites.crystals import build_phase
+from specguide.sites.evaluate import align_clusters, bond_shells, compare_clusters, kabsch, soap_similarity
+
+
+def _quartz_cluster():
+    atoms = build_phase("alpha-quartz")
+    return site_cluster(atoms, int(np.flatnonzero(atoms.numbers == 8)[0]))
+
+
+def test_kabsch_matches_scipy_align_vectors():
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(9, 3))
+    q = Rotation.from_rotvec([0.4, -0.2, 1.3]).apply(p) + rng.normal(0, 0.05, (9, 3))
+    r, rmsd = kabsch(p, q)
+    ref, _ = Rotation.align_vectors(q, p)
+    np.testing.assert_allclose(r, ref.as_matrix(), atol=1e-8)
+    np.testing.assert_allclose(rmsd, np.sqrt(((p @ r.T - q) ** 2).sum(1).mean()))
+
+
+def test_alignment_recovers_rotation_and_permutation():
+    cluster = _quartz_cluster()
+    ref, num = cluster.positions, cluster.numbers
+    rng = np.random.default_rng(1)
+    perm = np.concatenate([[0], 1 + rng.permutation(len(ref) - 1)])
+    rot = Rotation.from_rotvec([1.0, 2.0, -0.5]).as_matrix()
+    pred = ref[perm] @ rot.T
+    moved, pi, ri = align_clusters(pred, ref)
+    np.testing.assert_allclose(moved[pi], ref[ri], atol=1e-8)
+    np.testing.assert_array_equal(perm[pi], ri)  # the correspondence itself is found
+    metrics = compare_clusters(pred, num[perm], ref, num)
+    assert metrics["rmsd_all"] < 1e-8 and metrics["species_accuracy"] == 1.0
+    assert metrics["cn_error_shell1"] == 0 and metrics["cn_error_shell2"] == 0
+
+
+def test_metrics_detect_errors():
+    cluster = _quartz_cluster()
+    ref, num = cluster.positions, cluster.numbers
+    pred = ref.copy()
+    pred[1] *= 1.1  # stretch one Si–O bond by 10 %
+    m = compare_clusters(pred, num, ref, num)
+    d = 0.1 * np.linalg.norm(ref[1])
+    assert m["rmsd_shell1"] == pytest.approx(d / np.sqrt(2), rel=0.15)  # one of two first-shell atoms moved
+    wrong = num.copy()
+    wrong[[1, 2]] = 8
+    m = compare_clusters(ref, wrong, ref, num)
+    assert m["species_accuracy_atoms"] == pytest.approx(1 - 2 / (len(ref) - 1))
+    assert m["species_accuracy"] == 0.0  # O fraction wrong
+    assert compare_clusters(ref, num, ref, num)["species_accuracy"] == 1.0
+    m = compare_clusters(ref[:-3], num[:-3], ref, num)
+    assert m["cn_error_shell3"] == pytest.approx(3 / (bond_shells(ref) == 3).sum())
+
+
+def test_soap_similarity_rotation_invariant():
+    cluster = _quartz_cluster()
+    rotated = cluster.copy()
+    rotated.positions = Rotation.from_rotvec([0.3, 0.3, 0.3]).apply(cluster.positions)
+    assert soap_similarity(cluster, rotated) == pytest.approx(1.0, abs=1e-6)
+    other = site_cluster(build_phase("stishovite"), 2)
+    assert soap_similarity(cluster, other) < 0.99
