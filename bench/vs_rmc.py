@@ -161,7 +161,7 @@ def plot(results: dict, path: Path) -> None:
     cases = list(results["cases"])
     if not cases:
         return
-    figure, axes = plt.subplots(1, len(cases), figsize=(5.0 * len(cases), 4.2), squeeze=False)
+    figure, axes = plt.subplots(1, len(cases), figsize=(6.2 * len(cases), 4.4), squeeze=False, layout="constrained")
     values = [v["delta_ed"][m] for c in cases for v in results["cases"][c]["rows"].values() for m in MODALITIES]
     limit = max(abs(v) for v in values) or 1.0
     for axis, case in zip(axes[0], cases):
@@ -196,13 +196,25 @@ def main() -> None:
     parser.add_argument("--melt-ps", type=float, default=1.0, help="liquid start: ps of MD at 5000 K")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--append", action="store_true", help="keep the cases already in the output JSON")
+    parser.add_argument("--report-only", action="store_true", help="print the table and redraw the PNG from the JSON")
     args = parser.parse_args()
     if args.quick:
         args.replicas, args.steps = 2, 64
         args.densities = None
     torch.set_num_threads(args.threads)
     out = args.out or Path(__file__).parent / "results" / ("vs_rmc_quick" if args.quick else "vs_rmc")
-    results: dict = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "cases": {}}
+    if args.report_only:
+        results = json.loads(out.with_suffix(".json").read_text())
+        print_table(results)
+        plot(results, out.with_suffix(".png"))
+        return
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results: dict = {"settings": settings, "cases": {}}
+    if args.append and out.with_suffix(".json").is_file():  # e.g. one density per invocation
+        previous = json.loads(out.with_suffix(".json").read_text())
+        results["cases"] = previous["cases"]
+        results["settings_of_earlier_runs"] = previous.get("settings_of_earlier_runs", []) + [previous["settings"]]
     quick_density = {"a-Si": 2.5, "a-C": 2.5}
     for material in args.materials:
         if material == "a-Si":
