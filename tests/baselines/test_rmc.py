@@ -78,3 +78,29 @@ def test_unsupported_targets_and_species_are_refused(held_out):
         frame = held_out[0].copy()
         frame.symbols[0] = "C"
         rmc_refine(frame, [histogram_target(held_out, 6.0)], max_seconds=1)
+
+
+def test_targets_given_as_kind_file_strings_drive_rmc(held_out, tmp_path):
+    # the same KIND:FILE strings as `specguide invert`: a G(r) file (pdf kind) is fitted as g(r) on its grid
+    from specguide.observables import ReducedPairDistribution
+
+    reduced = ReducedPairDistribution(r_max=6.0, sigma=0.15)
+    values = reduced(*batch_from_atoms(held_out)).mean(0).numpy()
+    np.savetxt(tmp_path / "G.dat", np.column_stack([reduced.grid.numpy(), values]))
+    result = rmc_refine(held_out[0], [f"pdf:{tmp_path / 'G.dat'}"], max_seconds=5, max_moves=1, chunk=1)
+    fitted = result.fitted["pdf:G.dat"]
+    rho = len(held_out[0]) / held_out[0].get_volume()
+    grid = fitted["grid"]
+    inside = grid <= 6.0
+    expected = 1 + np.interp(grid[inside], reduced.grid.numpy(), values) / (4 * np.pi * rho * grid[inside])
+    assert fitted["target"][inside] == pytest.approx(expected, abs=1e-9)  # G(r) -> g(r) = 1 + G / (4πρr)
+
+
+def test_liquid_start_is_a_dense_disordered_liquid():
+    from specguide.analysis.structure import coordination
+    from specguide.baselines.rmc import liquid_start
+
+    liquid = liquid_start("Si", 2.5, 64, seed=1, melt_ps=0.2)
+    assert liquid.get_masses().sum() * 1.66054 / liquid.get_volume() == pytest.approx(2.5, rel=1e-3)
+    fractions = coordination([liquid], {("Si", "Si"): 2.85})["species"]["Si"]
+    assert max(fractions.values()) < 0.6  # no dominant coordination, unlike the 95 % four-fold glass
