@@ -138,17 +138,24 @@ def verdict(block: dict) -> dict:
     return out
 
 
+def mean_cn(fractions: dict) -> float:
+    """Mean coordination number from ``{"4": f, ...}``."""
+    return sum(int(k) * f for k, f in fractions.items())
+
+
 def print_table(results: dict) -> None:
     print("\nDelta_ED (≤ 0: within the MD replicas' spread); CN fractions in %; wall time in s")
-    print(f"{'case':12s} {'row':13s} " + " ".join(f"{m:>8s}" for m in MODALITIES) + "    CN3    CN4    CN5   time")
+    print(
+        f"{'case':12s} {'row':13s} " + " ".join(f"{m:>8s}" for m in MODALITIES) + "    CN3    CN4    CN5  <CN>   time"
+    )
     for case, block in results["cases"].items():
         md = block["md_coordination"]
         print(f"{case:12s} {'MD reference':13s} " + " " * 36
-              + " ".join(f"{100 * md.get(k, 0):6.1f}" for k in ("3", "4", "5")))  # fmt: skip
+              + " ".join(f"{100 * md.get(k, 0):6.1f}" for k in ("3", "4", "5")) + f" {mean_cn(md):5.2f}")  # fmt: skip
         for row, values in block["rows"].items():
             cells = " ".join(f"{values['delta_ed'][m]:+8.4f}" for m in MODALITIES)
             cn = " ".join(f"{100 * values['coordination'].get(k, 0):6.1f}" for k in ("3", "4", "5"))
-            print(f"{case:12s} {row:13s} {cells} {cn} {values['seconds']:6.1f}")
+            print(f"{case:12s} {row:13s} {cells} {cn} {mean_cn(values['coordination']):5.2f} {values['seconds']:6.1f}")
         for rmc_row, v in block.get("verdict", {}).items():
             print(f"{case:12s} PDF-guided vs {rmc_row}: beats it on unfitted {v['better_unfitted']}, coordination L1 "
                   f"{v['coordination_L1']['guided']:.3f} vs {v['coordination_L1']['rmc']:.3f} -> "
