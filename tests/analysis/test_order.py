@@ -20,12 +20,17 @@ def test_simple_cubic_q4_from_the_six_neighbour_octahedron():
     assert steinhardt(crystal, 4, 6) == pytest.approx(np.full(len(crystal), 0.763763), abs=1e-5)  # sqrt(7/12)
 
 
+def test_simple_cubic_voronoi_cells_are_the_cubes():
+    crystal = ase.Atoms("Po", cell=[3.0] * 3, pbc=True).repeat(3)
+    assert voronoi_volumes(crystal) == pytest.approx(np.full(len(crystal), 27.0), rel=1e-9)
+
+
 def test_voronoi_volumes_tile_the_cell():
     crystal = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
     crystal.rattle(0.1, seed=0)
     crystal.set_cell(crystal.cell[:] @ np.array([[1, 0, 0], [0.2, 1, 0], [0, 0, 1.1]]), scale_atoms=True)
     volumes = voronoi_volumes(crystal)
-    assert volumes.sum() == pytest.approx(crystal.get_volume(), rel=1e-6)
+    assert volumes.sum() == pytest.approx(crystal.get_volume(), rel=1e-9)
     assert np.all(volumes > 0)
 
 

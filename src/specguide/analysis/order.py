@@ -1,9 +1,9 @@
-"""Order parameters: Steinhardt q4/q6 and Voronoi volumes (freud), crystallinity by polyhedral template matching
-(OVITO, optional: ``pip install "specguide[analysis]"``).
+"""Order parameters: Steinhardt q4/q6 (freud), Voronoi volumes (scipy/Qhull), crystallinity by polyhedral template
+matching (OVITO, optional: ``pip install "specguide[analysis]"``).
 
 - Steinhardt ``q_l`` per atom (freud, no averaging) over the neighbours within ``r_cut`` (Å, e.g. the bond
   cutoff) or the ``n`` nearest neighbours; fcc with 12 neighbours: q4 = 0.191, q6 = 0.575.
-- Voronoi cell volume per atom (Å³, freud); the volumes tile the periodic cell.
+- Voronoi cell volume per atom (Å³); the volumes tile the periodic cell.
 - PTM (OVITO ``PolyhedralTemplateMatchingModifier``, RMSD cutoff 0.1, cubic and hexagonal diamond enabled):
   the fraction of atoms in each structure type; ``other`` = not crystalline.
 """
@@ -40,13 +40,23 @@ def steinhardt(atoms: ase.Atoms, l: int, neighbors: float | int) -> np.ndarray:
 
 
 def voronoi_volumes(atoms: ase.Atoms) -> np.ndarray:
-    """Voronoi cell volume of every atom (Å³); they sum to the cell volume."""
-    import freud
+    """Voronoi cell volume of every atom (Å³); they tile the periodic cell.
 
-    box, points = _freud_system(atoms)
-    voronoi = freud.locality.Voronoi()
-    voronoi.compute((box, points))
-    return np.asarray(voronoi.volumes, dtype=np.float64)
+    Qhull (scipy) on the atoms and their 26 neighbouring images; each atom's cell is the convex hull of its
+    Voronoi vertices. (freud's Voronoi crashes, segmentation fault, in a process that has started LAMMPS,
+    e.g. a test session that also runs the MD tests; scipy's does not.)
+    """
+    from scipy.spatial import ConvexHull, Voronoi
+
+    cell = np.asarray(atoms.cell[:])
+    positions = atoms.get_positions(wrap=True)
+    shifts = np.array([[i, j, k] for i in (0, -1, 1) for j in (0, -1, 1) for k in (0, -1, 1)]) @ cell  # own cell first
+    points = (positions[None, :, :] + shifts[:, None, :]).reshape(-1, 3)
+    voronoi = Voronoi(points)
+    regions = [voronoi.regions[r] for r in voronoi.point_region[: len(atoms)]]
+    if any(-1 in region or not region for region in regions):
+        raise ValueError("a Voronoi cell is unbounded: the cell is too thin or skewed for 26 periodic images")
+    return np.array([ConvexHull(voronoi.vertices[region]).volume for region in regions])
 
 
 def ovito_available() -> bool:

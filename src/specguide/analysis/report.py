@@ -168,7 +168,9 @@ def plot_analysis(path: Path, result: Analysis, structures, reference=None) -> N
         sizes = np.array([int(k) for k in ring])
         axes[4].bar(sizes + offset, list(ring.values()), 0.4, color=color, alpha=0.7, label=name)
         axes[5].hist(arrays["q6"], bins=40, range=(0, 1), density=True, histtype="step", color=color)
-        axes[6].hist(arrays["volumes"], bins=40, density=True, histtype="step", color=color)
+        volumes = arrays["volumes"]  # a perfect crystal has one value: give the bins a width
+        span = (volumes.min() - 0.5, volumes.max() + 0.5)
+        axes[6].hist(volumes, bins=40, range=span, density=True, histtype="step", color=color)
         if len(arrays["energies"]):
             level = 0 if name == "structures" else 1
             axes[7].plot(arrays["energies"], np.full(len(arrays["energies"]), level), "o", color=color, alpha=0.7)
