@@ -17,34 +17,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from specguide.analysis.delta_ed import delta_ed, spectra_of
+from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed_scores, spectra_of
 from specguide.data.md import coordination_fractions, list_md_datasets, load_md_dataset
 from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
 from specguide.diffusion.training import load_prior
-from specguide.observables import BondAngleDistribution, NeutronDiffraction, PairDistribution, XRayDiffraction
 
-MODALITIES = ("PDF", "ADF", "XRD", "ND")
 ROWS = ("unconditional", "PDF", "XRD", "PDF+XRD")
 BOND_CUTOFF = 2.85  # Å, Si–Si first minimum
-
-
-def observables_for(half_cell: float) -> dict:
-    r_max = math.floor(min(8.0, half_cell) / 0.02) * 0.02
-    return {
-        "PDF": PairDistribution(r_max=r_max),
-        "ADF": BondAngleDistribution(cutoff=BOND_CUTOFF),
-        "XRD": XRayDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
-        "ND": NeutronDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
-    }
 
 
 def main() -> None:
@@ -70,7 +57,7 @@ def main() -> None:
             continue
         reference = load_md_dataset(name)
         half = float(min(a.cell.lengths().min() for a in reference)) / 2
-        observables = observables_for(half)
+        observables = benchmark_observables(half, BOND_CUTOFF)
         reference_spectra = {m: spectra_of(reference, o) for m, o in observables.items()}
         md_cn4 = 100 * coordination_fractions(reference, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
         targets = {m: Target(observables[m], reference_spectra[m].mean(0), label=m) for m in ("PDF", "XRD")}
@@ -87,11 +74,8 @@ def main() -> None:
                 chosen = [targets[m] for m in row.split("+")]
                 structures = invert("a-Si", chosen, strength=args.strength, **common).structures
             seconds = time.perf_counter() - start
-            scores = {m: delta_ed(reference_spectra[m], spectra_of(structures, o)) for m, o in observables.items()}
             cn4 = 100 * coordination_fractions(structures, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
-            rows[row] = {"delta_ed": {m: s["delta_ed"] for m, s in scores.items()},
-                         "error": {m: s["error"] for m, s in scores.items()},
-                         "diversity": {m: s["diversity"] for m, s in scores.items()},
+            rows[row] = {**delta_ed_scores(reference_spectra, structures, observables),
                          "four_fold_pct": cn4, "seconds": seconds}  # fmt: skip
             cells = " ".join(f"{m}={rows[row]['delta_ed'][m]:+.4f}" for m in MODALITIES)
             print(f"rho={density:.1f} {row:13s} {cells}  4-fold {cn4:5.1f}% (MD {md_cn4:.1f}%)  {seconds:6.1f} s",

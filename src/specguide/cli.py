@@ -524,5 +524,58 @@ def sites_evaluate_command(
     )
 
 
+@app.command()
+def analyze(
+    files: Annotated[list[Path], typer.Argument(help="Structures to analyse: any ASE-readable files (all frames).")],
+    out: Annotated[Path, typer.Option(help="Output directory (analysis.json, analysis.png, config.json).")],
+    reference: Annotated[
+        list[Path] | None,
+        typer.Option(help="Reference ensemble (e.g. MD replicas), repeatable: compared in every metric."),
+    ] = None,
+    cutoff: Annotated[
+        list[str] | None,
+        typer.Option(help="Bond cutoff PAIR=Å, repeatable (e.g. Si-Si=2.85); default: first RDF minimum."),
+    ] = None,
+    max_ring: Annotated[int, typer.Option(help="Largest ring size searched.")] = 10,
+    energy: Annotated[bool, typer.Option(help="Energy per atom with the shipped classical potential (LAMMPS).")] = True,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+) -> None:
+    """Coordination, angles, dihedrals, rings, q4/q6, Voronoi, crystallinity, energy; Delta_ED vs a reference."""
+    from specguide.analysis.report import analyze as run_analysis
+    from specguide.analysis.report import write_analysis
+    from specguide.io import read_structures, refuse_overwrite
+
+    try:
+        refuse_overwrite(out, force)
+        structures = [atoms for path in files for atoms in read_structures(path)]
+        references = [atoms for path in reference or [] for atoms in read_structures(path)]
+        cutoffs = {}
+        for text in cutoff or []:
+            pair, _, value = text.partition("=")
+            try:
+                distance = float(value)
+            except ValueError:
+                distance = -1.0
+            if "-" not in pair or not distance > 0:
+                raise InputError(f"--cutoff {text!r}: write PAIR=Å with a positive distance, e.g. Si-Si=2.85")
+            cutoffs[pair.strip()] = distance
+        result = run_analysis(structures, reference=references or None, cutoffs=cutoffs or None,
+                              max_ring=max_ring, energy=energy)  # fmt: skip
+    except ValueError as exc:
+        fail(str(exc))
+    config = {"files": [str(f) for f in files], "reference": [str(f) for f in reference or []], "cutoffs": cutoffs,
+              "max_ring": max_ring, "energy": energy}  # fmt: skip
+    write_analysis(out, result, structures, references or None, config=config, force=True)
+    coordination = ", ".join(
+        f"{s}: " + " ".join(f"CN{k} {100 * v:.1f}%" for k, v in f.items())
+        for s, f in result.summary["coordination"].items()
+    )
+    err.print(f"wrote {out / 'analysis.json'} and {out / 'analysis.png'}; {coordination}")
+
+
 def run() -> None:  # pragma: no cover - console entry point wrapper
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    app()

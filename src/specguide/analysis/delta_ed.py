@@ -11,6 +11,7 @@ For one spectral modality (one feature, e.g. one partial PDF) with reference spe
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import ase
@@ -61,3 +62,29 @@ def delta_ed_table(
         name: delta_ed(spectra_of(reference, observable), spectra_of(generated, observable))
         for name, observable in observables.items()
     }
+
+
+MODALITIES = ("PDF", "ADF", "XRD", "ND")
+
+
+def benchmark_observables(half_cell: float, bond_cutoff: float | dict | None = None) -> dict[str, Observable]:
+    """The four modalities of the Delta_ED benchmark for cells of half width ``half_cell`` (Å): number g(r) up to
+    min(8 Å, half cell), bond angles (``bond_cutoff``, Å), X-ray and neutron I(Q) for 1–15 Å⁻¹."""
+    from specguide.observables import BondAngleDistribution, NeutronDiffraction, PairDistribution, XRayDiffraction
+
+    r_max = math.floor(min(8.0, half_cell) / 0.02) * 0.02
+    return {
+        "PDF": PairDistribution(r_max=r_max),
+        "ADF": BondAngleDistribution(cutoff=bond_cutoff),
+        "XRD": XRayDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
+        "ND": NeutronDiffraction(q_min=1.0, q_max=15.0, r_max=r_max),
+    }
+
+
+def delta_ed_scores(
+    reference_spectra: Mapping[str, torch.Tensor], generated: Sequence[ase.Atoms], observables: Mapping[str, Observable]
+) -> dict[str, dict[str, float]]:
+    """``{"delta_ed": {modality: x}, "error": {...}, "diversity": {...}}`` of ``generated`` against precomputed
+    reference spectra (one entry per observable)."""
+    scores = {m: delta_ed(reference_spectra[m], spectra_of(generated, o)) for m, o in observables.items()}
+    return {key: {m: s[key] for m, s in scores.items()} for key in ("delta_ed", "error", "diversity")}

@@ -524,13 +524,9 @@ def melt_quench(
             ]
         )
         lmp.create_atoms(n_atoms, list(range(1, n_atoms + 1)), types.tolist(), pos.ravel().tolist())
-        for k, s in enumerate(symbols):
-            lmp.command(f"mass {k + 1} {float(atomic_masses[atomic_numbers[s]])!r}")
-        labels = " ".join(spec.label(s) for s in symbols)
+        lmp.commands_list(force_field_commands(spec, symbols))
         lmp.commands_list(
             [
-                f"pair_style {spec.pair_style}",
-                f"pair_coeff * * {spec.path()} {labels}",
                 "neighbor 1.0 bin",
                 "neigh_modify every 1 delay 0 check yes",
                 f"timestep {dt!r}",
@@ -601,6 +597,13 @@ def melt_quench(
     )
     log.info("  done in %.1f s", wall)
     return atoms
+
+
+def force_field_commands(spec: PotentialSpec, symbols: Sequence[str]) -> list[str]:
+    """LAMMPS ``mass``, ``pair_style`` and ``pair_coeff`` commands for atom types 1, 2, … = ``symbols``."""
+    masses = [f"mass {k + 1} {float(atomic_masses[atomic_numbers[s]])!r}" for k, s in enumerate(symbols)]
+    labels = " ".join(spec.label(s) for s in symbols)
+    return [*masses, f"pair_style {spec.pair_style}", f"pair_coeff * * {spec.path()} {labels}"]
 
 
 def _melt_quench_star(kwargs: dict[str, Any]) -> ase.Atoms:

@@ -1,0 +1,248 @@
+"""Guided diffusion vs reverse Monte Carlo on the same targets (issue 7): Delta_ED per modality, coordination, time.
+
+    python bench/vs_rmc.py --quick            # one density per material, 2 replicas, 64 steps
+    python bench/vs_rmc.py [--materials a-Si a-C] [--densities 1.5 2.0 2.5 3.0 3.5] [--replicas 4] [--steps 256]
+
+For each material and density with a bundled MD set (``specguide.data.md.load_md_dataset``):
+
+- targets: mean spectra of the *held-out* MD replicas (``split="test"``); the reference ensemble for Delta_ED and
+  coordination is the whole MD set (12 replicas);
+- rows: ``unconditional`` (prior alone), ``PDF`` / ``XRD`` / ``ND`` / ``ADF`` (guided inversion with that single
+  target, :func:`specguide.diffusion.inversion.invert`, two-stage), ``RMC-random`` and ``RMC-liquid``
+  (:func:`specguide.baselines.rmc.rmc_refine` on the g(r) target from a random start, or from a 1 ps liquid at
+  5000 K made with the shipped classical potential; the liquid MD counts against RMC's time). RMC gets the
+  PDF-guided run's wall time in total (split evenly over its replicas). RMC fits the unbroadened histogram g(r)
+  (0.05 Å bins, :func:`specguide.baselines.rmc.histogram_target`) of the same held-out replicas, because its
+  model curve is an unbroadened histogram; the guided run fits their Gaussian-broadened g(r) (σ = 0.15 Å);
+- columns: Delta_ED = error − diversity (≤ 0: within the MD spread) for g(r) (PDF), bond angles (ADF), X-ray
+  (XRD) and neutron (ND) intensities; coordination fractions (cutoff Si–Si 2.85 Å, C–C 1.85 Å); wall time.
+
+Priors: the bundled ``a-Si``; for a-C the checkpoint ``--carbon-prior`` (default /work/runs/a-C.pt) — a-C rows
+are skipped with a message when it is missing. Writes ``bench/results/vs_rmc[_quick].json`` (with the settings
+and seeds) and a heatmap ``.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed_scores, spectra_of
+from specguide.analysis.structure import coordination
+from specguide.baselines.rmc import histogram_target, liquid_start, random_start, rmc_refine
+from specguide.data.md import DEFAULT_CUTOFFS, list_md_datasets, load_md_dataset
+from specguide.diffusion.guidance import Target
+from specguide.diffusion.inversion import invert
+from specguide.diffusion.sampling import generate
+from specguide.diffusion.training import load_prior
+
+GUIDED = ("PDF", "XRD", "ND", "ADF")
+ROWS = ("unconditional", *GUIDED, "RMC-random", "RMC-liquid")
+FITTED = {"PDF": "PDF", "XRD": "XRD", "ND": "ND", "ADF": "ADF", "RMC-random": "PDF", "RMC-liquid": "PDF"}
+
+
+def run_case(material: str, density: float, prior: str, network, args, rng_seed: int) -> dict | None:
+    element = material.split("-")[1]
+    name = f"{material}_{density:.1f}"
+    if name not in list_md_datasets():
+        print(f"{name}: no bundled MD data; skipped")
+        return None
+    reference = load_md_dataset(name)
+    held_out = load_md_dataset(name, split="test")
+    n_atoms = len(held_out[0])
+    half = float(min(a.cell.lengths().min() for a in reference)) / 2
+    cutoff = {(element, element): DEFAULT_CUTOFFS[(element, element)]}
+    observables = benchmark_observables(half, DEFAULT_CUTOFFS[(element, element)])
+    reference_spectra = {m: spectra_of(reference, o) for m, o in observables.items()}
+    targets = {m: Target(o, spectra_of(held_out, o).mean(0), label=m, kind=o.kind) for m, o in observables.items()}
+    rmc_target = histogram_target(held_out, r_max=observables["PDF"].r_max, dr=0.05)
+    md_cn = coordination(reference, cutoff)["species"][element]
+    common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=args.replicas, steps=args.steps, seed=rng_seed,
+                  progress=False)  # fmt: skip
+    rows: dict = {}
+    budget = None
+    for row in args.rows:
+        start = time.perf_counter()
+        extra: dict = {}
+        if row == "unconditional":
+            structures = generate(network, **common)
+        elif row in GUIDED:
+            structures = invert(prior, [targets[row]], strength=args.strength, **common).structures
+        else:
+            if budget is None:
+                print(f"{name} {row}: needs the PDF-guided row first (its wall time is RMC's budget); skipped")
+                continue
+            per_replica = budget / args.replicas
+            structures, moves = [], []
+            for k in range(args.replicas):
+                t0 = time.perf_counter()
+                if row == "RMC-random":
+                    begin = random_start(element, density, n_atoms, seed=rng_seed + k)
+                else:
+                    begin = liquid_start(element, density, n_atoms, seed=rng_seed + k, melt_ps=args.melt_ps)
+                left = per_replica - (time.perf_counter() - t0)
+                if left <= 0:
+                    print(f"{name} {row}: the liquid start alone took longer than RMC's budget; RMC gets 0.5 s")
+                result = rmc_refine(begin, [rmc_target], max_seconds=max(left, 0.5), seed=rng_seed + k)
+                structures.append(result.structure)
+                moves.append(result.moves_tried)
+            extra = {"rmc_moves_per_replica": moves, "rmc_seconds_budget": budget}
+        seconds = time.perf_counter() - start
+        if row == "PDF":
+            budget = seconds
+        fractions = coordination(structures, cutoff)["species"].get(element, {})
+        rows[row] = {**delta_ed_scores(reference_spectra, structures, observables), "coordination": fractions,
+                     "seconds": seconds, "fitted": FITTED.get(row), **extra}  # fmt: skip
+        cells = " ".join(f"{m}={rows[row]['delta_ed'][m]:+.4f}" for m in MODALITIES)
+        cn4 = 100 * fractions.get("4", 0.0)
+        print(f"{name} {row:13s} {cells}  CN4 {cn4:5.1f}% (MD {100 * md_cn.get('4', 0):.1f}%)  {seconds:6.1f} s",
+              flush=True)  # fmt: skip
+    return {"rows": rows, "md_coordination": md_cn, "n_atoms": n_atoms, "n_reference": len(reference),
+            "n_held_out": len(held_out)}  # fmt: skip
+
+
+def verdict(block: dict) -> dict:
+    """Does PDF-guided generation beat both RMC rows on every modality it did not fit, at ≤ their wall time,
+    with coordination fractions closer to MD (L1 distance)?"""
+    rows, md = block["rows"], block["md_coordination"]
+    if "PDF" not in rows:
+        return {}
+
+    def distance(fractions: dict) -> float:
+        keys = set(fractions) | set(md)
+        return float(sum(abs(fractions.get(k, 0.0) - md.get(k, 0.0)) for k in keys))
+
+    out = {}
+    guided = rows["PDF"]
+    for rmc_row in ("RMC-random", "RMC-liquid"):
+        if rmc_row not in rows:
+            continue
+        other = rows[rmc_row]
+        unfitted = [m for m in MODALITIES if m != "PDF"]
+        out[rmc_row] = {
+            "better_unfitted": {m: guided["delta_ed"][m] < other["delta_ed"][m] for m in unfitted},
+            "coordination_L1": {"guided": distance(guided["coordination"]), "rmc": distance(other["coordination"])},
+            "guided_seconds": guided["seconds"],
+            "rmc_seconds": other["seconds"],
+        }
+        out[rmc_row]["holds"] = bool(
+            all(out[rmc_row]["better_unfitted"].values())
+            and out[rmc_row]["coordination_L1"]["guided"] < out[rmc_row]["coordination_L1"]["rmc"]
+            and guided["seconds"] <= other["seconds"] * 1.05
+        )
+    return out
+
+
+def mean_cn(fractions: dict) -> float:
+    """Mean coordination number from ``{"4": f, ...}``."""
+    return sum(int(k) * f for k, f in fractions.items())
+
+
+def print_table(results: dict) -> None:
+    print("\nDelta_ED (≤ 0: within the MD replicas' spread); CN fractions in %; wall time in s")
+    print(
+        f"{'case':12s} {'row':13s} " + " ".join(f"{m:>8s}" for m in MODALITIES) + "    CN3    CN4    CN5  <CN>   time"
+    )
+    for case, block in results["cases"].items():
+        md = block["md_coordination"]
+        print(f"{case:12s} {'MD reference':13s} " + " " * 36
+              + " ".join(f"{100 * md.get(k, 0):6.1f}" for k in ("3", "4", "5")) + f" {mean_cn(md):5.2f}")  # fmt: skip
+        for row, values in block["rows"].items():
+            cells = " ".join(f"{values['delta_ed'][m]:+8.4f}" for m in MODALITIES)
+            cn = " ".join(f"{100 * values['coordination'].get(k, 0):6.1f}" for k in ("3", "4", "5"))
+            print(f"{case:12s} {row:13s} {cells} {cn} {mean_cn(values['coordination']):5.2f} {values['seconds']:6.1f}")
+        for rmc_row, v in block.get("verdict", {}).items():
+            print(f"{case:12s} PDF-guided vs {rmc_row}: beats it on unfitted {v['better_unfitted']}, coordination L1 "
+                  f"{v['coordination_L1']['guided']:.3f} vs {v['coordination_L1']['rmc']:.3f} -> "
+                  f"{'HOLDS' if v['holds'] else 'does NOT hold'}")  # fmt: skip
+
+
+def plot(results: dict, path: Path) -> None:
+    from specguide.plotting import plt, save_figure
+
+    cases = list(results["cases"])
+    if not cases:
+        return
+    figure, axes = plt.subplots(1, len(cases), figsize=(6.2 * len(cases), 4.4), squeeze=False, layout="constrained")
+    values = [v["delta_ed"][m] for c in cases for v in results["cases"][c]["rows"].values() for m in MODALITIES]
+    limit = max(abs(v) for v in values) or 1.0
+    for axis, case in zip(axes[0], cases):
+        rows = list(results["cases"][case]["rows"])
+        grid = np.array([[results["cases"][case]["rows"][r]["delta_ed"][m] for m in MODALITIES] for r in rows])
+        image = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+        axis.set_xticks(range(len(MODALITIES)), MODALITIES)
+        labels = [f"{r} ({results['cases'][case]['rows'][r]['seconds']:.0f} s)" for r in rows]
+        axis.set_yticks(range(len(rows)), labels)
+        axis.set_title(case, fontsize=10)
+        for (k, j), value in np.ndenumerate(grid):
+            fitted = results["cases"][case]["rows"][rows[k]].get("fitted") == MODALITIES[j]
+            axis.text(j, k, f"{value:+.3f}" + ("*" if fitted else ""), ha="center", va="center", fontsize=7)
+    figure.colorbar(image, ax=axes[0].tolist(), label="Delta_ED (error − diversity); * = fitted modality")
+    figure.suptitle(
+        "guided diffusion vs RMC (equal wall time to the PDF-guided run); targets = held-out MD", fontsize=10
+    )
+    save_figure(figure, path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one density per material, 2 replicas, 64 steps")
+    parser.add_argument("--materials", nargs="+", default=["a-Si", "a-C"], choices=["a-Si", "a-C"])
+    parser.add_argument("--densities", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5])
+    parser.add_argument("--replicas", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--strength", type=float, default=30.0)
+    parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
+    parser.add_argument("--carbon-prior", type=Path, default=Path("/work/runs/a-C.pt"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--melt-ps", type=float, default=1.0, help="liquid start: ps of MD at 5000 K")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--append", action="store_true", help="keep the cases already in the output JSON")
+    parser.add_argument("--report-only", action="store_true", help="print the table and redraw the PNG from the JSON")
+    args = parser.parse_args()
+    if args.quick:
+        args.replicas, args.steps = 2, 64
+        args.densities = None
+    torch.set_num_threads(args.threads)
+    out = args.out or Path(__file__).parent / "results" / ("vs_rmc_quick" if args.quick else "vs_rmc")
+    if args.report_only:
+        results = json.loads(out.with_suffix(".json").read_text())
+        print_table(results)
+        plot(results, out.with_suffix(".png"))
+        return
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    results: dict = {"settings": settings, "cases": {}}
+    if args.append and out.with_suffix(".json").is_file():  # e.g. one density per invocation
+        previous = json.loads(out.with_suffix(".json").read_text())
+        results["cases"] = previous["cases"]
+        results["settings_of_earlier_runs"] = previous.get("settings_of_earlier_runs", []) + [previous["settings"]]
+    quick_density = {"a-Si": 2.5, "a-C": 2.5}
+    for material in args.materials:
+        if material == "a-Si":
+            prior = "a-Si"
+        elif args.carbon_prior.is_file():
+            prior = str(args.carbon_prior)
+            results["settings"]["carbon_prior_mtime"] = time.ctime(args.carbon_prior.stat().st_mtime)
+        else:
+            print(f"a-C: no prior at {args.carbon_prior} (pass --carbon-prior CKPT); a-C rows skipped")
+            continue
+        for density in [quick_density[material]] if args.densities is None else args.densities:
+            block = run_case(material, density, prior, load_prior(prior)[0], args, args.seed)
+            if block is not None:
+                block["verdict"] = verdict(block)
+                results["cases"][f"{material}_{density:.1f}"] = block
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")  # after every case
+    print_table(results)
+    plot(results, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""Local structure of an ensemble: bond cutoffs from the RDF, coordination, bond angles, dihedral angles.
+
+Every function takes a list of ``ase.Atoms`` (an ensemble, pooled) and works on one batched neighbour list
+(:func:`specguide.graph.neighbor_graph`), with no Python loops over atoms or pairs.
+
+- Cutoffs: per unordered species pair, the first minimum of the partial g_ab(r) after its first peak
+  (Gaussian width 0.05 Å, ensemble mean), unless given.
+- Coordination: number of bonded neighbours (distance < the pair's cutoff) per atom; fractions per species
+  (all neighbours) and per ordered pair (centre species, neighbour species).
+- Bond angles j–i–k (degrees) of bonded triplets; dihedral angles i–j–k–l (degrees, in [0°, 180°]) about
+  every bond j–k, with i bonded to j (i ≠ k) and l bonded to k (l ≠ j, l ≠ i).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import ase
+import numpy as np
+import torch
+from ase.data import atomic_numbers, chemical_symbols
+
+from specguide.diffusion.sampling import PairTable, coordination_numbers
+from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
+from specguide.observables import BondAngleDistribution, PairDistribution
+
+Cutoffs = dict[tuple[str, str], float]
+
+
+def _key(pair) -> tuple[str, str]:
+    a, b = pair.split("-") if isinstance(pair, str) else pair
+    a = chemical_symbols[a] if isinstance(a, int) else a
+    b = chemical_symbols[b] if isinstance(b, int) else b
+    for s in (a, b):
+        if s not in atomic_numbers:
+            raise ValueError(f"unknown element {s!r} in bond cutoff {pair!r}")
+    return tuple(sorted((a, b)))  # type: ignore[return-value]
+
+
+def normalize_cutoffs(cutoffs: Mapping | float | None, structures: Sequence[ase.Atoms]) -> Cutoffs | None:
+    """``{("O", "Si"): r}`` with sorted symbol keys; a float applies to every species pair present."""
+    if cutoffs is None:
+        return None
+    symbols = sorted({s for a in structures for s in a.get_chemical_symbols()})
+    if isinstance(cutoffs, (int, float)):
+        return {(a, b): float(cutoffs) for k, a in enumerate(symbols) for b in symbols[k:]}
+    return {_key(k): float(v) for k, v in cutoffs.items()}
+
+
+def _first_minimum(r: np.ndarray, g: np.ndarray) -> float | None:
+    """r (Å) of the first minimum of g after its first peak (the first-shell boundary), or None."""
+    if g.max() <= 0:
+        return None
+    peak = int(np.argmax(g > 0.5 * g.max()))  # rising edge of the first peak
+    while peak + 1 < len(g) and g[peak + 1] >= g[peak]:
+        peak += 1
+    k = peak
+    while k + 1 < len(g) and g[k + 1] <= g[k]:
+        k += 1
+    return float(r[k]) if 0 < k < len(g) - 1 else None
+
+
+def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05) -> Cutoffs:
+    """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak.
+
+    Raises ``ValueError`` for a pair whose partial has no minimum below ``r_max`` (give cutoffs instead).
+    """
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    half = float(perpendicular_widths(cells).min()) / 2
+    reach = math.floor(min(r_max, half) / 0.01) * 0.01
+    pdf = PairDistribution(r_max=reach, dr=0.01, sigma=sigma)
+    with torch.no_grad():
+        partials = pdf.partials(positions, cells, numbers, batch)
+    r = pdf.grid.numpy()
+    out: Cutoffs = {}
+    for k, label in enumerate(partials.labels):
+        g = partials.values[:, k].mean(0).numpy()
+        minimum = _first_minimum(r, g)
+        if minimum is None:
+            if g.max() <= 0:
+                continue  # this pair never comes within reach: no bonds
+            raise ValueError(f"partial g(r) of {label} has no first minimum below {reach:.2f} Å; give cutoffs")
+        out[_key(label)] = round(minimum, 3)
+    return out
+
+
+def _table(cutoffs: Mapping) -> PairTable:
+    """Cutoffs keyed ``("Si", "O")`` or ``"Si-O"`` as a symmetric table of atomic numbers."""
+    return PairTable({tuple(atomic_numbers[s] for s in _key(k)): float(r) for k, r in cutoffs.items()})
+
+
+def coordination(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> dict:
+    """Coordination fractions, pooled over the ensemble.
+
+    Returns ``{"species": {"Si": {"4": f, ...}}, "pairs": {"Si-O": {"4": f, ...}}, "mean": {"Si": cn}}``:
+    ``pairs[a-b]`` counts only b neighbours of a-centred atoms.
+    """
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    cn, bonds = coordination_numbers(positions, cells, numbers, batch, _table(cutoffs), return_bonds=True)
+    i, j = bonds
+    species = torch.unique(numbers).tolist()
+    result: dict = {"species": {}, "pairs": {}, "mean": {}}
+
+    def fractions(values: torch.Tensor) -> dict[str, float]:
+        counts = torch.bincount(values)
+        return {str(k): float(c) / len(values) for k, c in enumerate(counts.tolist()) if c}
+
+    for a in species:
+        centre = numbers == a
+        sa = chemical_symbols[a]
+        result["species"][sa] = fractions(cn[centre])
+        result["mean"][sa] = float(cn[centre].double().mean())
+        for b in species:
+            partial = torch.bincount(i[numbers[j] == b], minlength=len(numbers))
+            result["pairs"][f"{sa}-{chemical_symbols[b]}"] = fractions(partial[centre])
+    return result
+
+
+def bond_angles(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> np.ndarray:
+    """All bond angles j–i–k (degrees) of bonded triplets in the ensemble."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    adf = BondAngleDistribution(cutoff={_key(k): v for k, v in cutoffs.items()}, cutoff_scale=0.0)
+    with torch.no_grad():
+        theta, _ = adf.angles(positions, cells, numbers, batch)
+    return theta.numpy()
+
+
+def dihedral_angles(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> np.ndarray:
+    """Dihedral angles i–j–k–l (degrees, 0–180°) about every bond j–k of the ensemble (each bond once)."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    table = _table(cutoffs)
+    graph = neighbor_graph(positions, cells, batch, table.max_for(numbers), full_list=True)
+    i, j = graph.edge_index
+    bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
+    edges = torch.nonzero(bonded).squeeze(1)
+    centre, other, vec = i[edges], j[edges], graph.vectors[edges]
+    shift = graph.shifts[edges]
+    # middle bonds j->k: each unordered bond once (j < k, or a self-image bond counted by its shift's sign)
+    first_nonzero = torch.where(shift != 0, shift, torch.zeros_like(shift))
+    sign = torch.sign(first_nonzero[:, 0] * 4 + first_nonzero[:, 1] * 2 + first_nonzero[:, 2])
+    middle = torch.nonzero((centre < other) | ((centre == other) & (sign > 0))).squeeze(1)
+    # for every middle bond b = (j, k): pairs (edge a from j, edge c from k), excluding a -> k and c -> j
+    count = torch.bincount(centre, minlength=positions.shape[0])
+    order = torch.argsort(centre, stable=True)
+    start = torch.cumsum(count, 0) - count
+    nj, nk = count[centre[middle]], count[other[middle]]
+    n_pairs = nj * nk
+    mid = torch.repeat_interleave(middle, n_pairs)
+    offset = torch.arange(int(n_pairs.sum())) - torch.repeat_interleave(torch.cumsum(n_pairs, 0) - n_pairs, n_pairs)
+    nk_rep = torch.repeat_interleave(nk, n_pairs)
+    a = order[start[centre[mid]] + offset // nk_rep]  # edge j -> i
+    c = order[start[other[mid]] + offset % nk_rep]  # edge k -> l
+    b1, b2, b3 = -vec[a], vec[mid], vec[c]  # i->j, j->k, k->l
+    # exclude the bond itself (i = k with the same image, l = j) and three-rings (i = l): image-aware by vectors
+    not_back_a = (vec[a] - vec[mid]).norm(dim=-1) > 1e-6
+    not_back_c = (vec[c] + vec[mid]).norm(dim=-1) > 1e-6
+    not_ring = (b1 + b2 + b3).norm(dim=-1) > 1e-6
+    keep = not_back_a & not_back_c & not_ring
+    b1, b2, b3 = b1[keep], b2[keep], b3[keep]
+    n1, n2 = torch.linalg.cross(b1, b2), torch.linalg.cross(b2, b3)
+    m1 = torch.linalg.cross(n1, b2 / b2.norm(dim=-1, keepdim=True))
+    x, y = (n1 * n2).sum(-1), (m1 * n2).sum(-1)
+    return torch.rad2deg(torch.atan2(y, x)).abs().numpy()
+
+
+def histogram(values: np.ndarray, lo: float, hi: float, width: float) -> dict[str, list[float]]:
+    """Normalised histogram ``{"x": bin centres, "density": per unit x}`` for JSON reports."""
+    edges = np.arange(lo, hi + width / 2, width)
+    density, _ = np.histogram(values, bins=edges, density=len(values) > 0)
+    return {"x": ((edges[:-1] + edges[1:]) / 2).round(4).tolist(), "density": np.nan_to_num(density).round(6).tolist()}
