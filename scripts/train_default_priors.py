@@ -27,6 +27,8 @@ PRIORS_DIR = Path(__file__).resolve().parents[1] / "src" / "specguide" / "data" 
 # (a-C: 2.5 Å, a-Si: 3.84 Å), the scale the score needs to see bond angles.
 RECIPES = {
     "a-Si": (["a-Si_2.5"], (14,), 4.2),
+    # every bundled a-Si density (1.5-3.5 g/cm³): the prior for inversions away from 2.5 g/cm³
+    "a-Si-all": (["a-Si_1.5", "a-Si_2.0", "a-Si_2.5", "a-Si_3.0", "a-Si_3.5"], (14,), 4.2),
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
     # Kwon et al.'s 25 DFT-MD a-C cells from ../shared (a reference prior for tests and benchmarks; never
     # bundled, since the data stay outside the repository)
