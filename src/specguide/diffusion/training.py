@@ -536,6 +536,30 @@ class _ExportPrior(pl.Callback):
             self.save_state(trainer)
 
 
+def training_paths(
+    out: str | Path,
+    default_name: str,
+    resume: bool,
+    max_time_minutes: float | None,
+    max_epochs: int | None,
+    max_steps: int,
+) -> tuple[Path, Path]:
+    """``(checkpoint path, Lightning state path)`` for a training run writing ``out`` (a directory gets
+    ``default_name``); checks that the run has a stopping rule and that a resume has a state to start from."""
+    if max_time_minutes is None and max_epochs is None and max_steps < 0:
+        raise ValueError("training needs a stopping rule: max_time_minutes, max_epochs or max_steps")
+    out = Path(out)
+    if out.is_dir() or out.suffix == "":
+        out = out / default_name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lightning_ckpt = out.parent / f"{out.stem}.last.ckpt"
+    if resume and not lightning_ckpt.is_file():
+        raise FileNotFoundError(f"{lightning_ckpt}: no training state to resume from (train without resume first)")
+    if not resume and lightning_ckpt.exists():
+        warnings.warn(f"{lightning_ckpt} exists and resume=False: training starts afresh", stacklevel=3)
+    return out, lightning_ckpt
+
+
 def fit_module(
     module: EMAModule,
     datamodule: PriorDataModule,
@@ -613,14 +637,8 @@ def train_prior(
     :class:`ScoreNetworkConfig` with the data's species. Validation (EMA weights, loss in 5 bins of t, logged
     to ``<out stem>_logs/`` as CSV) runs about every ``val_every_n_steps`` steps (whole epochs).
     """
-    if max_time_minutes is None and max_epochs is None and max_steps < 0:
-        raise ValueError("train_prior needs a stopping rule: max_time_minutes, max_epochs or max_steps")
     structures = list(structures)
-    out = Path(out)
-    if out.is_dir() or out.suffix == "":
-        out = out / "prior.pt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lightning_ckpt = out.parent / f"{out.stem}.last.ckpt"
+    out, lightning_ckpt = training_paths(out, "prior.pt", resume, max_time_minutes, max_epochs, max_steps)
 
     data = data_summary(structures)
     if config is None:
@@ -628,11 +646,6 @@ def train_prior(
     missing = sorted(set(data["atomic_numbers"]) - set(config.species))
     if missing:
         raise ValueError(f"training structures contain atomic numbers {missing} not in config.species {config.species}")
-
-    if resume and not lightning_ckpt.is_file():
-        raise FileNotFoundError(f"{lightning_ckpt}: no training state to resume from (train without resume first)")
-    if not resume and lightning_ckpt.exists():
-        warnings.warn(f"{lightning_ckpt} exists and resume=False: training starts afresh", stacklevel=2)
 
     pl.seed_everything(seed, workers=True, verbose=False)
     datamodule = PriorDataModule(structures, batch_size=batch_size, val_fraction=val_fraction, seed=seed)

@@ -19,7 +19,6 @@ The Lightning / EMA / checkpoint machinery is the prior's (:mod:`specguide.diffu
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,7 +30,14 @@ from torch.utils.data import Dataset
 
 from specguide.data.spectra import SpectraDataset
 from specguide.diffusion.sampling import wrap_positions
-from specguide.diffusion.training import EMAModule, PriorDataModule, _ExportPrior, data_summary, fit_module
+from specguide.diffusion.training import (
+    EMAModule,
+    PriorDataModule,
+    _ExportPrior,
+    data_summary,
+    fit_module,
+    training_paths,
+)
 from specguide.models.surrogate import SpectrumSurrogate, SurrogateConfig, save_surrogate
 
 VAL_NOISE = 0.3  # Å, the noisy validation level
@@ -204,13 +210,7 @@ def train_surrogate(
     defaults to the element of all training sites. Validation structures: ``val_names`` (dataset names) or a
     random ``val_fraction`` of the structures — never part of a structure.
     """
-    if max_time_minutes is None and max_epochs is None and max_steps < 0:
-        raise ValueError("train_surrogate needs a stopping rule: max_time_minutes, max_epochs or max_steps")
-    out = Path(out)
-    if out.is_dir() or out.suffix == "":
-        out = out / "surrogate.pt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lightning_ckpt = out.parent / f"{out.stem}.last.ckpt"
+    out, lightning_ckpt = training_paths(out, "surrogate.pt", resume, max_time_minutes, max_epochs, max_steps)
     site_numbers = {int(a.numbers[s]) for a, s in zip(dataset.structures, dataset.sites, strict=True) for s in s}
     if absorber is None:
         if len(site_numbers) != 1:
@@ -235,10 +235,6 @@ def train_surrogate(
         if unknown:
             raise ValueError(f"validation names {unknown} are not in the data set")
         val_indices = [dataset.names.index(name) for name in val_names]
-    if resume and not lightning_ckpt.is_file():
-        raise FileNotFoundError(f"{lightning_ckpt}: no training state to resume from (train without resume first)")
-    if not resume and lightning_ckpt.exists():
-        warnings.warn(f"{lightning_ckpt} exists and resume=False: training starts afresh", stacklevel=2)
 
     pl.seed_everything(seed, workers=True, verbose=False)
     items = list(zip(dataset.structures, dataset.spectra, dataset.sites, strict=True))
