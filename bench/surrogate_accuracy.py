@@ -1,8 +1,10 @@
 """Accuracy of the per-atom XANES surrogate on the a-C DFT data of Kwon et al. (structure-level split).
 
     nice -n 10 python bench/surrogate_accuracy.py train --minutes 10 --out /work/runs/i6/xanes_10min.pt
-    nice -n 10 python bench/surrogate_accuracy.py train --minutes 15 --out /work/runs/i6/xanes_15min.pt
-    python bench/surrogate_accuracy.py report /work/runs/i6/xanes_10min.pt /work/runs/i6/xanes_15min.pt
+    # the longer run continues a copy of the 10-minute one for 15 more minutes (25 min in all)
+    cd /work/runs/i6; for f in .pt .last.ckpt _logs; do cp -r xanes_10min$f xanes_25min$f; done; cd -
+    nice -n 10 python bench/surrogate_accuracy.py train --minutes 15 --out /work/runs/i6/xanes_25min.pt --resume
+    python bench/surrogate_accuracy.py report /work/runs/i6/xanes_10min.pt /work/runs/i6/xanes_25min.pt
 
 ``train``: one thread, fixed validation structures (one or two per density, never split by atom).
 ``report``: for each checkpoint, per-atom and structure-averaged validation errors, the spread between the
@@ -49,7 +51,7 @@ def train(args) -> None:
     torch.set_num_threads(1)
     dataset = load_data()
     train_surrogate(dataset, args.out, kind="xanes", max_time_minutes=args.minutes, val_names=VAL_NAMES,
-                    seed=args.seed, val_every_n_steps=100, progress=False)  # fmt: skip
+                    seed=args.seed, val_every_n_steps=100, progress=False, resume=args.resume)  # fmt: skip
     print(f"wrote {args.out}")
 
 
@@ -64,15 +66,16 @@ def rel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def curve(ckpt: Path) -> list[dict]:
-    logs = sorted((ckpt.parent / f"{ckpt.stem}_logs").glob("version_*/metrics.csv"))
-    if not logs:
-        return []
+    """Validation metrics by step from every CSV log of the run (a resumed run adds a version)."""
+    logs = sorted((ckpt.parent / f"{ckpt.stem}_logs").glob("version_*/metrics.csv"),
+                  key=lambda p: int(p.parent.name.split("_")[1]))  # fmt: skip
     rows = []
-    with open(logs[-1]) as handle:
-        for row in csv.DictReader(handle):
-            if row.get("val/rel_l2_structure"):
-                rows.append({"step": int(row["step"]), **{k: float(v) for k, v in row.items() if k.startswith("val/")
-                                                           and v}})  # fmt: skip
+    for log in logs:
+        with open(log) as handle:
+            for row in csv.DictReader(handle):
+                if row.get("val/rel_l2_structure"):
+                    rows.append({"step": int(row["step"]), **{k: float(v) for k, v in row.items()
+                                                               if k.startswith("val/") and v}})  # fmt: skip
     return rows
 
 
@@ -174,6 +177,7 @@ def main(argv=None) -> None:
     p.add_argument("--minutes", type=float, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the Lightning state next to --out")
     p = sub.add_parser("report")
     p.add_argument("checkpoints", nargs="+", type=Path)
     p.add_argument("--name", default="surrogate_accuracy")
