@@ -494,3 +494,7 @@ def demo(
 
 def run() -> None:  # pragma: no cover - console entry point wrapper
     sys.exit(app())
+
+
+if __name__ == "__main__":
+    run()
