@@ -98,6 +98,8 @@ def main(argv=None) -> None:
     parser.add_argument("--restarts", type=int, default=6)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
+    parser.add_argument("--runs", nargs="+", default=["unconditional", "sp", "sp3"])
     parser.add_argument("--name", default="xanes_conditioning")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -107,17 +109,21 @@ def main(argv=None) -> None:
     observable = SurrogateSpectrum(args.surrogate)
     network, prior_meta = load_prior(args.prior)
     common = dict(density_g_cm3=args.density, n_atoms=args.atoms, n_replicas=args.replicas, steps=args.steps,
-                  seed=args.seed, n_restarts=args.restarts, progress=False)  # fmt: skip
+                  seed=args.seed, n_restarts=args.restarts, restart_mode=args.restart_mode,
+                  progress=False)  # fmt: skip
     result = {"config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                          "cc_cutoff_A": CC_CUTOFF, "prior_training_steps": prior_meta["training"].get("steps"),
                          "surrogate_training_steps": surrogate_meta["training"].get("steps")},
               "runs": {}}  # fmt: skip
     start = time.perf_counter()
-    structures = generate(network, cn_range={6: (2, 4)}, **common)
-    result["runs"]["unconditional"] = {**summary(structures, observable, target_files),
-                                       "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    print("unconditional", result["runs"]["unconditional"], flush=True)
+    if "unconditional" in args.runs:
+        structures = generate(network, cn_range={6: (2, 4)}, **common)
+        result["runs"]["unconditional"] = {**summary(structures, observable, target_files),
+                                           "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        print("unconditional", result["runs"]["unconditional"], flush=True)
     for label, path in target_files.items():
+        if label not in args.runs:
+            continue
         start = time.perf_counter()
         inversion = invert(args.prior, [f"xanes:{path}"], surrogate=args.surrogate, strength=args.strength,
                            cn_range={6: (2, 4)}, **common)  # fmt: skip

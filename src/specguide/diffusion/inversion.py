@@ -167,6 +167,7 @@ def invert(
     cell: Any = None,
     composition: dict[str, float] | None = None,
     n_restarts: int = 0,
+    restart_mode: str = "replica",
     cn_range: dict | None = None,
     bond_cutoffs: dict | float | None = None,
     d_min: Any = "auto",
@@ -181,8 +182,8 @@ def invert(
     replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
     ``t_guide``); restarts as in :func:`~specguide.diffusion.sampling.generate` (Si defaults to CN 3–4, C to
-    2–4); ``surrogate``: the checkpoint for ``xanes`` / ``exafs`` targets that do not name one. The same
-    ``seed`` gives the same structures.
+    2–4; ``restart_mode`` "replica" or "local"); ``surrogate``: the checkpoint for ``xanes`` / ``exafs``
+    targets that do not name one. The same ``seed`` gives the same structures.
     """
     started = time.perf_counter()
     if schedule not in SCHEDULES:
@@ -241,8 +242,8 @@ def invert(
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
         common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
-                      composition=composition, n_restarts=n_restarts, cn_range=cn_range, bond_cutoffs=bond_cutoffs,
-                      d_min=d_min, progress=progress, return_details=True)  # fmt: skip
+                      composition=composition, n_restarts=n_restarts, restart_mode=restart_mode, cn_range=cn_range,
+                      bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
         stages = {}
         if seeds_init is None and schedule == "two-stage":
             first, details = generate(network, seed=run_seed, **common)
@@ -317,6 +318,7 @@ def invert(
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
         "composition": composition,
         "n_restarts": n_restarts,
+        "restart_mode": restart_mode,
         "cn_range": None if cn_range is None else {chemical_symbols[_to_z(k)]: list(v) for k, v in cn_range.items()},
         "d_min": d_min if isinstance(d_min, (str, float, int)) or d_min is None else str(d_min),
         "scan_replicas": scan_replicas,
