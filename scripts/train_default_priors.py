@@ -55,13 +55,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
-    parser.add_argument("--equivariant", action="store_true", help="rotation equivariance built in (EGNN-style head)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     datasets, species, cutoff = RECIPES[args.name]
     structures = [a for d in datasets for a in load_training_structures(d)]
-    config = ScoreNetworkConfig(species=species, cutoff=cutoff, equivariant=args.equivariant)
+    config = ScoreNetworkConfig(species=species, cutoff=cutoff)
     out = args.out or PRIORS_DIR / f"{args.name}.pt"
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.time()

@@ -52,3 +52,35 @@ def compute_spectrum(
     except ValueError as exc:  # e.g. an element without tabulated scattering data
         raise InputError(f"{structure}: {exc}") from None
     return observable.grid.numpy(), spectra.mean(0).numpy(), observable
+
+
+def surrogate_spectrum(
+    structure: str | Path, surrogate: str | Path, kind: str | None = None, per_atom: bool = False
+) -> tuple[np.ndarray, np.ndarray, Observable, list[str]]:
+    """XANES / EXAFS of every frame of ``structure`` through a trained surrogate.
+
+    Returns ``(grid, spectra, observable, labels)``: with ``per_atom=False`` one row, the mean over the
+    absorbing sites of all frames (labels ``["mean"]``); with ``per_atom=True`` one row per absorbing atom
+    (labels ``"f<frame>:a<atom index>"``).
+    """
+    from specguide.observables.surrogate import SurrogateSpectrum
+
+    frames = read_structures(structure)
+    try:
+        observable = SurrogateSpectrum(surrogate, kind=kind)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    positions, cells, numbers, batch = batch_from_atoms(frames)
+    try:
+        with torch.no_grad():
+            mask = observable.site_mask(numbers, batch)
+            if per_atom:
+                spectra = observable.per_atom(positions, cells, numbers, batch)[mask]
+            else:
+                spectra = observable(positions, cells, numbers, batch).mean(0, keepdim=True)
+    except ValueError as exc:
+        raise InputError(f"{structure}: {exc}") from None
+    counts = torch.bincount(batch)
+    local = torch.arange(len(numbers)) - (torch.cumsum(counts, 0) - counts)[batch]
+    labels = [f"f{int(f)}:a{int(a)}" for f, a in zip(batch[mask], local[mask])] if per_atom else ["mean"]
+    return observable.grid.numpy(), spectra.double().numpy(), observable, labels

@@ -36,6 +36,8 @@ class Kind(str, Enum):
     fq = "fq"
     xrd = "xrd"
     nd = "nd"
+    xanes = "xanes"
+    exafs = "exafs"
 
 
 class Weighting(str, Enum):
@@ -56,7 +58,7 @@ def spectrum(
         Kind,
         typer.Option(
             help="gr: g(r); pdf: G(r); rdf: 4πr²ρg(r); adf: bond angles; "
-            "sq: S(Q); fq: F(Q); xrd: X-ray I(Q); nd: neutron I(Q)."
+            "sq: S(Q); fq: F(Q); xrd: X-ray I(Q); nd: neutron I(Q); xanes / exafs: through --surrogate."
         ),
     ],
     weighting: Annotated[
@@ -75,6 +77,12 @@ def spectrum(
     adf_cutoff: Annotated[
         float | None, typer.Option(help="Bond cutoff for bond angles, Å (default 1.3 × covalent radii).")
     ] = None,
+    surrogate: Annotated[
+        Path | None, typer.Option(help="Surrogate checkpoint (train-surrogate) for --kind xanes / exafs.")
+    ] = None,
+    per_atom: Annotated[
+        bool, typer.Option(help="xanes/exafs: one column per absorbing atom instead of the mean.")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="Two-column text file to write (default: print).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Also save a plot (PNG).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
@@ -87,6 +95,9 @@ def spectrum(
         for target in (out, plot):
             if target is not None:
                 refuse_overwrite(target, force)
+        if kind.value in ("xanes", "exafs"):
+            _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out)
+            return
         options = dict(r_max=r_max, dr=dr, sigma=sigma, q_min=q_min, q_max=q_max, dq=dq, adf_cutoff=adf_cutoff)
         x, y, observable = compute_spectrum(structure, kind.value, weighting=weighting.value, **options)
     except InputError as exc:
@@ -104,6 +115,31 @@ def spectrum(
 
         plot_spectrum(plot, x, y, observable, title=structure.name)
         err.print(f"wrote {plot}")
+
+
+def _surrogate_spectrum(structure: Path, kind: str, surrogate: Path | None, per_atom: bool, out: Path | None) -> None:
+    import numpy as np
+
+    from specguide.api import surrogate_spectrum
+    from specguide.io import write_atomically
+
+    if surrogate is None:
+        raise InputError(f"--kind {kind} is computed by a learned surrogate: add --surrogate CKPT (train-surrogate)")
+    try:
+        x, spectra, observable, labels = surrogate_spectrum(structure, surrogate, kind, per_atom)
+    except (FileNotFoundError, ValueError) as exc:
+        raise InputError(str(exc)) from None
+    header = f"{observable.header()}\nsource: {structure}"
+    if per_atom:
+        header += "\ncolumns after the first: " + " ".join(labels)
+    table = np.column_stack([x, spectra.T])
+    if out is None:
+        print("# " + header.replace("\n", "\n# "))
+        for row in table:
+            print(f"{row[0]:.6g} " + " ".join(f"{v:.8g}" for v in row[1:]))
+    else:
+        write_atomically(out, lambda tmp: np.savetxt(tmp, table, fmt="%.8g", header=header))
+        err.print(f"wrote {out}")
 
 
 @app.command()
@@ -237,6 +273,60 @@ def train_prior_command(
     err.print(f"wrote {path}")
 
 
+@app.command("train-surrogate")
+def train_surrogate_command(
+    structures: Annotated[
+        list[Path], typer.Option(help="Structure files or directories (one structure per file; repeatable).")
+    ],
+    out: Annotated[Path, typer.Option(help="Surrogate checkpoint to write (.pt).")],
+    spectra: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Per-atom spectrum files or directories (.txt/.csv/.npz), paired with structures by name; "
+            "omit for extxyz files with a per-atom 'spectrum' array."
+        ),
+    ] = None,
+    kind: Annotated[str, typer.Option(help="xanes or exafs.")] = "xanes",
+    absorber: Annotated[
+        str | None, typer.Option(help="Absorbing element (default: the one element with spectra).")
+    ] = None,
+    max_time: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
+    max_epochs: Annotated[int | None, typer.Option(help="Stop after this many epochs.")] = None,
+    noise: Annotated[float, typer.Option(help="Largest coordinate-noise width of the augmentation, Å.")] = 0.8,
+    val_fraction: Annotated[float, typer.Option(help="Share of STRUCTURES held out for validation.")] = 0.15,
+    hidden: Annotated[int, typer.Option(help="Network width.")] = 64,
+    layers: Annotated[int, typer.Option(help="Message-passing layers.")] = 4,
+    cutoff: Annotated[float, typer.Option(help="Graph cutoff, Å.")] = 3.0,
+    batch_size: Annotated[int, typer.Option(help="Structures per batch.")] = 4,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the training state saved next to --out.")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
+) -> None:
+    """Train a per-atom XANES / EXAFS surrogate on structures with per-atom spectra (validation by structure)."""
+    from specguide.data.spectra import load_spectra_dataset
+    from specguide.io import refuse_overwrite
+    from specguide.models.surrogate import KINDS, SurrogateConfig
+    from specguide.models.surrogate_training import train_surrogate
+
+    try:
+        if kind not in KINDS:
+            raise InputError(f"--kind {kind!r}: choose xanes or exafs")
+        if max_time is None and max_epochs is None:
+            raise InputError("give --max-time MINUTES or --max-epochs N so that training ends")
+        if not resume:
+            refuse_overwrite(out, force)
+        dataset = load_spectra_dataset(structures, spectra or None, absorber=absorber)
+        species = tuple(sorted({int(z) for atoms in dataset.structures for z in atoms.numbers}))
+        config = SurrogateConfig(species=species, n_grid=dataset.n_grid, hidden=hidden, n_layers=layers, cutoff=cutoff)
+        path = train_surrogate(dataset, out, kind=kind, absorber=absorber, max_time_minutes=max_time,
+                               max_epochs=max_epochs, resume=resume, config=config, seed=seed, batch_size=batch_size,
+                               lr=lr, val_fraction=val_fraction, noise_max=noise)  # fmt: skip
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    err.print(f"wrote {path}")
+
+
 @app.command()
 def generate(
     prior: Annotated[str, typer.Option(help="Bundled prior name (e.g. a-Si) or checkpoint file.")],
@@ -315,9 +405,10 @@ def invert(
     target: Annotated[
         list[str],
         typer.Option(
-            help="KIND:FILE[:key=value,...], repeatable. KIND: gr, pdf, rdf, adf, sq, fq, xrd, nd. Keys: units "
-            "(A|nm, A-1|nm-1, deg|rad), weighting (number|xray|neutron), weight, range (LO-HI), scale/offset "
-            "(fit|fixed), sigma (Å), columns (1-based x,y[,err]), cutoff (Å, adf)."
+            help="KIND:FILE[:key=value,...], repeatable. KIND: gr, pdf, rdf, adf, sq, fq, xrd, nd, xanes, exafs "
+            "(with --surrogate). Keys: units (A|nm, A-1|nm-1, deg|rad), weighting (number|xray|neutron), weight, "
+            "range (LO-HI), scale/offset (fit|fixed), sigma (Å), columns (1-based x,y[,err]), cutoff (Å, adf), "
+            "surrogate (CKPT)."
         ),
     ],
     density: Annotated[str, typer.Option(help="g/cm³: one value, or a scan LO:HI:N that picks the best.")],
@@ -342,25 +433,28 @@ def invert(
     ] = "random",
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
+    surrogate: Annotated[
+        Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
+    ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
     from specguide.diffusion.inversion import invert as run_inversion
-    from specguide.diffusion.inversion import parse_densities, write_inversion
+    from specguide.diffusion.inversion import parse_densities, with_surrogate, write_inversion
     from specguide.diffusion.targets import load_target, parse_target_spec
     from specguide.io import read_structures, refuse_overwrite
 
     try:
         refuse_overwrite(out, force)
         densities = parse_densities(density)
-        specs = [parse_target_spec(text) for text in target]
+        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)
         for spec in specs:  # fail fast on unreadable targets, before any sampling
             load_target(spec, half_cell=1e9)
         start = init if init in ("random", "crystal") else read_structures(Path(init))
         result = run_inversion(
             prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
             strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
-            init=start, n_restarts=restarts, scan_replicas=scan_replicas, progress=True,
+            init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc))
@@ -578,4 +672,4 @@ def run() -> None:  # pragma: no cover - console entry point wrapper
 
 
 if __name__ == "__main__":
-    app()
+    run()

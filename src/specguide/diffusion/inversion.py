@@ -44,6 +44,7 @@ from specguide.diffusion.sampling import (
 from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, write_atomically
+from specguide.observables.registry import SURROGATE_KINDS
 
 SCHEDULES = ("two-stage", "guided")
 DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
@@ -136,6 +137,18 @@ def crystal_seed(symbol: str, n_atoms: int) -> ase.Atoms:
     return unit.repeat((m, m, m))
 
 
+def with_surrogate(
+    targets: Sequence[str | TargetSpec | Target], surrogate: str | Path | None
+) -> list[str | TargetSpec | Target]:
+    """Targets with ``surrogate`` filled in for ``xanes`` / ``exafs`` specs that name none."""
+    parsed = [parse_target_spec(t) if isinstance(t, str) else t for t in targets]
+    if surrogate is not None:
+        for spec in parsed:
+            if isinstance(spec, TargetSpec) and spec.kind in SURROGATE_KINDS:
+                spec.options.setdefault("surrogate", str(surrogate))
+    return parsed
+
+
 def invert(
     prior: str | Path,
     targets: Sequence[str | TargetSpec | Target],
@@ -154,11 +167,13 @@ def invert(
     cell: Any = None,
     composition: dict[str, float] | None = None,
     n_restarts: int = 0,
+    restart_mode: str = "replica",
     cn_range: dict | None = None,
     bond_cutoffs: dict | float | None = None,
     d_min: Any = "auto",
     scan_replicas: int = 2,
     scan_range: tuple[float, float] | None = None,
+    surrogate: str | Path | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
@@ -167,7 +182,8 @@ def invert(
     replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
     ``t_guide``); restarts as in :func:`~specguide.diffusion.sampling.generate` (Si defaults to CN 3–4, C to
-    2–4). The same ``seed`` gives the same structures.
+    2–4; ``restart_mode`` "replica" or "local"); ``surrogate``: the checkpoint for ``xanes`` / ``exafs``
+    targets that do not name one. The same ``seed`` gives the same structures.
     """
     started = time.perf_counter()
     if schedule not in SCHEDULES:
@@ -177,6 +193,7 @@ def invert(
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
         raise ValueError("n_replicas and n_atoms must be positive integers")
     densities = parse_densities(density_g_cm3)
+    targets = with_surrogate(targets, surrogate)
     from specguide.diffusion.training import load_prior
 
     network, meta = load_prior(prior)
@@ -225,8 +242,8 @@ def invert(
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
         common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
-                      composition=composition, n_restarts=n_restarts, cn_range=cn_range, bond_cutoffs=bond_cutoffs,
-                      d_min=d_min, progress=progress, return_details=True)  # fmt: skip
+                      composition=composition, n_restarts=n_restarts, restart_mode=restart_mode, cn_range=cn_range,
+                      bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
         stages = {}
         if seeds_init is None and schedule == "two-stage":
             first, details = generate(network, seed=run_seed, **common)
@@ -301,6 +318,7 @@ def invert(
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
         "composition": composition,
         "n_restarts": n_restarts,
+        "restart_mode": restart_mode,
         "cn_range": None if cn_range is None else {chemical_symbols[_to_z(k)]: list(v) for k, v in cn_range.items()},
         "d_min": d_min if isinstance(d_min, (str, float, int)) or d_min is None else str(d_min),
         "scan_replicas": scan_replicas,

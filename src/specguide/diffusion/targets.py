@@ -13,7 +13,9 @@ A target is named on the command line as ``KIND:FILE[:key=value,...]``:
   part of the data guides); ``scale`` and ``offset`` (``fit`` | ``fixed``: fit ``a F + b`` to the data per
   replica; default ``fit`` for xrd/nd, whose absolute scale is rarely known, ``fixed`` otherwise);
   ``sigma`` (Å, Gaussian broadening of real-space spectra, default 0.15); ``columns`` (1-based, e.g. ``1,2``
-  or ``1,2,3``); ``cutoff`` (Å, bond cutoff for adf).
+  or ``1,2,3``); ``cutoff`` (Å, bond cutoff for adf); ``surrogate`` (checkpoint of a learned XANES / EXAFS
+  surrogate, for the kinds ``xanes`` and ``exafs``, whose x column is on the surrogate's grid: eV, Å⁻¹, or the
+  index 0…G−1 when the training data had no energies).
 
 The observable's grid spans the part of its default grid (r: 0–8 Å in 0.02 Å, limited by half the cell;
 Q: 0.5–20 Å⁻¹ in 0.05 Å⁻¹; angles: 1° bins) that the data cover; the data are interpolated linearly onto it.
@@ -30,7 +32,13 @@ import torch
 
 from specguide.diffusion.guidance import Target
 from specguide.io import InputError, read_columns
-from specguide.observables.registry import KINDS, REAL_SPACE_KINDS, RECIPROCAL_KINDS, build_observable
+from specguide.observables.registry import (
+    KINDS,
+    REAL_SPACE_KINDS,
+    RECIPROCAL_KINDS,
+    SURROGATE_KINDS,
+    build_observable,
+)
 
 DR = 0.02  # Å
 DQ = 0.05  # Å⁻¹
@@ -41,7 +49,7 @@ UNITS = {
     "reciprocal": {"a-1": 1.0, "1/a": 1.0, "å-1": 1.0, "1/å": 1.0, "nm-1": 0.1, "1/nm": 0.1},
     "angle": {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "rad": 180.0 / math.pi},
 }
-KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "columns", "cutoff")
+KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "columns", "cutoff", "surrogate")
 
 
 @dataclass
@@ -109,6 +117,8 @@ def _space(kind: str) -> str:
         return "real"
     if kind in RECIPROCAL_KINDS:
         return "reciprocal"
+    if kind in SURROGATE_KINDS:
+        return "surrogate"
     return "angle"
 
 
@@ -131,6 +141,12 @@ def read_target_data(spec: TargetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarr
     err = table[:, index[2]].copy() if len(index) == 3 else None
 
     space = _space(spec.kind)
+    if space == "surrogate":  # x is on the surrogate's own grid (eV, Å⁻¹ or index): no conversion
+        if "units" in spec.options:
+            raise InputError(f"{spec.path}: units do not apply to {spec.kind}; x must be on the surrogate's grid")
+        if len(x) < 5 or not (np.diff(x) > 0).all():
+            raise InputError(f"{spec.path}: need at least 5 points with x increasing strictly")
+        return x, y, err
     unit = spec.options.get("units", {"real": "A", "reciprocal": "A-1", "angle": "deg"}[space]).lower()
     if unit not in UNITS[space]:
         raise InputError(
@@ -194,8 +210,17 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
             observable = build_observable(
                 kind, weighting=weighting, r_max=r_limit, q_min=q_min, q_max=q_max + DQ / 2, dq=DQ
             )
+        elif space == "surrogate":
+            if not spec.options.get("surrogate"):
+                raise InputError(
+                    f"{spec.path}: a {kind} target needs the surrogate that computes it: --surrogate CKPT "
+                    f"(or {kind}:FILE:surrogate=CKPT)"
+                )
+            observable = build_observable(kind, surrogate=spec.options["surrogate"])
         else:
             observable = build_observable("adf", adf_cutoff=cutoff)
+    except FileNotFoundError as exc:
+        raise InputError(str(exc)) from None
     except ValueError as exc:
         raise InputError(f"{spec.path}: {exc}") from None
 

@@ -18,7 +18,7 @@ import copy
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -206,14 +206,22 @@ def split_by_structure(n: int, val_fraction: float, seed: int) -> tuple[list[int
 
 
 class PriorDataModule(pl.LightningDataModule):
-    """Any list of ``ase.Atoms`` (mixed cells, densities, species), split into train / validation by structure."""
+    """Any list of ``ase.Atoms`` (mixed cells, densities, species), split into train / validation by structure.
+
+    ``make_set`` turns a list of items into a dataset and ``collate`` batches it (defaults: structures only);
+    ``val_indices`` fixes the validation structures instead of a random ``val_fraction``.
+    """
 
     def __init__(
         self,
-        structures: Sequence[ase.Atoms],
+        structures: Sequence[Any],
         batch_size: int = 4,
         val_fraction: float = 0.1,
         seed: int = 0,
+        *,
+        make_set: Callable[[list], Dataset] = StructureDataset,
+        collate: Callable = collate_structures,
+        val_indices: Sequence[int] | None = None,
     ):
         super().__init__()
         if not structures:
@@ -221,9 +229,20 @@ class PriorDataModule(pl.LightningDataModule):
         self.structures = list(structures)
         self.batch_size = batch_size
         self.seed = seed
-        self.train_indices, self.val_indices = split_by_structure(len(self.structures), val_fraction, seed)
-        self.train_set = StructureDataset([self.structures[i] for i in self.train_indices])
-        self.val_set = StructureDataset([self.structures[i] for i in self.val_indices])
+        self.collate = collate
+        if val_indices is None:
+            self.train_indices, self.val_indices = split_by_structure(len(self.structures), val_fraction, seed)
+        else:
+            self.val_indices = sorted({int(i) for i in val_indices})
+            self.train_indices = [i for i in range(len(self.structures)) if i not in set(self.val_indices)]
+            if (
+                not self.train_indices
+                or min(self.val_indices, default=0) < 0
+                or max(self.val_indices, default=0) >= len(self.structures)
+            ):
+                raise ValueError("val_indices must name existing structures and leave some for training")
+        self.train_set = make_set([self.structures[i] for i in self.train_indices])
+        self.val_set = make_set([self.structures[i] for i in self.val_indices])
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(
@@ -231,14 +250,14 @@ class PriorDataModule(pl.LightningDataModule):
             batch_size=min(self.batch_size, len(self.train_set)),
             shuffle=True,
             drop_last=False,
-            collate_fn=collate_structures,
+            collate_fn=self.collate,
             generator=torch.Generator().manual_seed(self.seed),
         )
 
     def val_dataloader(self) -> DataLoader | list:
         if not len(self.val_set):
             return []
-        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, collate_fn=collate_structures)
+        return DataLoader(self.val_set, batch_size=self.batch_size, shuffle=False, collate_fn=self.collate)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -246,7 +265,48 @@ class PriorDataModule(pl.LightningDataModule):
 # --------------------------------------------------------------------------------------------------
 
 
-class ScorePriorModule(pl.LightningModule):
+class EMAModule(pl.LightningModule):
+    """Lightning module around ``self.net`` with an EMA copy ``self.ema_net`` (what is validated and exported),
+    the EMA state and the accumulated training seconds kept across Lightning checkpoints (``resume``)."""
+
+    def setup_ema(self, net: nn.Module, ema_decay: float, ema_warmup: bool) -> None:
+        self.net = net
+        self._ema = EMA(self.net, ema_decay, ema_warmup)
+        self.ema_net = self._ema.model  # registered as a submodule: saved in Lightning checkpoints
+        self.train_seconds = 0.0  # accumulated over resumes
+        self.last_val: dict[str, float] = {}
+        self._step_start = None
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["specguide_ema_updates"] = self._ema.updates
+        checkpoint["specguide_train_seconds"] = self.train_seconds
+        checkpoint["specguide_last_val"] = self.last_val
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self._ema.updates = int(checkpoint.get("specguide_ema_updates", 0))
+        self.train_seconds = float(checkpoint.get("specguide_train_seconds", 0.0))
+        self.last_val = dict(checkpoint.get("specguide_last_val", {}))
+
+    def start_step_clock(self) -> None:
+        if self._step_start is None:
+            self._step_start = time.perf_counter()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._ema.update(self.net)
+        now = time.perf_counter()
+        if self._step_start is not None:
+            self.train_seconds += now - self._step_start
+        self._step_start = now
+
+    def on_train_epoch_start(self) -> None:
+        self._step_start = time.perf_counter()
+
+    def validation_summary(self) -> dict:
+        """What the exported checkpoint records about the last validation."""
+        return {"final_val_loss": self.last_val.get("val/loss"), "validation": dict(self.last_val)}
+
+
+class ScorePriorModule(EMAModule):
     """DSM training of a :class:`ScoreNetwork` with rotation augmentation and EMA (validated with EMA weights)."""
 
     def __init__(
@@ -276,47 +336,26 @@ class ScorePriorModule(pl.LightningModule):
         )
         self.config = config
         self.schedule = VESchedule(k=config.k)
-        self.net = ScoreNetwork(config)
-        self._ema = EMA(self.net, ema_decay, ema_warmup)
-        self.ema_net = self._ema.model  # registered as a submodule: saved in Lightning checkpoints
-        self.train_seconds = 0.0  # accumulated over resumes
-        self.last_val: dict[str, float] = {}
-        self._step_start = None
+        self.setup_ema(ScoreNetwork(config), ema_decay, ema_warmup)
 
-    # ---- EMA bookkeeping across Lightning checkpoints
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["specguide_ema_updates"] = self._ema.updates
-        checkpoint["specguide_train_seconds"] = self.train_seconds
-        checkpoint["specguide_last_val"] = self.last_val
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._ema.updates = int(checkpoint.get("specguide_ema_updates", 0))
-        self.train_seconds = float(checkpoint.get("specguide_train_seconds", 0.0))
-        self.last_val = dict(checkpoint.get("specguide_last_val", {}))
+    def validation_summary(self) -> dict:
+        return {
+            "final_val_loss": self.last_val.get("val/loss"),
+            "val_loss_by_t": {k: v for k, v in self.last_val.items() if k != "val/loss"},
+        }
 
     def configure_optimizers(self):
         return torch.optim.RAdam(self.net.parameters(), lr=self.hparams.lr)
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         positions, cells, numbers, index = batch
-        if self._step_start is None:
-            self._step_start = time.perf_counter()
+        self.start_step_clock()
         if self.hparams.rotate:
             rotations = random_rotations(cells.shape[0], dtype=positions.dtype).to(positions.device)
             positions, cells = rotate_structures(positions, cells, index, rotations)
         loss, _, _ = dsm_loss(self.net, positions, cells, numbers, index, self.schedule)
         self.log("train/loss", loss, prog_bar=True, batch_size=cells.shape[0])
         return loss
-
-    def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
-        self._ema.update(self.net)
-        now = time.perf_counter()
-        if self._step_start is not None:
-            self.train_seconds += now - self._step_start
-        self._step_start = now
-
-    def on_train_epoch_start(self) -> None:
-        self._step_start = time.perf_counter()
 
     def on_validation_epoch_start(self) -> None:
         self._val_sums = torch.zeros(self.hparams.n_val_bins, dtype=torch.float64)
@@ -468,33 +507,105 @@ class _WallClockLimit(pl.Callback):
 
 
 class _ExportPrior(pl.Callback):
-    """After every validation write our prior checkpoint (EMA weights) and the Lightning state beside it,
-    both atomically, so an interrupted run leaves a usable prior and can be resumed."""
+    """After every validation write our checkpoint (EMA weights, via ``save``) and the Lightning state beside
+    it, both atomically, so an interrupted run leaves a usable model and can be resumed."""
 
-    def __init__(self, path: Path, lightning_path: Path, data: dict, extra: dict):
+    def __init__(self, path: Path, lightning_path: Path, data: dict, extra: dict, save: Callable | None = None):
         self.path, self.lightning_path, self.data, self.extra = path, lightning_path, data, extra
+        self.save = save or (lambda path, net, data, training: save_prior(path, net, data=data, training=training))
 
     def save_state(self, trainer) -> None:
         write_atomically(self.lightning_path, lambda tmp: trainer.save_checkpoint(tmp))
 
-    def export(self, trainer, module: ScorePriorModule) -> None:
+    def export(self, trainer, module: EMAModule) -> None:
         training = dict(self.extra)
         training.update(
             {
                 "epochs": round(trainer.global_step / max(1, int(trainer.num_training_batches)), 2),
                 "steps": int(trainer.global_step),
                 "train_seconds": round(module.train_seconds, 2),
-                "final_val_loss": module.last_val.get("val/loss"),
-                "val_loss_by_t": {k: v for k, v in module.last_val.items() if k != "val/loss"},
+                **module.validation_summary(),
                 "ema_updates": module._ema.updates,
             }
         )
-        save_prior(self.path, module.ema_net, data=self.data, training=training)
+        self.save(self.path, module.ema_net, self.data, training)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":
             self.export(trainer, pl_module)
             self.save_state(trainer)
+
+
+def training_paths(
+    out: str | Path,
+    default_name: str,
+    resume: bool,
+    max_time_minutes: float | None,
+    max_epochs: int | None,
+    max_steps: int,
+) -> tuple[Path, Path]:
+    """``(checkpoint path, Lightning state path)`` for a training run writing ``out`` (a directory gets
+    ``default_name``); checks that the run has a stopping rule and that a resume has a state to start from."""
+    if max_time_minutes is None and max_epochs is None and max_steps < 0:
+        raise ValueError("training needs a stopping rule: max_time_minutes, max_epochs or max_steps")
+    out = Path(out)
+    if out.is_dir() or out.suffix == "":
+        out = out / default_name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lightning_ckpt = out.parent / f"{out.stem}.last.ckpt"
+    if resume and not lightning_ckpt.is_file():
+        raise FileNotFoundError(f"{lightning_ckpt}: no training state to resume from (train without resume first)")
+    if not resume and lightning_ckpt.exists():
+        warnings.warn(f"{lightning_ckpt} exists and resume=False: training starts afresh", stacklevel=3)
+    return out, lightning_ckpt
+
+
+def fit_module(
+    module: EMAModule,
+    datamodule: PriorDataModule,
+    exporter: _ExportPrior,
+    *,
+    log_dir: Path,
+    log_name: str,
+    max_time_minutes: float | None,
+    max_epochs: int | None,
+    max_steps: int,
+    resume: bool,
+    progress: bool,
+    accelerator: str,
+    gradient_clip_val: float | None,
+    val_every_n_steps: int,
+) -> None:
+    """Run Lightning on ``module`` (wall-clock limit, CSV log, validation about every ``val_every_n_steps``
+    steps in whole epochs, resume from ``exporter.lightning_path``), then export the final EMA weights."""
+    batch_size = datamodule.batch_size
+    batches_per_epoch = math.ceil(len(datamodule.train_set) / min(batch_size, len(datamodule.train_set)))
+    trainer = pl.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=max_epochs if max_epochs is not None else -1,
+        max_steps=max_steps,
+        callbacks=[_WallClockLimit(max_time_minutes), exporter],
+        check_val_every_n_epoch=max(1, round(val_every_n_steps / batches_per_epoch)),
+        enable_checkpointing=False,
+        logger=pl.loggers.CSVLogger(log_dir, name=log_name),
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        log_every_n_steps=10,
+        num_sanity_val_steps=0,
+        gradient_clip_val=gradient_clip_val,
+        deterministic=False,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+        ckpt_path = str(exporter.lightning_path) if resume else None
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        if datamodule.val_set and not module.last_val:  # stopped before the first validation: validate now
+            trainer.validate(module, datamodule=datamodule, verbose=False)
+    exporter.save_state(trainer)
+    exporter.export(trainer, module)
 
 
 def train_prior(
@@ -526,14 +637,8 @@ def train_prior(
     :class:`ScoreNetworkConfig` with the data's species. Validation (EMA weights, loss in 5 bins of t, logged
     to ``<out stem>_logs/`` as CSV) runs about every ``val_every_n_steps`` steps (whole epochs).
     """
-    if max_time_minutes is None and max_epochs is None and max_steps < 0:
-        raise ValueError("train_prior needs a stopping rule: max_time_minutes, max_epochs or max_steps")
     structures = list(structures)
-    out = Path(out)
-    if out.is_dir() or out.suffix == "":
-        out = out / "prior.pt"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lightning_ckpt = out.parent / f"{out.stem}.last.ckpt"
+    out, lightning_ckpt = training_paths(out, "prior.pt", resume, max_time_minutes, max_epochs, max_steps)
 
     data = data_summary(structures)
     if config is None:
@@ -541,11 +646,6 @@ def train_prior(
     missing = sorted(set(data["atomic_numbers"]) - set(config.species))
     if missing:
         raise ValueError(f"training structures contain atomic numbers {missing} not in config.species {config.species}")
-
-    if resume and not lightning_ckpt.is_file():
-        raise FileNotFoundError(f"{lightning_ckpt}: no training state to resume from (train without resume first)")
-    if not resume and lightning_ckpt.exists():
-        warnings.warn(f"{lightning_ckpt} exists and resume=False: training starts afresh", stacklevel=2)
 
     pl.seed_everything(seed, workers=True, verbose=False)
     datamodule = PriorDataModule(structures, batch_size=batch_size, val_fraction=val_fraction, seed=seed)
@@ -569,30 +669,8 @@ def train_prior(
         "t_range": [T_MIN, T_MAX],
     }
     exporter = _ExportPrior(out, lightning_ckpt, data, extra)
-    batches_per_epoch = math.ceil(len(datamodule.train_set) / min(batch_size, len(datamodule.train_set)))
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=max_epochs if max_epochs is not None else -1,
-        max_steps=max_steps,
-        callbacks=[_WallClockLimit(max_time_minutes), exporter],
-        check_val_every_n_epoch=max(1, round(val_every_n_steps / batches_per_epoch)),
-        enable_checkpointing=False,
-        logger=pl.loggers.CSVLogger(out.parent, name=f"{out.stem}_logs"),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        num_sanity_val_steps=0,
-        gradient_clip_val=gradient_clip_val,
-        deterministic=False,
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*number of training batches.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(lightning_ckpt) if resume else None)
-        if datamodule.val_set and not module.last_val:  # stopped before the first validation: validate now
-            trainer.validate(module, datamodule=datamodule, verbose=False)
-    exporter.save_state(trainer)
-    exporter.export(trainer, module)
+    fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
+               max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
+               progress=progress, accelerator=accelerator, gradient_clip_val=gradient_clip_val,
+               val_every_n_steps=val_every_n_steps)  # fmt: skip
     return out

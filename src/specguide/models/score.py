@@ -46,9 +46,6 @@ class ScoreNetworkConfig:
     n_rbf: int = 8  # Gaussian radial basis functions of |r_ij| appended to [r_ij, |r_ij|]; 0 = paper
     smooth_cutoff: bool = True  # cosine envelope on aggregated messages: score continuous in positions
     k: float = 0.8  # Å, sigma(t) = k t (the network divides its output by sigma)
-    # rotation equivariance built in instead of learned: edges see only |r_ij| (no [r_ij] vector) and the score
-    # is a learned weighted sum of unit bond vectors, s_i = sum_j w(e_ij) r_ij / |r_ij| (an EGNN-style head)
-    equivariant: bool = False
 
     def __post_init__(self) -> None:
         species = tuple(int(z) for z in self.species)
@@ -137,7 +134,88 @@ class ProcessorBlock(nn.Module):
         return h, e
 
 
-class ScoreNetwork(nn.Module):
+class GraphBackbone(nn.Module):
+    """Encoder + processor shared by the score network and the spectrum surrogates.
+
+    ``config`` needs ``species``, ``hidden``, ``n_layers``, ``cutoff``, ``n_rbf`` and ``smooth_cutoff``;
+    ``edge_vectors`` (default True) puts ``r_ij`` into the edge input (``[r_ij, |r_ij|, rbf]``, as the score
+    network); False keeps only ``[|r_ij|, rbf]``, which makes every node feature invariant to rotations and
+    reflections by construction. :meth:`encode` returns node features ``h [N, hidden]``; subclasses add a
+    decoder.
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = c = config
+        self.edge_vectors = bool(getattr(c, "edge_vectors", True))
+        table = torch.full((119,), -1, dtype=torch.long)
+        for index, z in enumerate(c.species):
+            table[z] = index
+        self.register_buffer("species_index", table, persistent=False)
+        self.node_encoder = mlp(len(c.species), c.hidden, c.hidden)
+        self.edge_encoder = mlp((4 if self.edge_vectors else 1) + c.n_rbf, c.hidden, c.hidden)
+        if c.n_rbf:
+            self.register_buffer("rbf_centres", torch.linspace(0.0, c.cutoff, c.n_rbf), persistent=False)
+        self.processor = nn.ModuleList(ProcessorBlock(c.hidden) for _ in range(c.n_layers))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.node_encoder[0].weight.dtype
+
+    def species_onehot(self, numbers: torch.Tensor) -> torch.Tensor:
+        index = self.species_index.to(numbers.device)[numbers.long()]
+        if bool((index < 0).any()):
+            unknown = sorted({int(z) for z in numbers[index < 0].tolist()})
+            raise ValueError(
+                f"atomic numbers {unknown} are not among the species this network was trained on "
+                f"{list(self.config.species)}"
+            )
+        return nn.functional.one_hot(index, len(self.config.species)).to(self.dtype)
+
+    def prepare(
+        self, positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Cast to the network dtype, give ``cells`` a structure axis and ``batch`` a default."""
+        positions = positions.to(self.dtype)
+        if cells.dim() == 2:
+            cells = cells.unsqueeze(0)
+        cells = cells.to(self.dtype)
+        if batch is None:
+            batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        return positions, cells, batch
+
+    def encode(
+        self,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        numbers: torch.Tensor,
+        batch: torch.Tensor,
+        graph: NeighborGraph | None = None,
+        node_extra: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Node features ``[N, hidden]`` after the processor (``node_extra`` is added to the node encoding)."""
+        c = self.config
+        dtype = self.dtype
+        if graph is None:
+            graph = neighbor_graph(positions, cells, batch, c.cutoff)
+        distances = graph.distances.to(dtype)
+        h = self.node_encoder(self.species_onehot(numbers))
+        if node_extra is not None:
+            h = h + node_extra
+        edge_input = [graph.vectors.to(dtype), distances[:, None]] if self.edge_vectors else [distances[:, None]]
+        if c.n_rbf:
+            width = c.cutoff / c.n_rbf
+            edge_input.append(torch.exp(-(((distances[:, None] - self.rbf_centres) / width) ** 2)))
+        e = self.edge_encoder(torch.cat(edge_input, dim=-1))
+        weight = None
+        if c.smooth_cutoff:
+            weight = 0.5 * (torch.cos(math.pi * (distances / c.cutoff).clamp(max=1.0)) + 1.0)
+        for block in self.processor:
+            h, e = block(h, e, graph.edge_index, weight)
+        return h
+
+
+class ScoreNetwork(GraphBackbone):
     """Score ``s(x_t, t)`` (Å⁻¹, ``[N, 3]``) of a batch of periodic structures.
 
     ``forward(positions [N,3] Å, cells [S,3,3] Å (rows), numbers [N], batch [N], t [S] or float)``; the
@@ -146,30 +224,14 @@ class ScoreNetwork(nn.Module):
     """
 
     def __init__(self, config: ScoreNetworkConfig | None = None):
-        super().__init__()
-        self.config = config or ScoreNetworkConfig()
+        super().__init__(config or ScoreNetworkConfig())
         c = self.config
-        table = torch.full((119,), -1, dtype=torch.long)
-        for index, z in enumerate(c.species):
-            table[z] = index
-        self.register_buffer("species_index", table, persistent=False)
-
-        self.node_encoder = mlp(len(c.species), c.hidden, c.hidden)
         self.time_features = GaussianFourierFeatures(c.n_fourier, c.fourier_scale)
         self.time_encoder = mlp(2 * c.n_fourier, c.hidden, c.hidden)
-        self.edge_encoder = mlp((1 if c.equivariant else 4) + c.n_rbf, c.hidden, c.hidden)
-        if c.n_rbf:
-            self.register_buffer("rbf_centres", torch.linspace(0.0, c.cutoff, c.n_rbf), persistent=False)
-        self.processor = nn.ModuleList(ProcessorBlock(c.hidden) for _ in range(c.n_layers))
-        # node decoder -> 3-vector, or (equivariant) edge decoder -> weight of the unit bond vector
-        self.decoder = mlp(c.hidden, c.hidden, 1 if c.equivariant else 3, layer_norm=False)
+        self.decoder = mlp(c.hidden, c.hidden, 3, layer_norm=False)
         # the score starts at zero (DSM loss 1.0) instead of a random field of order 1/sigma
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.zeros_(self.decoder[-1].bias)
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.decoder[0].weight.dtype
 
     @property
     def schedule(self):
@@ -177,16 +239,6 @@ class ScoreNetwork(nn.Module):
         from specguide.diffusion.schedule import VESchedule
 
         return VESchedule(k=self.config.k)
-
-    def species_onehot(self, numbers: torch.Tensor) -> torch.Tensor:
-        index = self.species_index.to(numbers.device)[numbers.long()]
-        if bool((index < 0).any()):
-            unknown = sorted({int(z) for z in numbers[index < 0].tolist()})
-            raise ValueError(
-                f"atomic numbers {unknown} are not among the species this score network was trained on "
-                f"{list(self.config.species)}"
-            )
-        return nn.functional.one_hot(index, len(self.config.species)).to(self.dtype)
 
     def forward(
         self,
@@ -197,44 +249,15 @@ class ScoreNetwork(nn.Module):
         t: torch.Tensor | float,
         graph: NeighborGraph | None = None,
     ) -> torch.Tensor:
-        c = self.config
+        positions, cells, batch = self.prepare(positions, cells, batch)
         dtype = self.dtype
-        positions = positions.to(dtype)
-        if cells.dim() == 2:
-            cells = cells.unsqueeze(0)
-        cells = cells.to(dtype)
-        if batch is None:
-            batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         n_structures = cells.shape[0]
         t = torch.as_tensor(t, dtype=dtype, device=positions.device)
         if t.dim() == 0:
             t = t.expand(n_structures)
         if t.shape != (n_structures,):
             raise ValueError(f"t must be a scalar or one value per structure ({n_structures}), got {tuple(t.shape)}")
-        if graph is None:
-            graph = neighbor_graph(positions, cells, batch, c.cutoff)
-        vectors = graph.vectors.to(dtype)
-        distances = graph.distances.to(dtype)
-
-        h = self.node_encoder(self.species_onehot(numbers))
-        h = h + self.time_encoder(self.time_features(t)).index_select(0, batch)
-        edge_input = [distances[:, None]] if c.equivariant else [vectors, distances[:, None]]
-        if c.n_rbf:
-            width = c.cutoff / c.n_rbf
-            edge_input.append(torch.exp(-(((distances[:, None] - self.rbf_centres) / width) ** 2)))
-        e = self.edge_encoder(torch.cat(edge_input, dim=-1))
-        weight = None
-        if c.smooth_cutoff:
-            weight = 0.5 * (torch.cos(math.pi * (distances / c.cutoff).clamp(max=1.0)) + 1.0)
-        for block in self.processor:
-            h, e = block(h, e, graph.edge_index, weight)
-        sigma = c.k * t
-        if c.equivariant:
-            i = graph.edge_index[0]
-            along = self.decoder(e) * vectors / distances.clamp_min(1e-6)[:, None]
-            if weight is not None:
-                along = along * weight[:, None]
-            out = torch.zeros(positions.shape[0], 3, dtype=dtype, device=positions.device).index_add(0, i, along)
-        else:
-            out = self.decoder(h)
-        return out / sigma.index_select(0, batch)[:, None]
+        time_term = self.time_encoder(self.time_features(t)).index_select(0, batch)
+        h = self.encode(positions, cells, numbers, batch, graph, node_extra=time_term)
+        sigma = self.config.k * t
+        return self.decoder(h) / sigma.index_select(0, batch)[:, None]

@@ -14,7 +14,8 @@ from specguide.observables.scattering import (
 
 REAL_SPACE_KINDS = ("gr", "pdf", "rdf")
 RECIPROCAL_KINDS = ("sq", "fq", "xrd", "nd")
-KINDS = (*REAL_SPACE_KINDS, "adf", *RECIPROCAL_KINDS)
+SURROGATE_KINDS = ("xanes", "exafs")  # need a trained surrogate checkpoint
+KINDS = (*REAL_SPACE_KINDS, "adf", *RECIPROCAL_KINDS, *SURROGATE_KINDS)
 
 
 def build_observable(
@@ -28,12 +29,14 @@ def build_observable(
     q_max: float = 20.0,
     dq: float = 0.05,
     adf_cutoff: float | None = None,
+    surrogate: str | None = None,
 ) -> Observable:
     """The observable for ``kind`` (gr, pdf, rdf, adf, sq, fq, xrd, nd).
 
     Real-space grids run to ``r_max`` (Å) in steps ``dr`` with Gaussian width ``sigma``; reciprocal-space
     grids run from ``q_min`` to ``q_max`` (Å⁻¹) in steps ``dq`` and use pairs up to ``r_max`` with a
     Lorch window. ``adf_cutoff`` (Å) is the bond cutoff for angles (default: 1.3 × covalent radii sum).
+    ``xanes`` / ``exafs`` need ``surrogate``, a checkpoint from ``specguide train-surrogate``.
     """
     real = dict(r_max=r_max, dr=dr, sigma=sigma, weighting=weighting)
     reciprocal = dict(q_min=q_min, q_max=q_max, dq=dq, r_max=r_max)
@@ -53,6 +56,14 @@ def build_observable(
         return XRayDiffraction(**reciprocal)
     if kind == "nd":
         return NeutronDiffraction(**reciprocal)
+    if kind in SURROGATE_KINDS:
+        if surrogate is None:
+            raise ValueError(
+                f"kind {kind!r} is computed by a learned surrogate: give its checkpoint (--surrogate CKPT)"
+            )
+        from specguide.observables.surrogate import SurrogateSpectrum
+
+        return SurrogateSpectrum(surrogate, kind=kind)
     raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 

@@ -1,0 +1,178 @@
+"""Per-atom spectrum surrogate (XANES / EXAFS): the score network's graph backbone with a spectrum decoder.
+
+Kwon et al. 2024 Sec. 4.3 (a GNN forward model, per-atom 100-point C K-edge XANES averaged over atoms) and
+GLASS (XANES / EXAFS surrogates trained with up to 0.8 Å coordinate noise). The encoder and processor are
+:class:`~specguide.models.score.GraphBackbone`, with distance-only edge features (``edge_vectors=False``), so
+each atom's spectrum is exactly invariant to rotations, reflections and translations of the structure and
+equivariant to permutations of the atoms; the decoder maps node features to ``n_grid`` values, de-normalised
+with the training set's mean and spread per grid point (stored as buffers). The grid (eV, Å⁻¹ or a plain
+index when the data give none), the absorbing element and the kind are stored in the checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from ase.data import chemical_symbols
+
+import specguide
+from specguide.graph import NeighborGraph
+from specguide.io import write_atomically
+from specguide.models.score import GraphBackbone, mlp
+
+CHECKPOINT_FORMAT = "specguide-surrogate"
+CHECKPOINT_VERSION = 1
+KINDS = ("xanes", "exafs")
+GRID_UNITS = {"eV": "energy (eV)", "A-1": "k (Å⁻¹)", "index": "grid index (no energies given)"}
+
+
+@dataclass(frozen=True)
+class SurrogateConfig:
+    """Hyper-parameters of :class:`SpectrumSurrogate` (stored in every surrogate checkpoint).
+
+    ``cutoff`` 3 Å reaches the second neighbours of carbon (≈ 2.5 Å), so bond angles are seen through
+    second-neighbour distances; 4 message-passing layers give a receptive field of ~12 Å.
+    """
+
+    species: tuple[int, ...] = (6,)
+    n_grid: int = 100
+    hidden: int = 64
+    n_layers: int = 4
+    cutoff: float = 3.0  # Å
+    n_rbf: int = 16
+    smooth_cutoff: bool = True
+    edge_vectors: bool = False  # distance-only edges: exact rotation invariance
+
+    def __post_init__(self) -> None:
+        species = tuple(int(z) for z in self.species)
+        if not species or len(set(species)) != len(species) or any(not 0 < z < 119 for z in species):
+            raise ValueError(f"SurrogateConfig.species must be distinct atomic numbers, got {self.species!r}")
+        object.__setattr__(self, "species", species)
+        if self.n_grid < 1 or self.hidden < 1 or self.n_layers < 0 or self.n_rbf < 0 or not self.cutoff > 0:
+            raise ValueError(f"invalid SurrogateConfig: {self}")
+        if self.edge_vectors:
+            raise ValueError("SurrogateConfig.edge_vectors=True would break rotation invariance; keep it False")
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["species"] = list(self.species)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SurrogateConfig:
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown SurrogateConfig keys {unknown} (written by a newer specguide?)")
+        return cls(**{**data, "species": tuple(data.get("species", (6,)))})
+
+
+class SpectrumSurrogate(GraphBackbone):
+    """Per-atom spectra ``[N, n_grid]`` of a batch of periodic structures.
+
+    ``forward(positions [N,3] Å, cells [S,3,3] Å, numbers [N], batch [N] | None)``; differentiable in the
+    positions. Outputs are ``mean + scale * decoder(h)`` with the stored normalisation.
+    """
+
+    def __init__(self, config: SurrogateConfig | None = None):
+        super().__init__(config or SurrogateConfig())
+        c = self.config
+        self.decoder = mlp(c.hidden, c.hidden, c.n_grid, layer_norm=False)
+        self.register_buffer("out_mean", torch.zeros(c.n_grid))
+        self.register_buffer("out_scale", torch.ones(c.n_grid))
+
+    def set_normalisation(self, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Output de-normalisation per grid point (mean and spread of the training spectra)."""
+        self.out_mean.copy_(torch.as_tensor(mean, dtype=self.out_mean.dtype))
+        self.out_scale.copy_(torch.as_tensor(scale, dtype=self.out_scale.dtype).clamp(min=1e-6))
+
+    def normalised(
+        self,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        numbers: torch.Tensor,
+        batch: torch.Tensor | None = None,
+        graph: NeighborGraph | None = None,
+    ) -> torch.Tensor:
+        """Decoder output before de-normalisation ``[N, n_grid]`` (what training fits)."""
+        positions, cells, batch = self.prepare(positions, cells, batch)
+        return self.decoder(self.encode(positions, cells, numbers, batch, graph))
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        numbers: torch.Tensor,
+        batch: torch.Tensor | None = None,
+        graph: NeighborGraph | None = None,
+    ) -> torch.Tensor:
+        return self.out_mean + self.out_scale * self.normalised(positions, cells, numbers, batch, graph)
+
+
+def save_surrogate(
+    path: str | Path,
+    network: SpectrumSurrogate,
+    *,
+    kind: str,
+    absorber: int,
+    grid: torch.Tensor,
+    grid_unit: str,
+    data: dict,
+    training: dict,
+) -> Path:
+    """Write a self-describing surrogate checkpoint atomically (network, grid, absorber, kind, provenance)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if grid_unit not in GRID_UNITS:
+        raise ValueError(f"grid_unit must be one of {list(GRID_UNITS)}, got {grid_unit!r}")
+    grid = torch.as_tensor(grid, dtype=torch.float64).flatten()
+    if grid.numel() != network.config.n_grid:
+        raise ValueError(f"grid has {grid.numel()} points, the network {network.config.n_grid}")
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": CHECKPOINT_VERSION,
+        "specguide_version": specguide.__version__,
+        "network": network.config.to_dict(),
+        "kind": kind,
+        "absorber": int(absorber),
+        "grid": grid.tolist(),
+        "grid_unit": grid_unit,
+        "state_dict": {name: value.detach().cpu().clone() for name, value in network.state_dict().items()},
+        "data": data,
+        "training": training,
+    }
+    path = Path(path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
+    return path
+
+
+def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[SpectrumSurrogate, dict]:
+    """Read a surrogate written by :func:`save_surrogate`; returns ``(network in eval mode, metadata)``.
+
+    Metadata holds ``kind``, ``absorber`` (atomic number), ``grid`` (list), ``grid_unit`` and provenance.
+    ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such surrogate checkpoint; train one with specguide train-surrogate")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: not a readable specguide surrogate checkpoint ({first[:200]})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: not a specguide surrogate checkpoint (train one with specguide train-surrogate)")
+    if payload.get("format_version") != CHECKPOINT_VERSION:
+        raise ValueError(f"{path}: surrogate format version {payload.get('format_version')} is not supported")
+    try:
+        network = SpectrumSurrogate(SurrogateConfig.from_dict(payload["network"]))
+        network.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path}: surrogate checkpoint is incomplete or inconsistent ({first[:200]})") from None
+    network.eval()
+    meta = {key: value for key, value in payload.items() if key != "state_dict"}
+    meta["path"] = str(path)
+    meta["absorber_symbol"] = chemical_symbols[int(payload["absorber"])]
+    return network, meta

@@ -1,0 +1,97 @@
+"""Loaders of per-atom spectra: each layout read correctly, each bad file named in the error."""
+
+import shutil
+
+import ase.io
+import numpy as np
+import pytest
+
+from specguide.data.spectra import load_spectra_dataset, read_matrix
+from specguide.io import InputError
+
+
+def test_text_matrices_paired_by_name(tiny_spectra_dir):
+    data = load_spectra_dataset(tiny_spectra_dir / "structures", tiny_spectra_dir / "spectra")
+    assert data.names == [f"s{k}" for k in range(5)]
+    assert data.n_grid == 20 and data.grid is None
+    expected = np.loadtxt(tiny_spectra_dir / "spectra" / "s3.txt")
+    np.testing.assert_allclose(data.spectra[3], expected, rtol=1e-6)
+    np.testing.assert_array_equal(data.sites[3], np.arange(16))
+
+
+def test_csv_with_index_header_and_npz_and_extxyz(tiny_spectra_dir, tmp_path):
+    matrix = np.loadtxt(tiny_spectra_dir / "spectra" / "s0.txt")
+    csv = tmp_path / "s0.csv"
+    header = ",".join(str(k) for k in range(matrix.shape[1]))
+    np.savetxt(csv, matrix, delimiter=",", header=header, comments="")
+    np.testing.assert_allclose(read_matrix(csv, 16), matrix)
+    data = load_spectra_dataset(tiny_spectra_dir / "structures" / "s0.vasp", csv)
+    np.testing.assert_allclose(data.spectra[0], matrix, rtol=1e-6)
+
+    npz = tmp_path / "s0.npz"
+    np.savez(npz, spectra=matrix[::2], sites=np.arange(0, 16, 2), grid=np.linspace(280, 300, 20))
+    data = load_spectra_dataset(tiny_spectra_dir / "structures" / "s0.vasp", npz)
+    np.testing.assert_array_equal(data.sites[0], np.arange(0, 16, 2))
+    np.testing.assert_allclose(data.grid, np.linspace(280, 300, 20))
+
+    atoms = ase.io.read(tiny_spectra_dir / "structures" / "s0.vasp")
+    per_atom = matrix.copy()
+    per_atom[1] = np.nan  # atom 1 has no spectrum
+    atoms.arrays["xanes"] = per_atom
+    ase.io.write(tmp_path / "with_arrays.extxyz", atoms)
+    data = load_spectra_dataset(tmp_path / "with_arrays.extxyz")
+    assert list(data.sites[0]) == [0, *range(2, 16)]
+    np.testing.assert_allclose(data.spectra[0], matrix[[0, *range(2, 16)]], rtol=1e-6)
+
+
+def _copy(tiny_spectra_dir, tmp_path):
+    shutil.copytree(tiny_spectra_dir, tmp_path / "d")
+    return tmp_path / "d"
+
+
+def test_wrong_atom_count_names_the_file(tiny_spectra_dir, tmp_path):
+    root = _copy(tiny_spectra_dir, tmp_path)
+    bad = root / "spectra" / "s2.txt"
+    np.savetxt(bad, np.loadtxt(bad)[:-1])
+    with pytest.raises(InputError, match=r"s2\.txt: 15 spectrum rows but the structure has 16 atoms"):
+        load_spectra_dataset(root / "structures", root / "spectra")
+
+
+def test_wrong_grid_names_the_file(tiny_spectra_dir, tmp_path):
+    root = _copy(tiny_spectra_dir, tmp_path)
+    bad = root / "spectra" / "s4.txt"
+    np.savetxt(bad, np.loadtxt(bad)[:, :-2])
+    with pytest.raises(InputError, match=r"s4\.txt: 18 grid points, but .*s0\.txt has 20"):
+        load_spectra_dataset(root / "structures", root / "spectra")
+
+
+def test_nan_ragged_and_unpaired_name_the_file(tiny_spectra_dir, tmp_path):
+    root = _copy(tiny_spectra_dir, tmp_path)
+    matrix = np.loadtxt(root / "spectra" / "s1.txt")
+    matrix[3, 5] = np.nan
+    np.savetxt(root / "spectra" / "s1.txt", matrix)
+    with pytest.raises(InputError, match=r"s1\.txt: spectrum of atom 3 contains NaN"):
+        load_spectra_dataset(root / "structures", root / "spectra")
+    (root / "spectra" / "s1.txt").write_text("1 2 3\n4 5\n")
+    with pytest.raises(InputError, match=r"s1\.txt: rows have different lengths"):
+        load_spectra_dataset(root / "structures", root / "spectra")
+    (root / "spectra" / "s1.txt").unlink()
+    with pytest.raises(InputError, match=r"s1\.vasp: no spectrum file named s1"):
+        load_spectra_dataset(root / "structures", root / "spectra")
+
+
+def test_extxyz_without_array_names_the_file(tiny_spectra_dir, tmp_path):
+    atoms = ase.io.read(tiny_spectra_dir / "structures" / "s0.vasp")
+    ase.io.write(tmp_path / "plain.extxyz", atoms)
+    with pytest.raises(InputError, match=r"plain\.extxyz \(frame 0\): no per-atom spectrum array"):
+        load_spectra_dataset(tmp_path / "plain.extxyz")
+
+
+def test_kwon_a_c_xanes_layout(shared_dir):
+    root = shared_dir / "data" / "a-C-xanes-dft"
+    data = load_spectra_dataset(root / "structures", root / "xanes", absorber="C")
+    assert len(data) == 27 and data.n_grid == 100
+    graphite = data.names.index("graphite")
+    assert data.spectra[graphite].shape == (128, 100)  # csv: header row of indices skipped
+    first = np.loadtxt(root / "xanes" / "d1.5_1.txt")
+    np.testing.assert_allclose(data.spectra[data.names.index("d1.5_1")], first, atol=1e-6)
