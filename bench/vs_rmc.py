@@ -17,9 +17,9 @@ For each material and density with a bundled MD set (``specguide.data.md.load_md
 - columns: Delta_ED = error − diversity (≤ 0: within the MD spread) for g(r) (PDF), bond angles (ADF), X-ray
   (XRD) and neutron (ND) intensities; coordination fractions (cutoff Si–Si 2.85 Å, C–C 1.85 Å); wall time.
 
-Priors: the bundled ``a-Si``; for a-C the checkpoint ``--carbon-prior`` (default /work/runs/a-C.pt) — a-C rows
-are skipped with a message when it is missing. Writes ``bench/results/vs_rmc[_quick].json`` (with the settings
-and seeds) and a heatmap ``.png``.
+Priors: ``--silicon-prior`` and ``--carbon-prior``, bundled names or checkpoint paths (default the bundled
+``a-Si``, trained at 2.5 g/cm³ only, and ``a-C``, trained at 1.5–3.5 g/cm³). Writes
+``bench/results/vs_rmc[_quick].json`` (with the settings and seeds) and a heatmap ``.png``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from specguide.data.md import DEFAULT_CUTOFFS, list_md_datasets, load_md_dataset
 from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import load_prior
+from specguide.diffusion.training import load_prior, resolve_prior
 
 GUIDED = ("PDF", "XRD", "ND", "ADF")
 ROWS = ("unconditional", *GUIDED, "RMC-random", "RMC-liquid")
@@ -198,7 +198,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--carbon-prior", type=Path, default=Path("/work/runs/a-C.pt"))
+    parser.add_argument("--silicon-prior", default="a-Si", help="bundled prior name or checkpoint")
+    parser.add_argument("--carbon-prior", default="a-C", help="bundled prior name or checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--melt-ps", type=float, default=1.0, help="liquid start: ps of MD at 5000 K")
     parser.add_argument("--threads", type=int, default=1)
@@ -224,14 +225,8 @@ def main() -> None:
         results["settings_of_earlier_runs"] = previous.get("settings_of_earlier_runs", []) + [previous["settings"]]
     quick_density = {"a-Si": 2.5, "a-C": 2.5}
     for material in args.materials:
-        if material == "a-Si":
-            prior = "a-Si"
-        elif args.carbon_prior.is_file():
-            prior = str(args.carbon_prior)
-            results["settings"]["carbon_prior_mtime"] = time.ctime(args.carbon_prior.stat().st_mtime)
-        else:
-            print(f"a-C: no prior at {args.carbon_prior} (pass --carbon-prior CKPT); a-C rows skipped")
-            continue
+        prior = args.silicon_prior if material == "a-Si" else args.carbon_prior
+        results["settings"][f"{material}_prior"] = str(resolve_prior(prior))
         for density in [quick_density[material]] if args.densities is None else args.densities:
             block = run_case(material, density, prior, load_prior(prior)[0], args, args.seed)
             if block is not None:
