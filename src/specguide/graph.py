@@ -146,14 +146,11 @@ class VerletNeighborList:
         """The integer lattice jump ``[N, 3]`` of every atom since the last build, or None to rebuild."""
         if self._key != key or self._reference is None or self._reference.shape != positions.shape:
             return None
-        cached_cells, cached_batch = self._cell_batch
-        if not (torch.equal(cached_cells, cells) and torch.equal(cached_batch, batch)):
+        cached_cells, cached_batch, inverse_cells = self._cell_batch
+        if inverse_cells is None or not (torch.equal(cached_cells, cells) and torch.equal(cached_batch, batch)):
             return None
-        if bool((perpendicular_widths(cells).min(dim=-1).values <= self.skin).any()):
-            return None  # a jump of one lattice vector would be ambiguous
         moved = positions - self._reference
-        fractional = torch.linalg.solve(cells.transpose(-1, -2)[batch], moved.unsqueeze(-1)).squeeze(-1)
-        jumps = torch.round(fractional)
+        jumps = torch.round(torch.einsum("nk,nkl->nl", moved, inverse_cells[batch]))  # fractional coordinates
         true_move = moved - torch.einsum("nk,nkl->nl", jumps, cells[batch])
         if true_move.numel() and float(true_move.norm(dim=-1).max()) >= self.skin / 2:
             return None
@@ -178,7 +175,10 @@ class VerletNeighborList:
         if jumps is None:
             self._candidates = neighbor_graph(detached, fixed_cells, batch, cutoff + self.skin, full_list=full_list)
             self._reference = detached.clone()
-            self._cell_batch = (fixed_cells.clone(), batch.clone())
+            # a jump of one lattice vector is unambiguous only while the skin is narrower than the cell
+            narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= self.skin).any())
+            inverse = None if narrow else torch.linalg.inv(fixed_cells)
+            self._cell_batch = (fixed_cells.clone(), batch.clone(), inverse)
             self._key = key
             self.builds += 1
             jumps = torch.zeros_like(detached)
