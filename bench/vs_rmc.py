@@ -212,15 +212,16 @@ def main() -> None:
         args.densities = None
     torch.set_num_threads(args.threads)
     out = args.out or Path(__file__).parent / "results" / ("vs_rmc_quick" if args.quick else "vs_rmc")
+    json_path, png_path = out.parent / f"{out.name}.json", out.parent / f"{out.name}.png"  # names may hold dots
     if args.report_only:
-        results = json.loads(out.with_suffix(".json").read_text())
+        results = json.loads(json_path.read_text())
         print_table(results)
-        plot(results, out.with_suffix(".png"))
+        plot(results, png_path)
         return
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     results: dict = {"settings": settings, "cases": {}}
-    if args.append and out.with_suffix(".json").is_file():  # e.g. one density per invocation
-        previous = json.loads(out.with_suffix(".json").read_text())
+    if args.append and json_path.is_file():  # e.g. one density per invocation
+        previous = json.loads(json_path.read_text())
         results["cases"] = previous["cases"]
         results["settings_of_earlier_runs"] = previous.get("settings_of_earlier_runs", []) + [previous["settings"]]
     quick_density = {"a-Si": 2.5, "a-C": 2.5}
@@ -233,10 +234,10 @@ def main() -> None:
                 block["verdict"] = verdict(block)
                 results["cases"][f"{material}_{density:.1f}"] = block
                 out.parent.mkdir(parents=True, exist_ok=True)
-                out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")  # after every case
+                json_path.write_text(json.dumps(results, indent=2) + "\n")  # after every case
     print_table(results)
-    plot(results, out.with_suffix(".png"))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    plot(results, png_path)
+    print(f"wrote {json_path} and {png_path}")
 
 
 if __name__ == "__main__":
