@@ -32,7 +32,7 @@ RECIPES = {
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
     # Kwon et al.'s 25 DFT-MD a-C cells from ../shared (a reference prior for tests and benchmarks; never
     # bundled, since the data stay outside the repository)
-    "a-C-kwon": (["shared:data/a-C-xanes-dft/structures/d*.vasp"], (6,), 3.0),
+    "a-C-kwon": (["shared:data/a-C-xanes-dft/structures/d[0-9]*.vasp"], (6,), 3.0),
 }
 SHARED_DIR = Path(__file__).resolve().parents[2] / "shared"
 
