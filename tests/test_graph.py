@@ -120,16 +120,21 @@ def test_verlet_list_matches_a_fresh_list_along_a_trajectory_that_wraps(full_lis
     assert 1 <= verlet.builds <= 10  # moves of ~0.07 Å per step: a rebuild every few steps at most
 
 
-def test_verlet_list_rebuilds_for_a_new_structure_and_gives_the_same_gradient():
+@pytest.mark.parametrize("cell_gradient", [False, True])
+def test_verlet_list_rebuilds_for_a_new_structure_and_gives_the_same_gradient(cell_gradient):
     a, b = triclinic_structure(40, 5), triclinic_structure(40, 6)
     verlet = VerletNeighborList(skin=0.5)
-    for atoms in (a, b, a):  # same cell and size, different positions: must not reuse a's list for b
+    for call, atoms in enumerate((a, b, a, a)):  # same cell and size: must not reuse a's list for b
         positions, cells, _, batch = batch_from_atoms([atoms])
+        positions = positions + 0.01 * call  # the last call reuses the third's list, every atom moved 0.017 Å
         positions.requires_grad_(True)
+        cells.requires_grad_(cell_gradient)
+        inputs = (positions, cells) if cell_gradient else (positions,)
         reused = verlet(positions, cells, batch, 3.0)
-        (grad_reused,) = torch.autograd.grad((reused.distances**2).sum(), positions)
+        grad_reused = torch.autograd.grad((reused.distances**2).sum(), inputs)
         fresh = neighbor_graph(positions, cells, batch, 3.0)
-        (grad_fresh,) = torch.autograd.grad((fresh.distances**2).sum(), positions)
+        grad_fresh = torch.autograd.grad((fresh.distances**2).sum(), inputs)
         assert _pair_set(reused).keys() == _pair_set(fresh).keys()
-        assert torch.allclose(grad_reused, grad_fresh, atol=1e-10)
+        for ours, theirs in zip(grad_reused, grad_fresh):
+            assert torch.allclose(ours, theirs, atol=1e-10)
     assert verlet.builds == 3

@@ -179,17 +179,27 @@ class VerletNeighborList:
             narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= self.skin).any())
             inverse = None if narrow else torch.linalg.inv(fixed_cells)
             self._cell_batch = (fixed_cells.clone(), batch.clone(), inverse)
+            # Cartesian image offsets of the candidates (Å), for calls with a fixed cell
+            self._offsets = self._candidates.vectors - (
+                detached[self._candidates.edge_index[1]] - detached[self._candidates.edge_index[0]]
+            )
             self._key = key
             self.builds += 1
             jumps = torch.zeros_like(detached)
         candidates = self._candidates
         i, j = candidates.edge_index
-        shifts = candidates.shifts + jumps[i] - jumps[j]
-        vectors = positions[j] - positions[i] + torch.einsum("ek,ekl->el", shifts, cells[candidates.edge_batch])
+        if cells.requires_grad:  # offsets must carry the cell's gradient: build them from the cell
+            shifts = candidates.shifts + jumps[i] - jumps[j]
+            vectors = positions[j] - positions[i] + torch.einsum("ek,ekl->el", shifts, cells[candidates.edge_batch])
+        else:  # undo each atom's lattice jumps once, per atom, instead of a cell product per pair
+            unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, fixed_cells[batch])
+            vectors = unwrapped[j] - unwrapped[i] + self._offsets
         distances = vectors.norm(dim=-1)
         keep = torch.nonzero(distances.detach() < cutoff).squeeze(1)
+        i, j = i[keep], j[keep]
+        shifts = candidates.shifts[keep] + jumps[i] - jumps[j]
         return NeighborGraph(
-            candidates.edge_index[:, keep], shifts[keep], vectors[keep], distances[keep], candidates.edge_batch[keep]
+            candidates.edge_index[:, keep], shifts, vectors[keep], distances[keep], candidates.edge_batch[keep]
         )
 
 
