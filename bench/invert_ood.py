@@ -1,6 +1,7 @@
 """Out-of-distribution inversion benchmark (GLASS Fig. 2D on our own MD data): Delta_ED per modality.
 
     python bench/invert_ood.py [--densities 1.5 2.0 3.0 3.5] [--replicas 8] [--steps 256] [--strength 30]
+                               [--corrector-steps 0] [--prior a-Si]
 
 The bundled a-Si prior was trained on a-Si at 2.5 g/cm³ only. For each density with a bundled MD set, the
 reference ensemble is that set's replicas and the targets are their mean spectra. Rows:
@@ -41,13 +42,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--restarts", type=int, default=0)
+    parser.add_argument("--corrector-steps", type=int, default=0, help="Langevin corrector steps per step")
+    parser.add_argument("--prior", default="a-Si", help="bundled prior name or checkpoint (default: 2.5-only a-Si)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "invert_ood")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     available = set(list_md_datasets())
-    network, _ = load_prior("a-Si")
+    network, _ = load_prior(args.prior)
     results: dict = {"settings": vars(args) | {"out": str(args.out)}, "densities": {}}
 
     for density in args.densities:
@@ -65,14 +68,14 @@ def main() -> None:
         for row in args.rows:
             start = time.perf_counter()
             common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps, seed=0,
-                          n_restarts=args.restarts, progress=False)  # fmt: skip
+                          n_restarts=args.restarts, corrector_steps=args.corrector_steps, progress=False)  # fmt: skip
             if args.restarts:
                 common["cn_range"] = {14: (3, 4)}
             if row == "unconditional":
                 structures = generate(network, **common)
             else:
                 chosen = [targets[m] for m in row.split("+")]
-                structures = invert("a-Si", chosen, strength=args.strength, **common).structures
+                structures = invert(args.prior, chosen, strength=args.strength, **common).structures
             seconds = time.perf_counter() - start
             cn4 = 100 * coordination_fractions(structures, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
             rows[row] = {**delta_ed_scores(reference_spectra, structures, observables),

@@ -71,6 +71,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--scale", type=int, nargs="+", default=[1], help="cell edge multiples (2 → 8x volume)")
     parser.add_argument("--restarts", type=int, nargs="+", default=[0])
+    parser.add_argument("--corrector-steps", type=int, nargs="+", default=[0], help="Langevin steps per step")
+    parser.add_argument("--restart-mode", default="replica", choices=["replica", "local"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -82,7 +84,7 @@ def main() -> None:
     print(f"{'MD reference':<28s}" + "".join(f"{reference[n]:16.3f}" for n in names))
     for scale in args.scale:
         n_atoms = args.atoms * scale**3
-        for restarts in args.restarts:
+        for restarts, corrector in [(r, c) for c in args.corrector_steps for r in args.restarts]:
             start = time.perf_counter()
             structures = generate(
                 args.prior,
@@ -92,12 +94,14 @@ def main() -> None:
                 steps=args.steps,
                 seed=args.seed,
                 n_restarts=restarts,
+                restart_mode=args.restart_mode,
+                corrector_steps=corrector,
                 progress=False,
                 bond_cutoffs={(args.element, args.element): BOND_CUTOFF[args.element]},
             )
             seconds = time.perf_counter() - start
             ours = metrics(structures, args.element)
-            label = f"N={n_atoms} x{args.replicas} restarts={restarts}"
+            label = f"N={n_atoms} x{args.replicas} rs={restarts} pc={corrector}"
             print(f"{label:<28s}" + "".join(f"{ours[n]:16.3f}" for n in names) + f"{seconds:10.1f}")
             print(
                 f"{'  |Δ| vs reference':<28s}"

@@ -339,6 +339,9 @@ def generate(
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
+    corrector_steps: Annotated[
+        int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
+    ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
     init: Annotated[
         Path | None, typer.Option(help="Start from this structure file (crystal seed, liquid), noised to --t-start.")
@@ -373,6 +376,7 @@ def generate(
             init=start,
             t_start=t_start,
             n_restarts=restarts,
+            corrector_steps=corrector_steps,
             progress=True,
             return_details=True,
         )
@@ -431,6 +435,9 @@ def invert(
     init: Annotated[
         str, typer.Option(help="random, crystal (the element's reference crystal), or a structure file (seed/liquid).")
     ] = "random",
+    corrector_steps: Annotated[
+        int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
+    ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
     surrogate: Annotated[
@@ -455,6 +462,7 @@ def invert(
             prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
             strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
             init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
+            corrector_steps=corrector_steps,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc))

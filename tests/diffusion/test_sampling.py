@@ -44,10 +44,9 @@ def min_pair_distance(positions, cells, batch, cutoff=3.0) -> float:
     return float(graph.distances.min())
 
 
-def test_euler_maruyama_reproduces_a_gaussian_target():
-    """Exact score of N(mu, s0^2) per coordinate: the reverse SDE must return mean mu and variance s0^2."""
-    s0, schedule = 0.3, VESchedule(k=0.8)
-    n = 3000
+def gaussian_case(s0: float, schedule: VESchedule, n: int = 3000):
+    """Independent atoms, each coordinate N(mu, s0^2), in a 100 Å box: the exact score at every noise level
+    and a clean sample of the target (noised to ``t_start`` inside ``sample``)."""
     g = torch.Generator().manual_seed(1)
     cells, numbers, batch = replicas(1, n, 100.0)
     mu = 30.0 + 40.0 * torch.rand(n, 3, generator=g)
@@ -56,7 +55,13 @@ def test_euler_maruyama_reproduces_a_gaussian_target():
         variance = s0**2 + schedule.sigma(t)[batch][:, None] ** 2
         return -(positions - mu) / variance
 
-    clean = mu + s0 * torch.randn(n, 3, generator=g)  # a sample of the target, noised to t_start inside
+    return cells, numbers, batch, mu, gaussian_score, mu + s0 * torch.randn(n, 3, generator=g)
+
+
+def test_euler_maruyama_reproduces_a_gaussian_target():
+    """Exact score of N(mu, s0^2) per coordinate: the reverse SDE must return mean mu and variance s0^2."""
+    s0, schedule = 0.3, VESchedule(k=0.8)
+    cells, numbers, batch, mu, gaussian_score, clean = gaussian_case(s0, schedule)
     result = sample(gaussian_score, cells, numbers, batch, positions=clean, schedule=schedule, steps=200, generator=7)
     deviation = (result.positions - mu).double()
     assert abs(float(deviation.mean())) < 0.02
@@ -232,3 +237,39 @@ def test_generate_cell_composition_crystal_seed_and_outputs(tmp_path):
         write_generation(out, structures, details["config"], {})
     write_generation(out, structures, details["config"], {}, force=True)
     assert math.isfinite(ase.io.read(out / "structures.extxyz").positions.sum())
+
+
+def test_langevin_corrector_follows_its_gaussian_recursion_and_pulls_towards_the_target():
+    """Exact Gaussian score, only 3 predictor steps. Per coordinate the samplers are linear maps of the variance:
+    Euler–Maruyama v <- (1 - g2 dt / V)^2 v + g2 dt, a Langevin step v <- (1 - eps / V)^2 v + 2 eps with
+    eps = 2 (snr |z| / |s|)^2 = 2 snr^2 V^2 / v (V = s0^2 + sigma^2: the target's variance at that noise level).
+    Both runs must follow these independent recursions; the corrector must bring the result closer to s0^2."""
+    s0, schedule, steps, snr = 0.3, VESchedule(k=0.8), 3, 0.3
+    cells, numbers, batch, mu, gaussian_score, clean = gaussian_case(s0, schedule)
+    grid = torch.linspace(0.999, 0.001, steps + 1, dtype=torch.float64).tolist()
+    for corrector in (0, 4):
+        result = sample(
+            gaussian_score, cells, numbers, batch, positions=clean, schedule=schedule, steps=steps, generator=7,
+            corrector_steps=corrector, snr=snr,
+        )  # fmt: skip
+        assert result.report.score_evaluations == steps * (1 + corrector)
+        v = s0**2 + schedule.sigma(grid[0]) ** 2
+        for t, t_next in zip(grid[:-1], grid[1:], strict=True):
+            dt, g2 = t - t_next, schedule.g2(t)
+            v = (1 - g2 * dt / (s0**2 + schedule.sigma(t) ** 2)) ** 2 * v + g2 * dt
+            target = s0**2 + schedule.sigma(t_next) ** 2
+            for _ in range(corrector):
+                eps = 2 * snr**2 * target**2 / v
+                v = (1 - eps / target) ** 2 * v + 2 * eps
+        measured = float((result.positions - mu).double().var())
+        assert measured == pytest.approx(v, rel=0.06)
+        if corrector == 0:
+            predictor_only = measured
+            assert predictor_only > 1.4 * s0**2  # three predictor steps alone are clearly off
+    assert abs(measured - s0**2) < 0.5 * abs(predictor_only - s0**2)
+
+
+def test_corrector_arguments_are_checked():
+    cells, numbers, batch = replicas(1, 4, 10.0)
+    with pytest.raises(ValueError, match="corrector_steps"):
+        sample(lambda *a: torch.zeros(4, 3), cells, numbers, batch, corrector_steps=-1)

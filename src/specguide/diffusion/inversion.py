@@ -158,6 +158,7 @@ def invert(
     n_replicas: int = 4,
     steps: int = 256,
     seed: int = 0,
+    corrector_steps: int = 0,
     strength: float = DEFAULT_STRENGTH,
     form: str = "x0",
     step: str = "normalized",
@@ -183,7 +184,9 @@ def invert(
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
     ``t_guide``); restarts as in :func:`~specguide.diffusion.sampling.generate` (Si defaults to CN 3–4, C to
     2–4; ``restart_mode`` "replica" or "local"); ``surrogate``: the checkpoint for ``xanes`` / ``exafs``
-    targets that do not name one. The same ``seed`` gives the same structures.
+    targets that do not name one; ``corrector_steps``: Langevin corrector steps after each predictor step
+    (predictor–corrector sampling, see :func:`~specguide.diffusion.sampling.sample`). The same ``seed`` gives
+    the same structures.
     """
     started = time.perf_counter()
     if schedule not in SCHEDULES:
@@ -242,6 +245,7 @@ def invert(
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
         common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
+                      corrector_steps=corrector_steps,
                       composition=composition, n_restarts=n_restarts, restart_mode=restart_mode, cn_range=cn_range,
                       bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
         stages = {}
@@ -312,6 +316,7 @@ def invert(
         "n_atoms": n_atoms,
         "n_replicas": n_replicas,
         "steps": steps,
+        "corrector_steps": corrector_steps,
         "seed": seed,
         "guidance": {"strength": strength, "form": form, "step": step, "schedule": schedule, "t_guide": t_guide},
         "init": init if isinstance(init, str) else f"{len(seeds_init)} structure(s)",

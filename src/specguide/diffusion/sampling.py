@@ -16,6 +16,8 @@ from ``t_start`` (0.999 from random positions; smaller for partial noising of a 
   defects are left untouched;
 - **failure handling**: a replica whose score or positions become non-finite, or that jumps more than half a
   cell in one step, is re-initialised and sampled again (counted in the report); output is always finite;
+- **predictor–corrector** (Song et al. 2021): optionally, each step is followed by Langevin corrector steps
+  at the new noise level, with a step size set by a signal-to-noise ratio;
 - **guidance hook**: ``guidance(positions, cells, numbers, batch, t, sigma, score) -> extra score`` is added to
   the prior score at every step (see :func:`sample`).
 
@@ -304,12 +306,42 @@ class _Sampler:
         max_displacement: float | None,
         progress: _Progress,
         report: SampleReport,
+        corrector_steps: int = 0,
+        snr: float = 0.16,
     ):
         self.score, self.schedule, self.generator = score, schedule, generator
+        self.corrector_steps, self.snr = int(corrector_steps), float(snr)
         self.veto, self.guidance, self.progress, self.report = veto, guidance, progress, report
         self.max_displacement = max_displacement
         self.guidance_wants_ids = guidance is not None and _accepts_replica_ids(guidance)
         self.score_wants_ids = not isinstance(score, torch.nn.Module) and _accepts_replica_ids(score)
+
+    def full_score(self, x, cells, numbers, batch, t_batch, replica_ids) -> torch.Tensor:
+        """Prior score plus guidance at ``(x, t)`` (Å⁻¹, ``[N, 3]``)."""
+        extra_score = {"replica_ids": replica_ids} if self.score_wants_ids else {}
+        score = self.score(x, cells, numbers, batch, t_batch, **extra_score).to(x.dtype)
+        self.report.score_evaluations += 1
+        if self.guidance is not None:
+            sigma = self.schedule.sigma(t_batch)
+            extra = {"replica_ids": replica_ids} if self.guidance_wants_ids else {}
+            with torch.enable_grad():
+                added = self.guidance(x.detach(), cells, numbers, batch, t_batch, sigma, score.detach(), **extra)
+            score = score + added.detach().to(x.dtype)
+        return score
+
+    def move(self, x, drift, noise, cells, numbers, batch, limit, failed, mobile):
+        """Apply ``drift + noise`` (Å): freeze immobile atoms, flag exploding replicas, veto, wrap."""
+        displacement = drift + noise
+        if mobile is not None:
+            displacement = displacement * mobile[:, None].to(x.dtype)
+            drift = drift * mobile[:, None].to(x.dtype)
+        bad_atom = ~torch.isfinite(displacement).all(dim=-1) | (drift.norm(dim=-1) > limit)
+        failed |= torch.zeros(cells.shape[0], dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
+        displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
+        if self.veto is not None:
+            displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, self.veto)
+            self.report.vetoed_moves += int(vetoed.sum())
+        return wrap_positions(x + displacement, cells, batch), failed
 
     def integrate(
         self,
@@ -321,7 +353,12 @@ class _Sampler:
         replica_ids: torch.Tensor,
         mobile: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run the reverse SDE over ``t_grid`` (descending); returns ``(x, failed [S])``."""
+        """Run the reverse SDE over ``t_grid`` (descending); returns ``(x, failed [S])``.
+
+        Each Euler–Maruyama (predictor) step is followed by ``corrector_steps`` Langevin (corrector) steps at
+        the new noise level, ``x <- x + eps s + sqrt(2 eps) z`` with the per-replica step
+        ``eps = 2 (snr |z| / |s|)^2`` (Song et al. 2021, Algorithm 4).
+        """
         n_structures = cells.shape[0]
         failed = torch.zeros(n_structures, dtype=torch.bool)
         if self.max_displacement is None:
@@ -329,32 +366,22 @@ class _Sampler:
         else:
             limit = torch.full((n_structures,), float(self.max_displacement), dtype=x.dtype)
         limit = limit.to(x.dtype).index_select(0, batch)
+        geometry = (cells, numbers, batch)
         for k in range(len(t_grid) - 1):
             t, dt = float(t_grid[k]), float(t_grid[k] - t_grid[k + 1])
             t_batch = torch.full((n_structures,), t, dtype=x.dtype)
-            extra_score = {"replica_ids": replica_ids} if self.score_wants_ids else {}
-            score = self.score(x, cells, numbers, batch, t_batch, **extra_score).to(x.dtype)
-            self.report.score_evaluations += 1
-            if self.guidance is not None:
-                sigma = self.schedule.sigma(t_batch)
-                extra = {"replica_ids": replica_ids} if self.guidance_wants_ids else {}
-                with torch.enable_grad():
-                    added = self.guidance(x.detach(), cells, numbers, batch, t_batch, sigma, score.detach(), **extra)
-                score = score + added.detach().to(x.dtype)
+            score = self.full_score(x, *geometry, t_batch, replica_ids)
             g2 = self.schedule.g2(t)
             z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
-            drift = g2 * score * dt
-            displacement = drift + math.sqrt(g2 * dt) * z
-            if mobile is not None:
-                displacement = displacement * mobile[:, None].to(x.dtype)
-                drift = drift * mobile[:, None].to(x.dtype)
-            bad_atom = ~torch.isfinite(displacement).all(dim=-1) | (drift.norm(dim=-1) > limit)
-            failed |= torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
-            displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
-            if self.veto is not None:
-                displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, self.veto)
-                self.report.vetoed_moves += int(vetoed.sum())
-            x = wrap_positions(x + displacement, cells, batch)
+            x, failed = self.move(x, g2 * score * dt, math.sqrt(g2 * dt) * z, *geometry, limit, failed, mobile)
+            t_next = torch.full((n_structures,), float(t_grid[k + 1]), dtype=x.dtype)
+            for _ in range(self.corrector_steps):
+                score = self.full_score(x, *geometry, t_next, replica_ids)
+                z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
+                z_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, z.pow(2).sum(-1)).sqrt()
+                s_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, score.pow(2).sum(-1)).sqrt()
+                eps = (2.0 * (self.snr * z_norm / s_norm.clamp(min=1e-12)) ** 2).index_select(0, batch)[:, None]
+                x, failed = self.move(x, eps * score, torch.sqrt(2.0 * eps) * z, *geometry, limit, failed, mobile)
             self.progress.advance(self.guidance.status() if hasattr(self.guidance, "status") else "")
         return x, failed
 
@@ -406,6 +433,8 @@ def sample(
     guidance: GuidanceFn | None = None,
     max_reinit: int = 3,
     max_displacement: float | None = None,
+    corrector_steps: int = 0,
+    snr: float = 0.16,
     progress: bool = False,
 ) -> SampleResult:
     """Sample a batch of replicas with the reverse-time SDE (Euler–Maruyama, ``steps`` steps).
@@ -421,6 +450,9 @@ def sample(
     estimate ``x + sigma^2 score``); ``batch`` indexes the replicas of *this call*, which during restarts is a
     subset: a guidance that accepts a keyword ``replica_ids`` (or ``**kwargs``) receives the original replica
     index of each structure ``[S]``.
+
+    ``corrector_steps`` Langevin corrector steps (signal-to-noise ratio ``snr``) follow every predictor step
+    (predictor–corrector sampling; each costs one more score evaluation).
 
     ``restart`` enables restart sampling (see :class:`RestartOptions`); ``d_min`` (Å, one value or per pair)
     enables the minimum-distance veto. A replica whose step is non-finite or whose drift ``g^2 s dt`` is longer
@@ -439,6 +471,8 @@ def sample(
         raise ValueError(f"need 0 < t_min < t_start <= 1, got t_min={t_min}, t_start={t_start}")
     if steps < 1:
         raise ValueError("steps must be >= 1")
+    if corrector_steps < 0 or not snr > 0:
+        raise ValueError(f"need corrector_steps >= 0 and snr > 0, got {corrector_steps} and {snr}")
     dtype = cells.dtype if cells.dtype.is_floating_point else torch.float32
     cells = cells.to(dtype)
     if cells.dim() == 2:
@@ -449,7 +483,7 @@ def sample(
     veto = PairTable(d_min) if d_min is not None else None
     report = SampleReport(n_reinitialised=[0] * n_structures, n_restart_cycles=[0] * n_structures)
     bar = _Progress(progress)
-    sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report)
+    sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report, corrector_steps, snr)
     seeds = None if positions is None else positions.to(dtype)
 
     def initialise(selected: torch.Tensor) -> torch.Tensor:
@@ -611,6 +645,8 @@ def generate(
     n_replicas: int = 1,
     steps: int = 256,
     seed: int = 0,
+    corrector_steps: int = 0,
+    snr: float = 0.16,
     cell: Any = None,
     composition: dict[str, float] | None = None,
     init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
@@ -642,6 +678,8 @@ def generate(
       radii: C–C 1.84 Å);
     - ``d_min``: veto distance, ``"auto"`` = 0.7 x covalent radii (C–C 1.06 Å), a number, a per-pair dict, or
       ``None`` to disable;
+    - ``corrector_steps``, ``snr``: Langevin corrector steps after each of the ``steps`` predictor steps
+      (see :func:`sample`);
     - ``guidance``: see :func:`sample`.
 
     Returns a list of ``ase.Atoms`` (``info`` holds replica, seed and sampling counters); with
@@ -654,6 +692,8 @@ def generate(
         "n_replicas": n_replicas,
         "steps": steps,
         "seed": seed,
+        "corrector_steps": corrector_steps,
+        "snr": snr,
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
         "composition": composition,
         "init": init if isinstance(init, str) else f"{1 if isinstance(init, ase.Atoms) else len(init)} structure(s)",
@@ -757,7 +797,7 @@ def generate(
             score_fn, cells, numbers, batch,
             positions=positions, schedule=schedule, steps=steps, t_start=t_start, t_min=t_min,
             generator=torch.Generator().manual_seed(int(seed)), restart=restart, d_min=d_min,
-            guidance=guidance, max_reinit=max_reinit, progress=progress,
+            guidance=guidance, max_reinit=max_reinit, progress=progress, corrector_steps=corrector_steps, snr=snr,
         )  # fmt: skip
     structures = result.to_atoms()
     report = result.report
