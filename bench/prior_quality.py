@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import os
 import time
 
 import ase.io
@@ -37,11 +38,19 @@ def load_reference(spec: str) -> list[ase.Atoms]:
 
 
 def metrics(structures: list[ase.Atoms], element: str) -> dict[str, float]:
-    """Coordination fractions (%), bond-angle peak (°), RDF first peak (Å) and shortest pair (Å)."""
+    """Coordination fractions (%), bond-angle peak and mean angle above 70° (°), RDF first peak (Å), shortest pair (Å).
+
+    The peak is the argmax of the bond-angle histogram (2° smoothing). Where the distribution is a plateau (a-Si
+    at 2.5 g/cm³: flat from 85° to 110°) the argmax of single MD replicas ranges over 92–106°, so the mean angle of
+    the bonded peak (angles above 70°, i.e. without the 60° peak of three-rings) is printed as a stable measure of
+    the peak's position next to it.
+    """
     cutoff = BOND_CUTOFF[element]
     fractions = coordination_fractions(structures, {(element, element): cutoff})[element]
     positions, cells, numbers, batch = batch_from_atoms(structures)
     adf = BondAngleDistribution(cutoff=cutoff, sigma=2.0)(positions, cells, numbers, batch).mean(0)
+    angles = BondAngleDistribution(cutoff=cutoff).grid
+    main_peak = angles > 70.0  # the bonded-angle peak, without the 60° peak of three-rings
     half = float(perpendicular_widths(cells).min()) / 2
     pdf = PairDistribution(r_max=min(5.0, half), dr=0.005, sigma=0.03)
     g = pdf(positions, cells, numbers, batch).mean(0)
@@ -54,7 +63,8 @@ def metrics(structures: list[ase.Atoms], element: str) -> dict[str, float]:
         "majority_cn_%": 100 * fractions.get(MAJORITY_CN[element], 0.0),
         "cn1_%": 100 * fractions.get(1, 0.0),
         "cn5_%": 100 * fractions.get(5, 0.0),
-        "angle_peak_deg": float(BondAngleDistribution(cutoff=cutoff).grid[adf.argmax()]),
+        "angle_peak_deg": float(angles[adf.argmax()]),
+        "mean_angle_deg": float((adf[main_peak] * angles[main_peak]).sum() / adf[main_peak].sum()),
         "rdf_peak_A": float(pdf.grid[first_shell][g[first_shell].argmax()]),
         "shortest_A": shortest,
     }
@@ -74,6 +84,7 @@ def main() -> None:
     parser.add_argument("--corrector-steps", type=int, nargs="+", default=[0], help="Langevin steps per step")
     parser.add_argument("--restart-mode", default="replica", choices=["replica", "local"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, help="directory for the generated structures (extxyz per run)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -100,13 +111,17 @@ def main() -> None:
                 bond_cutoffs={(args.element, args.element): BOND_CUTOFF[args.element]},
             )
             seconds = time.perf_counter() - start
+            if args.save:
+                os.makedirs(args.save, exist_ok=True)
+                ase.io.write(f"{args.save}/N{n_atoms}_rs{restarts}_pc{corrector}.extxyz", structures)
             ours = metrics(structures, args.element)
             label = f"N={n_atoms} x{args.replicas} rs={restarts} pc={corrector}"
             print(f"{label:<28s}" + "".join(f"{ours[n]:16.3f}" for n in names) + f"{seconds:10.1f}")
             print(
                 f"{'  |Δ| vs reference':<28s}"
                 f"{abs(ours['majority_cn_%'] - reference['majority_cn_%']):16.2f} (≤ 5)"
-                f"{abs(ours['angle_peak_deg'] - reference['angle_peak_deg']):10.2f} ° (≤ 3)"
+                f"{abs(ours['angle_peak_deg'] - reference['angle_peak_deg']):10.2f} ° (≤ 3; mean angle "
+                f"{abs(ours['mean_angle_deg'] - reference['mean_angle_deg']):.2f} °)"
                 f"{abs(ours['rdf_peak_A'] - reference['rdf_peak_A']):10.3f} Å (≤ 0.03)"
                 f"   shortest {ours['shortest_A']:.3f} Å",
                 flush=True,
