@@ -77,3 +77,21 @@ def test_invert_with_a_xanes_target(checkpoint, tiny_spectra_dir, tmp_path):
     assert fit.shape == (20, 4)
     no_surrogate = runner.invoke(app, [*args[:5], *args[7:-1], str(tmp_path / "other")])
     assert no_surrogate.exit_code == 2 and "--surrogate" in no_surrogate.output
+
+
+def test_spectrum_kind_exafs_with_the_bundled_surrogate(tmp_path):
+    import ase.io
+
+    from specguide.data.feff import EXAFS_GRID_K
+    from specguide.data.md import load_md_dataset
+
+    structure = tmp_path / "held_out.extxyz"
+    ase.io.write(structure, load_md_dataset("a-Si_2.5", split="test")[0])
+    result = runner.invoke(app, ["spectrum", str(structure), "--kind", "exafs", "--surrogate", "Si-K_EXAFS"])
+    assert result.exit_code == 0, result.output
+    rows = np.loadtxt(result.stdout.splitlines())
+    assert rows.shape == (len(EXAFS_GRID_K), 2) and np.isfinite(rows).all()
+    np.testing.assert_allclose(rows[:, 0], EXAFS_GRID_K, atol=1e-6)
+    assert "Si K-edge EXAFS" in result.stdout and "Si-K_EXAFS.pt" in result.stdout
+    unknown = runner.invoke(app, ["spectrum", str(structure), "--kind", "exafs", "--surrogate", "Si-K_XXX"])
+    assert unknown.exit_code == 2 and "bundled: Si-K_EXAFS" in unknown.output

@@ -95,3 +95,39 @@ def test_kwon_a_c_xanes_layout(shared_dir):
     assert data.spectra[graphite].shape == (128, 100)  # csv: header row of indices skipped
     first = np.loadtxt(root / "xanes" / "d1.5_1.txt")
     np.testing.assert_allclose(data.spectra[data.names.index("d1.5_1")], first, atol=1e-6)
+
+
+def test_bundled_exafs_data_set_is_consistent():
+    """The bundled Si K-edge EXAFS set: sites in range and Si, finite spectra on the FEFF EXAFS grid, every
+    structure labelled, the categories and densities the data card lists."""
+    from specguide.data.feff import EXAFS_GRID_K
+    from specguide.data.spectra import default_surrogates_dir, load_spectra_bundle
+
+    path = default_surrogates_dir() / "Si-K_EXAFS_data.npz"
+    dataset = load_spectra_bundle(path)
+    np.testing.assert_allclose(dataset.grid, EXAFS_GRID_K, atol=1e-5)
+    assert len(dataset) == len(set(dataset.names)) >= 60
+    for atoms, spectra, sites in zip(dataset.structures, dataset.spectra, dataset.sites, strict=True):
+        assert len(sites) == len(set(sites.tolist())) >= 8 and spectra.shape == (len(sites), len(EXAFS_GRID_K))
+        assert (sites >= 0).all() and (sites < len(atoms)).all() and (atoms.numbers[sites] == 14).all()
+        assert np.isfinite(spectra).all() and 0.1 < np.abs(spectra).max() < 20.0  # k²χ in Å⁻², no blow-ups
+        assert atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)].min() > 1.5
+    categories = {a.info["category"] for a in dataset.structures}
+    assert categories == {"md", "liquid", "random"}
+    densities = {round(a.info["density_g_cm3"], 2) for a in dataset.structures if a.info["category"] == "md"}
+    assert densities == {1.5, 2.0, 2.5, 3.0, 3.5}
+    with np.load(path) as z:
+        assert z["spectra"].dtype == np.float32 and z["positions"].dtype == np.float32
+
+
+def test_spectra_bundle_errors_name_the_file(tmp_path):
+    from specguide.data.spectra import load_spectra_bundle
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, positions=np.zeros((1, 2, 3)), cells=np.eye(3)[None] * 5, numbers=np.full((1, 2), 14),
+             names=np.array(["a"]), spectra=np.zeros((1, 4)), structure=np.array([0]), sites=np.array([2]))  # fmt: skip
+    with pytest.raises(InputError, match="bad.npz: structure or site index out of range"):
+        load_spectra_bundle(path)
+    np.savez(path, positions=np.zeros((1, 2, 3)))
+    with pytest.raises(InputError, match="bad.npz: missing arrays"):
+        load_spectra_bundle(path)

@@ -82,3 +82,28 @@ def test_training_splits_by_structure_and_learns(tiny_spectra_dir, tmp_path):
                             progress=False)  # fmt: skip
     _, meta = load_surrogate(fixed)
     assert meta["data"]["val_names"] == ["s1", "s3"] and "s1" not in meta["data"]["train_names"]
+
+
+def test_cosine_learning_rate_decays_to_the_floor_over_the_horizon(tiny_spectra_dir, tmp_path):
+    import csv
+    import math
+
+    from specguide.models.surrogate_training import cosine_lr
+
+    assert cosine_lr(1e-3, 0.0, 0.05) == pytest.approx(1e-3)
+    assert cosine_lr(1e-3, 0.5, 0.05) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
+    assert cosine_lr(1e-3, 1.0, 0.05) == pytest.approx(5e-5) == cosine_lr(1e-3, 3.0, 0.05)
+    dataset = load_spectra_dataset(tiny_spectra_dir / "structures", tiny_spectra_dir / "spectra")
+    config = SurrogateConfig(species=(14,), n_grid=20, hidden=16, n_layers=1)
+    path = train_surrogate(dataset, tmp_path / "c.pt", config=config, max_steps=40, val_fraction=0.4, batch_size=1,
+                           progress=False, lr_schedule="cosine", lr=2e-3)  # fmt: skip
+    _, meta = load_surrogate(path)
+    assert meta["training"]["lr_schedule"] == "cosine"
+    rows = list(csv.DictReader(open(next((tmp_path / "c_logs").rglob("metrics.csv")))))
+    logged = [(int(r["step"]), float(r["train/lr"])) for r in rows if r.get("train/lr")]
+    assert len(logged) >= 3
+    for step, lr in logged:  # logged after step `step` ran at fraction step/40 (step counted from 0)
+        assert lr == pytest.approx(2e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / 40))), rel=1e-6)
+    assert logged[-1][1] < 0.2 * 2e-3
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train_surrogate(dataset, tmp_path / "x.pt", config=config, max_steps=1, lr_schedule="linear")

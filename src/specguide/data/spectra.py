@@ -233,3 +233,43 @@ def _from_arrays(files: list[Path], z: int | None, key: str | None) -> SpectraDa
             sites_list.append(sites)
             sources.append(where)
     return SpectraDataset(atoms_list, matrices, sites_list, names, None, sources)
+
+
+def default_surrogates_dir() -> Path:
+    """Directory of the bundled surrogates and their data (``specguide/data/defaults/surrogates``)."""
+    return Path(__file__).resolve().parent / "defaults" / "surrogates"
+
+
+def load_spectra_bundle(path: str | Path) -> SpectraDataset:
+    """Read a one-file data set of structures with per-site spectra (``scripts/build_surrogate_dataset.py``):
+    ``positions [S, N, 3]`` Å, ``cells [S, 3, 3]`` Å, ``numbers [S, N]``, ``names [S]``, ``spectra [R, G]``
+    with ``structure [R]`` (its structure's index) and ``sites [R]`` (the atom), optional ``grid [G]``.
+    Dataset names are ``names``; ``atoms.info`` gets ``category`` and ``density_g_cm3`` when present."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such spectra bundle")
+    with np.load(path) as z:
+        missing = [k for k in ("positions", "cells", "numbers", "names", "spectra", "structure", "sites") if k not in z]
+        if missing:
+            raise InputError(f"{path}: missing arrays {missing}; write it with scripts/build_surrogate_dataset.py")
+        data = {k: z[k] for k in z.files}
+    positions, cells, numbers = data["positions"], data["cells"], data["numbers"]
+    rows, owner, sites = data["spectra"].astype(np.float32), data["structure"].astype(int), data["sites"].astype(int)
+    n_struct, n_atoms = positions.shape[:2]
+    if not np.isfinite(rows).all():
+        raise InputError(f"{path}: non-finite spectra")
+    if owner.min() < 0 or owner.max() >= n_struct or sites.min() < 0 or sites.max() >= n_atoms:
+        raise InputError(f"{path}: structure or site index out of range ({n_struct} structures of {n_atoms} atoms)")
+    structures, spectra, site_lists = [], [], []
+    for s in range(n_struct):
+        atoms = ase.Atoms(numbers=numbers[s], positions=positions[s].astype(np.float64), cell=cells[s], pbc=True)
+        for key in ("category", "density_g_cm3"):
+            if key in data:
+                atoms.info[key] = data[key][s].item()
+        keep = owner == s
+        structures.append(atoms)
+        spectra.append(rows[keep])
+        site_lists.append(sites[keep])
+    grid = data["grid"].astype(np.float64) if "grid" in data else None
+    names = [str(n) for n in data["names"]]
+    return SpectraDataset(structures, spectra, site_lists, names, grid, [f"{path}:{n}" for n in names])

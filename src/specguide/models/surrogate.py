@@ -26,6 +26,7 @@ CHECKPOINT_FORMAT = "specguide-surrogate"
 CHECKPOINT_VERSION = 1
 KINDS = ("xanes", "exafs")
 GRID_UNITS = {"eV": "energy (eV)", "A-1": "k (Å⁻¹)", "index": "grid index (no energies given)"}
+BUNDLED_SURROGATES_DIR = Path(__file__).resolve().parent.parent / "data" / "defaults" / "surrogates"
 
 
 @dataclass(frozen=True)
@@ -147,15 +148,34 @@ def save_surrogate(
     return path
 
 
+def bundled_surrogates() -> list[str]:
+    """Names of the surrogates shipped with the package (``--surrogate Si-K_EXAFS``)."""
+    return sorted(p.stem for p in BUNDLED_SURROGATES_DIR.glob("*.pt"))
+
+
+def resolve_surrogate(name_or_path: str | Path) -> Path:
+    """A checkpoint path from a bundled surrogate's name or a file path."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = BUNDLED_SURROGATES_DIR / f"{name_or_path}.pt"
+    if bundled.is_file():
+        return bundled
+    names = ", ".join(bundled_surrogates()) or "none"
+    raise FileNotFoundError(
+        f"{path}: no such surrogate checkpoint or bundled surrogate (bundled: {names}); "
+        "train one with specguide train-surrogate"
+    )
+
+
 def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[SpectrumSurrogate, dict]:
-    """Read a surrogate written by :func:`save_surrogate`; returns ``(network in eval mode, metadata)``.
+    """Read a surrogate written by :func:`save_surrogate` (or a bundled one by name, e.g. ``"Si-K_EXAFS"``);
+    returns ``(network in eval mode, metadata)``.
 
     Metadata holds ``kind``, ``absorber`` (atomic number), ``grid`` (list), ``grid_unit`` and provenance.
     ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such surrogate checkpoint; train one with specguide train-surrogate")
+    path = resolve_surrogate(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:

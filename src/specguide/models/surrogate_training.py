@@ -19,6 +19,7 @@ The Lightning / EMA / checkpoint machinery is the prior's (:mod:`specguide.diffu
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -95,6 +96,15 @@ def noisy_positions(
     return wrap_positions(positions + widths.index_select(0, batch)[:, None] * noise, cells, batch)
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def cosine_lr(lr: float, fraction: float, min_fraction: float = 0.05) -> float:
+    """Cosine decay from ``lr`` (fraction 0) to ``min_fraction * lr`` (fraction ≥ 1)."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return lr * (min_fraction + (1.0 - min_fraction) * 0.5 * (1.0 + math.cos(math.pi * fraction)))
+
+
 class SurrogateModule(EMAModule):
     """MSE training of a :class:`SpectrumSurrogate` with coordinate-noise augmentation and EMA."""
 
@@ -107,16 +117,38 @@ class SurrogateModule(EMAModule):
         noise_max: float = 0.8,
         clean_fraction: float = 0.5,
         val_seed: int = 1234,
+        lr_schedule: str = "constant",
+        lr_min_fraction: float = 0.05,
     ):
         super().__init__()
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         if isinstance(config, dict):
             config = SurrogateConfig.from_dict(config)
         self.save_hyperparameters(
             {"config": config.to_dict(), "lr": lr, "ema_decay": ema_decay, "ema_warmup": ema_warmup,
-             "noise_max": noise_max, "clean_fraction": clean_fraction, "val_seed": val_seed}
+             "noise_max": noise_max, "clean_fraction": clean_fraction, "val_seed": val_seed,
+             "lr_schedule": lr_schedule, "lr_min_fraction": lr_min_fraction}
         )  # fmt: skip
         self.config = config
         self.setup_ema(SpectrumSurrogate(config), ema_decay, ema_warmup)
+        # cosine horizon of this call: wall seconds and/or optimizer steps (set by train_surrogate)
+        self.lr_horizon: dict[str, float | None] = {"seconds": None, "steps": None}
+        self._fit_start: float | None = None
+
+    def on_train_start(self) -> None:
+        self._fit_start = time.monotonic()
+        self._fit_start_step = int(self.global_step)
+
+    def progress_fraction(self) -> float:
+        """Fraction of this call's horizon done: the larger of wall time / seconds and steps / steps (0…1)."""
+        done = 0.0
+        seconds, steps = self.lr_horizon["seconds"], self.lr_horizon["steps"]
+        if seconds and self._fit_start is not None:
+            done = max(done, (time.monotonic() - self._fit_start) / seconds)
+        if steps:
+            done = max(done, (self.global_step - getattr(self, "_fit_start_step", 0)) / steps)
+        return min(done, 1.0)
 
     def configure_optimizers(self):
         return torch.optim.RAdam(self.net.parameters(), lr=self.hparams.lr)
@@ -130,6 +162,11 @@ class SurrogateModule(EMAModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         positions, cells, numbers, index, targets, sites, _ = batch
         self.start_step_clock()
+        if self.hparams.lr_schedule == "cosine":
+            lr = cosine_lr(self.hparams.lr, self.progress_fraction(), self.hparams.lr_min_fraction)
+            for group in self.optimizers().param_groups:
+                group["lr"] = lr
+            self.log("train/lr", lr, batch_size=cells.shape[0])
         noisy = noisy_positions(positions, cells, index, self.hparams.noise_max, self.hparams.clean_fraction)
         loss = self.normalised_error(self.net, noisy, cells, numbers, index, targets, sites).mean()
         self.log("train/loss", loss, prog_bar=True, batch_size=cells.shape[0])
@@ -202,13 +239,17 @@ def train_surrogate(
     progress: bool = True,
     accelerator: str = "cpu",
     val_every_n_steps: int = 50,
+    lr_schedule: str = "constant",
+    lr_min_fraction: float = 0.05,
 ) -> Path:
     """Train a surrogate on ``dataset`` and write the checkpoint ``out`` (EMA weights, grid, absorber, kind).
 
     Stopping rules as :func:`~specguide.diffusion.training.train_prior`. ``grid`` defaults to the data's grid,
     else the index 0…G−1 (``grid_unit="index"``; e.g. the a-C XANES set gives no energies). ``absorber``
     defaults to the element of all training sites. Validation structures: ``val_names`` (dataset names) or a
-    random ``val_fraction`` of the structures — never part of a structure.
+    random ``val_fraction`` of the structures — never part of a structure. ``lr_schedule="cosine"``: the
+    learning rate decays from ``lr`` to ``lr_min_fraction * lr`` over this call's ``max_time_minutes`` (wall
+    clock) or ``max_steps``, whichever ends first (``"constant"``: no decay).
     """
     out, lightning_ckpt = training_paths(out, "surrogate.pt", resume, max_time_minutes, max_epochs, max_steps)
     site_numbers = {int(a.numbers[s]) for a, s in zip(dataset.structures, dataset.sites, strict=True) for s in s}
@@ -242,7 +283,10 @@ def train_surrogate(
         items, batch_size, val_fraction, seed, make_set=SiteSpectraSet, collate=collate_site_spectra,
         val_indices=val_indices,
     )  # fmt: skip
-    module = SurrogateModule(config, lr=lr, ema_decay=ema_decay, noise_max=noise_max, clean_fraction=clean_fraction)
+    module = SurrogateModule(config, lr=lr, ema_decay=ema_decay, noise_max=noise_max, clean_fraction=clean_fraction,
+                             lr_schedule=lr_schedule, lr_min_fraction=lr_min_fraction)  # fmt: skip
+    module.lr_horizon = {"seconds": None if max_time_minutes is None else 60.0 * max_time_minutes,
+                         "steps": max_steps if max_steps > 0 else None}  # fmt: skip
     train_spectra = np.concatenate([dataset.spectra[i] for i in datamodule.train_indices])
     # one scale for all grid points (RMS spread): per-point scales would blow up the empty pre-edge points
     scale = np.full(dataset.n_grid, max(float(np.sqrt((train_spectra.std(0) ** 2).mean())), 1e-8))
@@ -257,7 +301,8 @@ def train_surrogate(
         sources=sorted({str(Path(s).parent) for s in dataset.sources}),
     )
     extra = {"seed": seed, "batch_size": batch_size, "lr": lr, "optimizer": "RAdam", "ema_decay": ema_decay,
-             "noise_max_A": noise_max, "clean_fraction": clean_fraction,
+             "noise_max_A": noise_max, "clean_fraction": clean_fraction, "lr_schedule": lr_schedule,
+             "lr_min_fraction": lr_min_fraction,
              "loss": "MSE of normalised spectra"}  # fmt: skip
 
     def save(path, net, data_, training):
