@@ -186,7 +186,7 @@ def melt_quench_command(
     workers: Annotated[int, typer.Option(help="Parallel processes (one replica each).")] = 1,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
-    """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Munetoh Si-O, Mendelev Cu-Zr)."""
+    """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Vashishta Si-O, Mendelev Cu-Zr)."""
     from specguide.data.md import MeltQuenchProtocol, coordination_fractions, melt_quench_replicas, write_extxyz
     from specguide.io import refuse_overwrite, write_atomically, write_json
 

@@ -76,7 +76,8 @@ def test_replicas_and_extxyz_roundtrip(tmp_path):
 def test_composition_stoichiometry_and_potentials():
     assert md._species_counts(None, "SiO2", 300) == {"Si": 100, "O": 200}
     assert md._species_counts(None, "Cu64Zr36", 500) == {"Cu": 320, "Zr": 180}
-    assert md.resolve_potential(["Si", "O"]).filename == "SiO.tersoff"
+    assert md.resolve_potential(["Si", "O"]).filename == "SiO.1990.vashishta"
+    assert md.resolve_potential(["Si", "O"], "SiO.tersoff").pair_style == "tersoff"
     assert md.resolve_potential(["C"]).name == "SiC.tersoff"
     assert md.resolve_potential(["Si"], "Si(C).tersoff").label("Si") == "Si(C)"
     for spec in md.POTENTIALS.values():

@@ -15,7 +15,8 @@ system                  file / pair style            reference
 Si                      Si.tersoff / tersoff        Tersoff, PRB 37, 6991 (1988), "Si(B)"
 Si (alternative)        SiCGe.tersoff Si(C)         Tersoff, PRB 38, 9902 (1988), "Si(C)" (T3)
 C                       SiC.tersoff / tersoff       Tersoff, PRB 39, 5566 (1989) C–C (= PRL 61, 2879)
-SiO2 (Si–O)             SiO.tersoff / tersoff       Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)
+SiO2 (Si–O)             SiO.1990.vashishta          Vashishta et al., PRB 41, 12197 (1990) (1 fs)
+SiO2 (alternative)      SiO.tersoff / tersoff       Munetoh et al., Comput. Mater. Sci. 39, 334 (2007)
 Cu–Zr metallic glass    CuZr_mm.eam.fs / eam/fs     Mendelev et al. (2007 Cu–Zr Finnis–Sinclair)
 ======================  ==========================  ===========================================
 
@@ -250,6 +251,15 @@ POTENTIALS: dict[str, PotentialSpec] = {
             min_separation=1.4,
         ),
         PotentialSpec(
+            "SiO.1990.vashishta",
+            "vashishta",
+            "SiO.1990.vashishta",
+            ("Si", "O"),
+            citation="P. Vashishta, R. K. Kalia, J. P. Rino and I. Ebbsjö, Phys. Rev. B 41, 12197 (1990)",
+            timestep_fs=1.0,
+            min_separation=1.4,
+        ),
+        PotentialSpec(
             "CuZr_mm.eam.fs",
             "eam/fs",
             "CuZr_mm.eam.fs",
@@ -266,7 +276,9 @@ _DEFAULT_POTENTIAL: dict[frozenset[str], str] = {
     frozenset({"Si"}): "Si.tersoff",
     frozenset({"C"}): "SiC.tersoff",
     frozenset({"Si", "C"}): "SiC.tersoff",
-    frozenset({"Si", "O"}): "SiO.tersoff",
+    # Vashishta 1990, not Munetoh's Tersoff: with the default 100 K/ps quench at 2.2 g/cm³ it gives 96 % four-fold
+    # Si (Tersoff SiO: 69 %; 75 % at 10 K/ps, 80 % at 20 K/ps NPT)
+    frozenset({"Si", "O"}): "SiO.1990.vashishta",
     frozenset({"Cu", "Zr"}): "CuZr_mm.eam.fs",
     frozenset({"Cu"}): "CuZr_mm.eam.fs",
     frozenset({"Zr"}): "CuZr_mm.eam.fs",
@@ -279,6 +291,7 @@ _SUFFIX_STYLES = [  # for a potential given as a bare file name / path
     (".tersoff", "tersoff"),
     (".sw", "sw"),
     (".edip", "edip"),
+    (".vashishta", "vashishta"),
 ]
 
 
