@@ -123,6 +123,26 @@ def read_columns(path: str | Path, min_columns: int = 2) -> np.ndarray:
     return table
 
 
+def bundled_names(folder: Path) -> list[str]:
+    """Names of the ``*.pt`` checkpoints shipped in ``folder``."""
+    return sorted(p.stem for p in folder.glob("*.pt"))
+
+
+def resolve_checkpoint(name_or_path: str | Path, folder: Path, what: str, hint: str = "") -> Path:
+    """A checkpoint path from a file path or the name of a ``*.pt`` file bundled in ``folder``.
+
+    ``what`` names the kind in the error ("prior", "surrogate"); ``hint`` is appended to it.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    bundled = folder / f"{name_or_path}.pt"
+    if bundled.is_file():
+        return bundled
+    names = ", ".join(bundled_names(folder)) or "none"
+    raise FileNotFoundError(f"{path}: no such {what} checkpoint file or bundled {what} (bundled: {names}){hint}")
+
+
 def refuse_overwrite(path: Path, force: bool) -> None:
     """Raise ``InputError`` if ``path`` exists (a non-empty directory or a file) and ``force`` is off."""
     if force or not path.exists():

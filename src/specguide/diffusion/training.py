@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 import specguide
 from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
-from specguide.io import write_atomically
+from specguide.io import bundled_names, resolve_checkpoint, write_atomically
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 
 CHECKPOINT_FORMAT = "specguide-prior"
@@ -426,20 +426,12 @@ BUNDLED_PRIORS_DIR = Path(__file__).resolve().parents[1] / "data" / "defaults" /
 
 def bundled_priors() -> list[str]:
     """Names of the priors shipped with the package (``--prior a-Si``)."""
-    return sorted(p.stem for p in BUNDLED_PRIORS_DIR.glob("*.pt"))
+    return bundled_names(BUNDLED_PRIORS_DIR)
 
 
 def resolve_prior(name_or_path: str | Path) -> Path:
     """A checkpoint path from a bundled prior's name or a file path."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    bundled = BUNDLED_PRIORS_DIR / f"{name_or_path}.pt"
-    if bundled.is_file():
-        return bundled
-    raise FileNotFoundError(
-        f"{path}: no such prior checkpoint file or bundled prior (bundled: {', '.join(bundled_priors()) or 'none'})"
-    )
+    return resolve_checkpoint(name_or_path, BUNDLED_PRIORS_DIR, "prior")
 
 
 def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[ScoreNetwork, dict]:

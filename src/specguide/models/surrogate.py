@@ -19,7 +19,7 @@ from ase.data import chemical_symbols
 
 import specguide
 from specguide.graph import NeighborGraph
-from specguide.io import write_atomically
+from specguide.io import bundled_names, resolve_checkpoint, write_atomically
 from specguide.models.score import GraphBackbone, mlp
 
 CHECKPOINT_FORMAT = "specguide-surrogate"
@@ -150,21 +150,13 @@ def save_surrogate(
 
 def bundled_surrogates() -> list[str]:
     """Names of the surrogates shipped with the package (``--surrogate Si-K_EXAFS``)."""
-    return sorted(p.stem for p in BUNDLED_SURROGATES_DIR.glob("*.pt"))
+    return bundled_names(BUNDLED_SURROGATES_DIR)
 
 
 def resolve_surrogate(name_or_path: str | Path) -> Path:
     """A checkpoint path from a bundled surrogate's name or a file path."""
-    path = Path(name_or_path)
-    if path.is_file():
-        return path
-    bundled = BUNDLED_SURROGATES_DIR / f"{name_or_path}.pt"
-    if bundled.is_file():
-        return bundled
-    names = ", ".join(bundled_surrogates()) or "none"
-    raise FileNotFoundError(
-        f"{path}: no such surrogate checkpoint or bundled surrogate (bundled: {names}); "
-        "train one with specguide train-surrogate"
+    return resolve_checkpoint(
+        name_or_path, BUNDLED_SURROGATES_DIR, "surrogate", "; train one with specguide train-surrogate"
     )
 
 
