@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import ClassVar
 
 import torch
 
 
-class Observable:
+class Observable(ABC):
     """A differentiable spectrum ``F(x)`` of a batch of structures on a fixed grid.
 
     Subclasses set the class attributes and implement ``__call__(positions [N,3] Å, cells [S,3,3] Å,
@@ -22,6 +23,7 @@ class Observable:
 
     grid: torch.Tensor
 
+    @abstractmethod
     def __call__(
         self,
         positions: torch.Tensor,
@@ -29,7 +31,7 @@ class Observable:
         numbers: torch.Tensor,
         batch: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        raise NotImplementedError  # abstract: every concrete observable overrides this
+        """One spectrum per structure ``[S, n_grid]``; every concrete observable implements it."""
 
     def header(self) -> str:
         """Text for the ``#`` header of a two-column file: quantity, convention and units."""
