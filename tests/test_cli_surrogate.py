@@ -93,5 +93,5 @@ def test_spectrum_kind_exafs_with_the_bundled_surrogate(tmp_path):
     assert rows.shape == (len(EXAFS_GRID_K), 2) and np.isfinite(rows).all()
     np.testing.assert_allclose(rows[:, 0], EXAFS_GRID_K, atol=1e-6)
     assert "Si K-edge EXAFS" in result.stdout and "Si-K_EXAFS.pt" in result.stdout
-    unknown = runner.invoke(app, ["spectrum", str(structure), "--kind", "exafs", "--surrogate", "Si-K_XXX"])
+    unknown = runner.invoke(app, ["spectrum", str(structure), "--kind", "exafs", "--surrogate", "Si-K_nonexistent"])
     assert unknown.exit_code == 2 and "bundled: Si-K_EXAFS" in unknown.output
