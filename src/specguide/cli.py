@@ -327,6 +327,11 @@ def train_surrogate_command(
     err.print(f"wrote {path}")
 
 
+class RestartMode(str, Enum):
+    replica = "replica"
+    local = "local"
+
+
 @app.command()
 def generate(
     prior: Annotated[str, typer.Option(help="Bundled prior name (e.g. a-Si) or checkpoint file.")],
@@ -343,6 +348,10 @@ def generate(
         int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
+    restart_mode: Annotated[
+        RestartMode,
+        typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
+    ] = RestartMode.replica,
     init: Annotated[
         Path | None, typer.Option(help="Start from this structure file (crystal seed, liquid), noised to --t-start.")
     ] = None,
@@ -376,6 +385,7 @@ def generate(
             init=start,
             t_start=t_start,
             n_restarts=restarts,
+            restart_mode=restart_mode.value,
             corrector_steps=corrector_steps,
             progress=True,
             return_details=True,
@@ -439,6 +449,10 @@ def invert(
         int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
+    restart_mode: Annotated[
+        RestartMode,
+        typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
+    ] = RestartMode.replica,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
     surrogate: Annotated[
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
@@ -462,7 +476,7 @@ def invert(
             prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
             strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
             init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
-            corrector_steps=corrector_steps,
+            corrector_steps=corrector_steps, restart_mode=restart_mode.value,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc))

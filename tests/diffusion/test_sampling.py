@@ -156,6 +156,31 @@ def test_restart_removes_defects_and_leaves_good_replicas_untouched():
     assert int(after_local.sum()) < int(defective.sum())
 
 
+def test_local_restart_joint_pass_moves_every_atom_of_restarted_replicas_only():
+    """Local restarts freeze atoms away from the defects; the final joint pass (``t_relax``) then moves every
+    atom of the restarted replicas, and still none of the clean ones."""
+    atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)  # 64 atoms, CN 4
+    n_replicas, side, k = 6, 2 * 5.43, 4.0
+    sites = torch.as_tensor(np.tile(atoms.positions, (n_replicas, 1)), dtype=torch.float32)
+    score = mixture_score_factory(sites.reshape(n_replicas, 64, 3), torch.tensor([0.9, 0.9, 0.0]), 0.995, 0.05, side, k)
+    cells, numbers, batch = replicas(n_replicas, 64, side, z=14)
+    common = dict(positions=sites, schedule=VESchedule(k=k), steps=60, generator=3)
+    one_cycle = dict(n_restarts=1, t_restart=0.3, bond_cutoffs=2.75, cn_range={14: (4, 4)}, mode="local")
+    plain = sample(score, cells, numbers, batch, **common)
+
+    def unmoved(result):
+        return torch.isclose(result.positions, plain.positions, rtol=0, atol=1e-5).all(-1)
+
+    frozen = sample(score, cells, numbers, batch, restart=RestartOptions(**one_cycle, t_relax=None), **common)
+    restarted_atoms = torch.tensor(frozen.report.n_restart_cycles)[batch] > 0
+    assert 0 < int(restarted_atoms.sum()) < len(batch)
+    assert bool(unmoved(frozen)[restarted_atoms].any()) and bool(unmoved(frozen)[~restarted_atoms].all())
+    relaxed = sample(score, cells, numbers, batch, restart=RestartOptions(**one_cycle), **common)
+    assert not bool(unmoved(relaxed)[restarted_atoms].any()) and bool(unmoved(relaxed)[~restarted_atoms].all())
+    with pytest.raises(ValueError, match="t_relax"):
+        RestartOptions(2, mode="local", t_relax=1.5)
+
+
 def test_non_finite_replica_is_reinitialised_and_output_is_finite():
     calls = {"n": 0}
     net = tiny_network()

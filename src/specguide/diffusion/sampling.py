@@ -210,12 +210,17 @@ class RestartOptions:
     cn_range: dict = field(default_factory=lambda: dict(DEFAULT_CN_RANGE))
     mode: str = "replica"  # "replica": re-noise the whole replica (paper); "local": defects + bonded neighbours
     steps: int | None = None  # default: the main pass's step size over (t_min, t_restart)
+    # local mode only: after the last cycle, every atom of the restarted replicas is re-noised to t_relax and
+    # denoised together, so the seams between re-sampled and frozen atoms relax (None: no joint pass)
+    t_relax: float | None = 0.1
 
     def __post_init__(self) -> None:
         if self.mode not in ("replica", "local"):
             raise ValueError(f"restart mode must be 'replica' or 'local', got {self.mode!r}")
         if self.n_restarts < 0:
             raise ValueError("n_restarts must be >= 0")
+        if self.t_relax is not None and not 0 < self.t_relax <= 1.0:
+            raise ValueError(f"t_relax must be in (0, 1] or None, got {self.t_relax}")
 
 
 @dataclass
@@ -553,6 +558,25 @@ def _restart_cycles(
     n_steps = restart.steps or max(1, math.ceil(steps * (restart.t_restart - t_min) / (t_start - t_min)))
     grid = torch.linspace(restart.t_restart, t_min, n_steps + 1, dtype=torch.float64)
     renoise = schedule.renoise_sigma(t_min, restart.t_restart)
+
+    def renoise_and_run(x, selected, mobile, sigma, t_grid, label):
+        """Re-noise the ``mobile`` atoms of the ``selected`` replicas by ``sigma`` (Å) and denoise over ``t_grid``."""
+        before = x.clone()
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        atom_mask, sub_batch = _sub_batch(selected, batch)
+        kick = (sigma * noise * mobile[:, None].to(x.dtype))[atom_mask]
+        if veto is not None:  # re-noising must not create short pairs either
+            kick, _ = minimum_distance_veto(x[atom_mask], kick, cells[selected], numbers[atom_mask], sub_batch, veto)
+        x = x.clone()
+        x[atom_mask] = wrap_positions(x[atom_mask] + kick, cells[selected], sub_batch)
+        bar.new(label, len(t_grid) - 1)
+        x, failed = run(selected, x, t_grid, None if bool(mobile[selected[batch]].all()) else mobile)
+        if bool(failed.any()):  # a pass that blows up is undone: the replica keeps its previous sample
+            report.failed_restarts += int(failed.sum())
+            x[failed[batch]] = before[failed[batch]]
+        return x
+
+    restarted = torch.zeros(n_structures, dtype=torch.bool)
     for _cycle in range(restart.n_restarts + 1):
         defects, bonds = find_defects(x, cells, numbers, batch, bonds_table, restart.cn_range, return_bonds=True)
         per_replica = torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, defects.long())
@@ -566,21 +590,16 @@ def _restart_cycles(
             mobile = defects.clone()
             i, j = bonds
             mobile[j[defects[i]]] = True
-        before = x.clone()
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
-        atom_mask, sub_batch = _sub_batch(selected, batch)
-        kick = (renoise * noise * mobile[:, None].to(x.dtype))[atom_mask]
-        if veto is not None:  # re-noising must not create short pairs either
-            kick, _ = minimum_distance_veto(x[atom_mask], kick, cells[selected], numbers[atom_mask], sub_batch, veto)
-        x = x.clone()
-        x[atom_mask] = wrap_positions(x[atom_mask] + kick, cells[selected], sub_batch)
-        bar.new(f"restart {_cycle + 1}", n_steps)
-        x, failed = run(selected, x, grid, mobile if restart.mode == "local" else None)
+        x = renoise_and_run(x, selected, mobile, renoise, grid, f"restart {_cycle + 1}")
+        restarted |= selected
         for s in torch.nonzero(selected).flatten().tolist():
             report.n_restart_cycles[s] += 1
-        if bool(failed.any()):  # a restart that blows up is undone: the replica keeps its previous sample
-            report.failed_restarts += int(failed.sum())
-            x[failed[batch]] = before[failed[batch]]
+    if restart.mode == "local" and restart.t_relax is not None and restart.t_relax > t_min and bool(restarted.any()):
+        # local restarts freeze the atoms around each defect; a last short pass moves all atoms together
+        relax_steps = max(1, math.ceil(steps * (restart.t_relax - t_min) / (t_start - t_min)))
+        relax_grid = torch.linspace(restart.t_relax, t_min, relax_steps + 1, dtype=torch.float64)
+        sigma = schedule.renoise_sigma(t_min, restart.t_relax)
+        x = renoise_and_run(x, restarted, torch.ones_like(batch, dtype=torch.bool), sigma, relax_grid, "joint relax")
     return x
 
 
@@ -675,7 +694,8 @@ def generate(
       supercells when ``n_atoms`` asks for it) and noised to ``t_start`` (default 0.6);
     - restarts: ``n_restarts`` cycles at ``t_restart`` for replicas with atoms whose coordination number is
       outside ``cn_range`` (default carbon 2–4, silicon 3–4) with ``bond_cutoffs`` (default 1.21 x covalent
-      radii: C–C 1.84 Å);
+      radii: C–C 1.84 Å); ``restart_mode`` ``"replica"`` re-noises whole replicas, ``"local"`` only the defective
+      atoms and their bonded neighbours, followed by one joint pass of all atoms from ``RestartOptions.t_relax``;
     - ``d_min``: veto distance, ``"auto"`` = 0.7 x covalent radii (C–C 1.06 Å), a number, a per-pair dict, or
       ``None`` to disable;
     - ``corrector_steps``, ``snr``: Langevin corrector steps after each of the ``steps`` predictor steps
@@ -701,6 +721,7 @@ def generate(
         "n_restarts": n_restarts,
         "t_restart": t_restart,
         "restart_mode": restart_mode,
+        "t_relax": RestartOptions.t_relax if restart_mode == "local" else None,
         "max_reinit": max_reinit,
         "guidance": None if guidance is None else getattr(guidance, "__name__", type(guidance).__name__),
     }
