@@ -26,8 +26,18 @@ from specguide.diffusion.sampling import generate
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
 
-BOND_CUTOFF = {"Si": 2.85, "C": 1.85}  # Å, first minimum of g(r) (Si-Si, C-C), as in the MD data card
-MAJORITY_CN = {"Si": 4, "C": 3}
+# system -> bond cutoffs (Å, first minimum of g(r), as in the MD data card), majority coordination per species
+# (the first is the headline "majority_cn_%", a second one is "second_majority_%"), composition for generate()
+SYSTEMS = {
+    "Si": ({("Si", "Si"): 2.85}, {"Si": 4}, None),
+    "C": ({("C", "C"): 1.85}, {"C": 3}, None),
+    "SiO2": ({("Si", "O"): 2.0}, {"Si": 4, "O": 2}, {"Si": 1 / 3, "O": 2 / 3}),
+}
+
+
+def bond_cutoff(system: str) -> float:
+    """Longest bond cutoff of a system (Å): the neighbour range of its bond angles."""
+    return max(SYSTEMS[system][0].values())
 
 
 def load_reference(spec: str, split: str | None = None) -> list[ase.Atoms]:
@@ -58,7 +68,7 @@ def calibrate_angle_sigma(reference: list[ase.Atoms], element: str, sigmas=(2, 3
     With 2° smoothing the bond-angle distribution of a-Si at 2.5 g/cm³ is a plateau from 85° to 110° and the
     highest point of single MD replicas ranges over 92–106°, so an argmax at 2° cannot resolve 3°.
     """
-    cutoff = BOND_CUTOFF[element]
+    cutoff = bond_cutoff(element)
     for sigma in sigmas:
         pooled = angle_peak(reference, cutoff, sigma)
         if all(abs(angle_peak([a], cutoff, sigma) - pooled) <= ANGLE_TOLERANCE for a in reference):
@@ -74,8 +84,11 @@ def metrics(structures: list[ase.Atoms], element: str, angle_sigma: float = 2.0)
     at the smoothing :func:`calibrate_angle_sigma` finds on the MD reference; the mean angle of the bonded peak
     (angles above 70°, i.e. without the 60° peak of three-rings) is a third, stable measure of its position.
     """
-    cutoff = BOND_CUTOFF[element]
-    fractions = coordination_fractions(structures, {(element, element): cutoff})[element]
+    cutoff = bond_cutoff(element)
+    bonds, majority, _ = SYSTEMS[element]
+    all_fractions = coordination_fractions(structures, bonds)
+    (first, first_cn), *others = majority.items()
+    fractions = all_fractions[first]
     positions, cells, numbers, batch = batch_from_atoms(structures)
     adf = BondAngleDistribution(cutoff=cutoff, sigma=2.0)(positions, cells, numbers, batch).mean(0)
     angles = BondAngleDistribution(cutoff=cutoff).grid
@@ -89,7 +102,8 @@ def metrics(structures: list[ase.Atoms], element: str, angle_sigma: float = 2.0)
         for a in structures
     )
     return {
-        "majority_cn_%": 100 * fractions.get(MAJORITY_CN[element], 0.0),
+        "majority_cn_%": 100 * fractions.get(first_cn, 0.0),
+        "second_majority_%": 100 * all_fractions[others[0][0]].get(others[0][1], 0.0) if others else float("nan"),
         "cn1_%": 100 * fractions.get(1, 0.0),
         "cn5_%": 100 * fractions.get(5, 0.0),
         "angle_peak_deg": float(angles[adf.argmax()]),
@@ -105,7 +119,7 @@ def main() -> None:
     parser.add_argument("--prior", required=True)
     parser.add_argument("--reference", required=True, help="bundled MD data set name or a glob of files")
     parser.add_argument("--density", type=float, required=True, help="g/cm³")
-    parser.add_argument("--element", default="Si", choices=sorted(BOND_CUTOFF))
+    parser.add_argument("--element", default="Si", choices=sorted(SYSTEMS), help="system: Si, C or SiO2")
     parser.add_argument("--split", default=None, choices=["train", "test"], help="MD replicas (default all)")
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--atoms", type=int, default=216)
@@ -122,6 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
+    first = next(iter(SYSTEMS[args.element][1]))  # the species whose coordination restarts check
     reference_structures = load_reference(args.reference, args.split)
     angle_sigma = calibrate_angle_sigma(reference_structures, args.element)
     print(f"bond-angle peak smoothing calibrated on the MD replicas: {angle_sigma:g}° (angle_peak_cal_deg)")
@@ -150,8 +165,9 @@ def main() -> None:
                 restart_mode=args.restart_mode,
                 corrector_steps=corrector,
                 progress=False,
-                bond_cutoffs={(args.element, args.element): BOND_CUTOFF[args.element]},
-                cn_range=None if args.cn_range is None else {args.element: tuple(map(int, args.cn_range.split(":")))},
+                composition=SYSTEMS[args.element][2],
+                bond_cutoffs=SYSTEMS[args.element][0],
+                cn_range=None if args.cn_range is None else {first: tuple(map(int, args.cn_range.split(":")))},
             )
             seconds = time.perf_counter() - start
             if args.save:

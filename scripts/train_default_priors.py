@@ -30,6 +30,8 @@ RECIPES = {
     # every bundled a-Si density (1.5-3.5 g/cm³): the prior for inversions away from 2.5 g/cm³
     "a-Si-all": (["a-Si_1.5", "a-Si_2.0", "a-Si_2.5", "a-Si_3.0", "a-Si_3.5"], (14,), 4.2),
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
+    # silica at 2.2 g/cm³ (Vashishta melt-quench): 4.2 Å reaches past Si–Si (3.1 Å) and the second Si–O shell
+    "a-SiO2": (["a-SiO2_2.2"], (8, 14), 4.2),
     # Kwon et al.'s 25 DFT-MD a-C cells from ../shared (a reference prior for tests and benchmarks; never
     # bundled, since the data stay outside the repository)
     "a-C-kwon": (["shared:data/a-C-xanes-dft/structures/d[0-9]*.vasp"], (6,), 3.0),
