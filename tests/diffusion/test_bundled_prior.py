@@ -48,3 +48,18 @@ def test_bundled_a_c_prior_covers_its_densities_and_bonds_like_carbon():
     assert distances.min() > 1.0  # the default veto: 0.7 × covalent radii = 1.06 Å
     assert (coordination == 1).sum() == 0 and (coordination == 0).sum() == 0
     assert 2.7 < coordination.mean() < 3.4
+
+
+def test_bundled_a_sio2_prior_records_silica_and_generates_sio2():
+    """The a-SiO2 prior: records its data (O and Si at 2.2 g/cm³) and generates SiO2 cells with the veto held."""
+    assert "a-SiO2" in bundled_priors()  # shipped with the package
+    network, meta = load_prior("a-SiO2")
+    assert meta["data"]["elements"] == ["O", "Si"] and tuple(network.config.species) == (8, 14)
+    np.testing.assert_allclose(meta["data"]["density_g_cm3"], [2.2, 2.2], rtol=1e-5)
+    (atoms,) = generate(
+        "a-SiO2", density_g_cm3=2.2, n_atoms=48, composition={"Si": 1 / 3, "O": 2 / 3}, steps=32, progress=False
+    )
+    symbols = atoms.get_chemical_symbols()
+    assert symbols.count("Si") == 16 and symbols.count("O") == 32
+    distances = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+    assert distances.min() > 0.7 * 2 * 0.66 - 1e-6  # the veto's smallest distance: 0.7 × O–O covalent radii
