@@ -332,6 +332,12 @@ class RestartMode(str, Enum):
     local = "local"
 
 
+RestartModeOption = Annotated[
+    RestartMode,
+    typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
+]
+
+
 @app.command()
 def generate(
     prior: Annotated[str, typer.Option(help="Bundled prior name (e.g. a-Si) or checkpoint file.")],
@@ -348,10 +354,7 @@ def generate(
         int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
-    restart_mode: Annotated[
-        RestartMode,
-        typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
-    ] = RestartMode.replica,
+    restart_mode: RestartModeOption = RestartMode.replica,
     init: Annotated[
         Path | None, typer.Option(help="Start from this structure file (crystal seed, liquid), noised to --t-start.")
     ] = None,
@@ -449,10 +452,7 @@ def invert(
         int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
-    restart_mode: Annotated[
-        RestartMode,
-        typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
-    ] = RestartMode.replica,
+    restart_mode: RestartModeOption = RestartMode.replica,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
     surrogate: Annotated[
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")

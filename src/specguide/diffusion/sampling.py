@@ -555,8 +555,13 @@ def _restart_cycles(
     n_structures = cells.shape[0]
     if not t_min < restart.t_restart <= 1.0:
         raise ValueError(f"t_restart must be in (t_min, 1], got {restart.t_restart}")
-    n_steps = restart.steps or max(1, math.ceil(steps * (restart.t_restart - t_min) / (t_start - t_min)))
-    grid = torch.linspace(restart.t_restart, t_min, n_steps + 1, dtype=torch.float64)
+
+    def grid_from(t_high: float, n_steps: int | None = None) -> torch.Tensor:
+        """Time grid from ``t_high`` down to ``t_min`` at the main pass's step size (or ``n_steps`` steps)."""
+        n_steps = n_steps or max(1, math.ceil(steps * (t_high - t_min) / (t_start - t_min)))
+        return torch.linspace(t_high, t_min, n_steps + 1, dtype=torch.float64)
+
+    grid = grid_from(restart.t_restart, restart.steps)
     renoise = schedule.renoise_sigma(t_min, restart.t_restart)
 
     def renoise_and_run(x, selected, mobile, sigma, t_grid, label):
@@ -596,10 +601,9 @@ def _restart_cycles(
             report.n_restart_cycles[s] += 1
     if restart.mode == "local" and restart.t_relax is not None and restart.t_relax > t_min and bool(restarted.any()):
         # local restarts freeze the atoms around each defect; a last short pass moves all atoms together
-        relax_steps = max(1, math.ceil(steps * (restart.t_relax - t_min) / (t_start - t_min)))
-        relax_grid = torch.linspace(restart.t_relax, t_min, relax_steps + 1, dtype=torch.float64)
         sigma = schedule.renoise_sigma(t_min, restart.t_relax)
-        x = renoise_and_run(x, restarted, torch.ones_like(batch, dtype=torch.bool), sigma, relax_grid, "joint relax")
+        everyone = torch.ones_like(batch, dtype=torch.bool)
+        x = renoise_and_run(x, restarted, everyone, sigma, grid_from(restart.t_relax), "joint relax")
     return x
 
 
