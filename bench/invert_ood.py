@@ -1,7 +1,8 @@
 """Out-of-distribution inversion benchmark (GLASS Fig. 2D on our own MD data): Delta_ED per modality.
 
     python bench/invert_ood.py [--densities 1.5 2.0 3.0 3.5] [--replicas 8] [--steps 256] [--strength 30]
-                               [--corrector-steps 0] [--prior a-Si]
+                               [--corrector-steps 0] [--restarts 0 --restart-mode replica|local]
+                               [--schedule two-stage|guided] [--t-guide 0.6] [--prior a-Si]
 
 The bundled a-Si prior was trained on a-Si at 2.5 g/cm³ only. For each density with a bundled MD set, the
 reference ensemble is that set's replicas and the targets are their mean spectra. Rows:
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--restarts", type=int, default=0)
+    parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
+    parser.add_argument("--schedule", default="two-stage", choices=("two-stage", "guided"))
+    parser.add_argument("--t-guide", type=float, default=0.6, help="guidance starts at this t (two-stage: re-noise)")
     parser.add_argument("--corrector-steps", type=int, default=0, help="Langevin corrector steps per step")
     parser.add_argument("--prior", default="a-Si", help="bundled prior name or checkpoint (default: 2.5-only a-Si)")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
@@ -71,11 +75,14 @@ def main() -> None:
                           n_restarts=args.restarts, corrector_steps=args.corrector_steps, progress=False)  # fmt: skip
             if args.restarts:
                 common["cn_range"] = {14: (3, 4)}
+                common["restart_mode"] = args.restart_mode
             if row == "unconditional":
                 structures = generate(network, **common)
             else:
                 chosen = [targets[m] for m in row.split("+")]
-                structures = invert(args.prior, chosen, strength=args.strength, **common).structures
+                structures = invert(
+                    args.prior, chosen, strength=args.strength, schedule=args.schedule, t_guide=args.t_guide, **common
+                ).structures
             seconds = time.perf_counter() - start
             cn4 = 100 * coordination_fractions(structures, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
             rows[row] = {**delta_ed_scores(reference_spectra, structures, observables),

@@ -2,7 +2,7 @@
 
     python bench/vs_rmc.py --quick            # one density per material, 2 replicas, 64 steps
     python bench/vs_rmc.py [--materials a-Si a-C] [--densities 1.5 2.0 2.5 3.0 3.5] [--replicas 4] [--steps 256]
-                          [--corrector-steps 0]
+                          [--corrector-steps 0] [--restarts 0 --restart-mode replica|local]
 
 For each material and density with a bundled MD set (``specguide.data.md.load_md_dataset``):
 
@@ -64,7 +64,8 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
     rmc_target = histogram_target(held_out, r_max=observables["PDF"].r_max, dr=0.05)
     md_cn = coordination(reference, cutoff)["species"][element]
     common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=args.replicas, steps=args.steps, seed=rng_seed,
-                  corrector_steps=args.corrector_steps, progress=False)  # fmt: skip
+                  corrector_steps=args.corrector_steps, n_restarts=args.restarts, restart_mode=args.restart_mode,
+                  progress=False)  # fmt: skip
     rows: dict = {}
     budget = None
     for row in args.rows:
@@ -199,6 +200,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--corrector-steps", type=int, default=0, help="Langevin corrector steps per step")
+    parser.add_argument("--restarts", type=int, default=0, help="restart cycles (default CN ranges: Si 3–4, C 2–4)")
+    parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--silicon-prior", default="a-Si", help="bundled prior name or checkpoint")
     parser.add_argument("--carbon-prior", default="a-C", help="bundled prior name or checkpoint")
