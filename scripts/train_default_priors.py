@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
+    parser.add_argument("--init-from", default=None, help="start from this prior's weights (fresh optimizer)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -74,6 +75,7 @@ def main() -> None:
         config=config,
         progress=False,
         resume=args.resume,
+        init_from=args.init_from,
     )
     _, meta = load_prior(out)
     record = dict(
@@ -81,6 +83,7 @@ def main() -> None:
         datasets=datasets,
         n_structures=len(structures),
         seed=args.seed,
+        init_from=args.init_from,
         wall_minutes=round((time.time() - start) / 60, 1),
         config=config.to_dict(),
         training=meta.get("training"),

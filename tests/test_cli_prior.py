@@ -53,6 +53,28 @@ def test_train_prior_refuses_to_overwrite_and_needs_a_stop(tiny_prior, tmp_path)
     assert result.exit_code == 2 and "--max-time" in result.output
 
 
+def test_train_prior_init_from_fine_tunes_the_given_network(tiny_prior, tmp_path):
+    from specguide.diffusion.training import load_prior
+
+    checkpoint, _ = tiny_prior
+    data = str(checkpoint.parent / "train.extxyz")
+    out = tmp_path / "tuned.pt"
+    # the starting network (width 16) is used, not the --hidden default (64)
+    result = runner.invoke(
+        app, ["train-prior", data, "--out", str(out), "--max-epochs", "1", "--init-from", str(checkpoint)]
+    )
+    assert result.exit_code == 0, result.output
+    network, meta = load_prior(out)
+    assert network.config == load_prior(checkpoint)[0].config and network.config.hidden == 16
+    assert meta["training"]["init_from"]["prior"] == str(checkpoint)
+    missing = runner.invoke(app, ["train-prior", data, "--out", str(tmp_path / "x.pt"), "--max-epochs", "1",
+                                  "--init-from", str(tmp_path / "none.pt")])  # fmt: skip
+    assert missing.exit_code == 2 and "--init-from" in missing.output
+    carbon = runner.invoke(app, ["train-prior", data, "--out", str(tmp_path / "y.pt"), "--max-epochs", "1",
+                                 "--init-from", "a-C"])  # fmt: skip
+    assert carbon.exit_code == 2 and "no species [14]" in carbon.output
+
+
 def test_generate_writes_structures_config_summary_and_is_reproducible(tiny_prior, tmp_path):
     checkpoint, _ = tiny_prior
     outputs = []

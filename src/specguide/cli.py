@@ -235,6 +235,10 @@ def train_prior_command(
     max_time: Annotated[float | None, typer.Option(help="Stop after this many minutes.")] = None,
     max_epochs: Annotated[int | None, typer.Option(help="Stop after this many epochs.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue from the training state saved next to --out.")] = False,
+    init_from: Annotated[
+        str | None,
+        typer.Option(help="Fine-tune: start from this prior's weights (bundled name or .pt); its network is used."),
+    ] = None,
     hidden: Annotated[int, typer.Option(help="Network width.")] = 64,
     layers: Annotated[int, typer.Option(help="Message-passing layers.")] = 4,
     cutoff: Annotated[float, typer.Option(help="Graph cutoff, Å (reach past the second neighbour shell).")] = 3.0,
@@ -245,7 +249,7 @@ def train_prior_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
-    from specguide.diffusion.training import train_prior
+    from specguide.diffusion.training import load_prior, train_prior
     from specguide.io import read_structures, refuse_overwrite
     from specguide.models.score import ScoreNetworkConfig
 
@@ -259,12 +263,23 @@ def train_prior_command(
         fail("give --max-time MINUTES or --max-epochs N so that training ends")
     species = tuple(sorted({int(z) for atoms in structures for z in atoms.numbers}))
     config = ScoreNetworkConfig(species=species, hidden=hidden, n_layers=layers, cutoff=cutoff, k=k)
+    if init_from is not None:
+        if resume:
+            fail("--init-from starts a new run from a prior's weights; drop --resume (or --init-from)")
+        try:
+            config = load_prior(init_from)[0].config
+        except (FileNotFoundError, ValueError) as exc:
+            fail(f"--init-from: {exc}")
+        missing = sorted(set(species) - set(config.species))
+        if missing:
+            fail(f"--init-from {init_from}: its network has no species {missing} of the training data")
     path = train_prior(
         structures,
         out,
         max_time_minutes=max_time,
         max_epochs=max_epochs,
         resume=resume,
+        init_from=init_from,
         config=config,
         seed=seed,
         batch_size=batch_size,

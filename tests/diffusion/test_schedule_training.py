@@ -139,6 +139,28 @@ def test_train_prior_checkpoint_round_trip_and_resume(tmp_path):
     assert meta2["training"]["steps"] == 8
 
 
+def test_train_prior_init_from_starts_at_the_given_weights(tmp_path):
+    structures = perturbed_silicon(5)
+    start = train_prior(structures, tmp_path / "a.pt", max_steps=4, config=TINY, batch_size=2, seed=1, progress=False)
+    start_net, _ = load_prior(start)
+    # lr = 0: the optimizer cannot move the weights, so the result holds exactly the weights it started from
+    common = dict(max_steps=2, config=TINY, batch_size=2, seed=2, lr=0.0, progress=False)
+    tuned = train_prior(structures, tmp_path / "b.pt", init_from=start, **common)
+    fresh = train_prior(structures, tmp_path / "c.pt", **common)
+    tuned_net, meta = load_prior(tuned)
+    fresh_net, _ = load_prior(fresh)
+    for name, value in start_net.state_dict().items():
+        torch.testing.assert_close(tuned_net.state_dict()[name], value)
+    assert any(not torch.equal(fresh_net.state_dict()[k], v) for k, v in start_net.state_dict().items())
+    assert meta["training"]["init_from"]["prior"] == str(start)
+    assert meta["training"]["init_from"]["data"]["n_structures"] == 5
+    other = ScoreNetworkConfig(species=(14,), hidden=16, n_layers=2, cutoff=3.0)
+    with pytest.raises(ValueError, match="network config"):
+        train_prior(structures, tmp_path / "d.pt", init_from=start, **(common | {"config": other}))
+    with pytest.raises(ValueError, match="resume"):
+        train_prior(structures, tuned, init_from=start, resume=True, **common)
+
+
 def test_load_prior_refuses_foreign_and_broken_files(tmp_path):
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"this is not a checkpoint at all")

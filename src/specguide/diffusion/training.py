@@ -608,6 +608,7 @@ def train_prior(
     max_epochs: int | None = None,
     max_steps: int = -1,
     resume: bool = False,
+    init_from: str | Path | None = None,
     config: ScoreNetworkConfig | None = None,
     seed: int = 0,
     batch_size: int = 4,
@@ -626,8 +627,10 @@ def train_prior(
     or ``max_steps``, whichever first; at least one of them must be given. The EMA weights and a description
     (network config, k, training-data summary, training statistics) go to ``out``; the full Lightning state
     goes to ``<out stem>.last.ckpt`` beside it, which ``resume=True`` continues from. ``config`` defaults to
-    :class:`ScoreNetworkConfig` with the data's species. Validation (EMA weights, loss in 5 bins of t, logged
-    to ``<out stem>_logs/`` as CSV) runs about every ``val_every_n_steps`` steps (whole epochs).
+    :class:`ScoreNetworkConfig` with the data's species; ``init_from`` (a prior name or ``.pt`` file with the
+    same network config) starts from that prior's weights with a fresh optimizer: fine-tuning. Validation
+    (EMA weights, loss in 5 bins of t, logged to ``<out stem>_logs/`` as CSV) runs about every
+    ``val_every_n_steps`` steps (whole epochs).
     """
     structures = list(structures)
     out, lightning_ckpt = training_paths(out, "prior.pt", resume, max_time_minutes, max_epochs, max_steps)
@@ -643,6 +646,16 @@ def train_prior(
     datamodule = PriorDataModule(structures, batch_size=batch_size, val_fraction=val_fraction, seed=seed)
     data = dict(data, n_train=len(datamodule.train_set), n_val=len(datamodule.val_set))
     module = ScorePriorModule(config, lr=lr, ema_decay=ema_decay, rotate=rotate)
+    if init_from is not None and resume:
+        raise ValueError("init_from starts a new run from a prior's weights; it cannot be combined with resume")
+    if init_from is not None:
+        start, start_meta = load_prior(init_from)
+        if start.config != config:
+            raise ValueError(
+                f"{init_from}: its network config {start.config.to_dict()} differs from {config.to_dict()}"
+            )
+        module.net.load_state_dict(start.state_dict())
+        module.ema_net.load_state_dict(start.state_dict())
     if resume:
         stored = torch.load(lightning_ckpt, map_location="cpu", weights_only=False)
         stored_config = stored.get("hyper_parameters", {}).get("config")
@@ -660,6 +673,9 @@ def train_prior(
         "rotation_augmentation": rotate,
         "t_range": [T_MIN, T_MAX],
     }
+    if init_from is not None:
+        extra["init_from"] = {"prior": str(init_from), "data": start_meta.get("data"),
+                              "training": start_meta.get("training")}  # fmt: skip
     exporter = _ExportPrior(out, lightning_ckpt, data, extra)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
