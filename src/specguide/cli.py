@@ -249,7 +249,7 @@ def train_prior_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
-    from specguide.diffusion.training import load_prior, train_prior
+    from specguide.diffusion.training import train_prior
     from specguide.io import read_structures, refuse_overwrite
     from specguide.models.score import ScoreNetworkConfig
 
@@ -262,29 +262,25 @@ def train_prior_command(
     if max_time is None and max_epochs is None:
         fail("give --max-time MINUTES or --max-epochs N so that training ends")
     species = tuple(sorted({int(z) for atoms in structures for z in atoms.numbers}))
-    config = ScoreNetworkConfig(species=species, hidden=hidden, n_layers=layers, cutoff=cutoff, k=k)
-    if init_from is not None:
-        if resume:
-            fail("--init-from starts a new run from a prior's weights; drop --resume (or --init-from)")
-        try:
-            config = load_prior(init_from)[0].config
-        except (FileNotFoundError, ValueError) as exc:
-            fail(f"--init-from: {exc}")
-        missing = sorted(set(species) - set(config.species))
-        if missing:
-            fail(f"--init-from {init_from}: its network has no species {missing} of the training data")
-    path = train_prior(
-        structures,
-        out,
-        max_time_minutes=max_time,
-        max_epochs=max_epochs,
-        resume=resume,
-        init_from=init_from,
-        config=config,
-        seed=seed,
-        batch_size=batch_size,
-        lr=lr,
+    # with --init-from the starting prior's network is used (train_prior takes it when config is None)
+    config = (
+        None if init_from else ScoreNetworkConfig(species=species, hidden=hidden, n_layers=layers, cutoff=cutoff, k=k)
     )
+    try:
+        path = train_prior(
+            structures,
+            out,
+            max_time_minutes=max_time,
+            max_epochs=max_epochs,
+            resume=resume,
+            init_from=init_from,
+            config=config,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        fail(f"--init-from: {exc}" if init_from else str(exc))
     err.print(f"wrote {path}")
 
 

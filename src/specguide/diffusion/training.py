@@ -627,8 +627,8 @@ def train_prior(
     or ``max_steps``, whichever first; at least one of them must be given. The EMA weights and a description
     (network config, k, training-data summary, training statistics) go to ``out``; the full Lightning state
     goes to ``<out stem>.last.ckpt`` beside it, which ``resume=True`` continues from. ``config`` defaults to
-    :class:`ScoreNetworkConfig` with the data's species; ``init_from`` (a prior name or ``.pt`` file with the
-    same network config) starts from that prior's weights with a fresh optimizer: fine-tuning. Validation
+    :class:`ScoreNetworkConfig` with the data's species; ``init_from`` (a prior name or ``.pt`` file) starts from
+    that prior's network and weights with a fresh optimizer: fine-tuning (``config``, if given, must match). Validation
     (EMA weights, loss in 5 bins of t, logged to ``<out stem>_logs/`` as CSV) runs about every
     ``val_every_n_steps`` steps (whole epochs).
     """
@@ -636,6 +636,18 @@ def train_prior(
     out, lightning_ckpt = training_paths(out, "prior.pt", resume, max_time_minutes, max_epochs, max_steps)
 
     data = data_summary(structures)
+    if init_from is not None:
+        if resume:
+            raise ValueError("init_from starts a new run from a prior's weights; it cannot be combined with resume")
+        start, start_meta = load_prior(init_from)
+        if config is not None and start.config != config:
+            raise ValueError(
+                f"{init_from}: its network config {start.config.to_dict()} differs from {config.to_dict()}"
+            )
+        config = start.config
+        missing = sorted(set(data["atomic_numbers"]) - set(config.species))
+        if missing:
+            raise ValueError(f"{init_from}: its network has no species {missing} of the training data")
     if config is None:
         config = ScoreNetworkConfig(species=tuple(data["atomic_numbers"]))
     missing = sorted(set(data["atomic_numbers"]) - set(config.species))
@@ -646,14 +658,7 @@ def train_prior(
     datamodule = PriorDataModule(structures, batch_size=batch_size, val_fraction=val_fraction, seed=seed)
     data = dict(data, n_train=len(datamodule.train_set), n_val=len(datamodule.val_set))
     module = ScorePriorModule(config, lr=lr, ema_decay=ema_decay, rotate=rotate)
-    if init_from is not None and resume:
-        raise ValueError("init_from starts a new run from a prior's weights; it cannot be combined with resume")
     if init_from is not None:
-        start, start_meta = load_prior(init_from)
-        if start.config != config:
-            raise ValueError(
-                f"{init_from}: its network config {start.config.to_dict()} differs from {config.to_dict()}"
-            )
         module.net.load_state_dict(start.state_dict())
         module.ema_net.load_state_dict(start.state_dict())
     if resume:
