@@ -2,10 +2,10 @@
 SOAP similarity and the template-matching baseline (Okubo et al.).
 
 Both clusters have the excited atom first, at the origin, so alignment is a rotation about the origin.
-:func:`align_clusters`: exhaustive Kabsch over every assignment of the ``k ≤ 7`` atoms nearest the excited
-atom (``k!`` pairings; the excited atoms are matched to each other), then Hungarian matching
-(``scipy.optimize.linear_sum_assignment``) of the whole clusters after that rotation, then Kabsch again on the
-matched pairs.
+:func:`align_clusters`: candidate rotations from every assignment of the 3 predicted atoms nearest the excited
+atom onto the 8 reference atoms nearest it (exhaustive, Kabsch on each), then, for the most promising ones,
+Hungarian matching (``scipy.optimize.linear_sum_assignment``) of the whole clusters alternated with Kabsch on
+the matched pairs; the excited atoms are always matched to each other.
 """
 
 from __future__ import annotations
@@ -35,32 +35,56 @@ def kabsch(p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r, np.sqrt((diff**2).sum(-1).mean(-1))
 
 
+def _hungarian_kabsch(pred: np.ndarray, ref: np.ndarray, rot: np.ndarray, max_iter: int = 10):
+    """Refine ``rot`` by alternating Hungarian matching of the whole clusters (excited atoms matched to each
+    other) and Kabsch on the matched pairs, until the matching stops changing.
+
+    Returns ``(rotation, pred_index, ref_index, rmsd over the matched pairs in Å)``.
+    """
+    previous = None
+    for _ in range(max_iter):
+        moved = pred @ rot.T
+        cost = ((moved[:, None, :] - ref[None, :, :]) ** 2).sum(-1)
+        cost[0, :] = 1e6
+        cost[:, 0] = 1e6
+        cost[0, 0] = 0.0  # the excited atoms are each other's match
+        pi, ri = linear_sum_assignment(cost)
+        rot, rmsd = kabsch(pred[pi], ref[ri])
+        if previous is not None and np.array_equal(previous, ri):
+            break
+        previous = ri
+    return rot, pi, ri, float(rmsd)
+
+
 def align_clusters(
-    pred: np.ndarray, ref: np.ndarray, n_exhaustive: int = 7
+    pred: np.ndarray, ref: np.ndarray, n_anchor: int = 3, n_exhaustive: int = 8, n_refine: int = 16
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Align ``pred [n,3]`` onto ``ref [m,3]`` (both excited atom first at the origin, Å).
 
+    Candidate rotations: Kabsch for every injective assignment of the ``n_anchor`` predicted atoms nearest
+    the excited atom onto the ``n_exhaustive`` reference atoms nearest it (8·7·6 = 336 for 3 onto 8), so
+    near-degenerate shell distances (crystal sites) cannot put different atoms into the two anchor sets. Each
+    candidate is scored by the RMS distance of every predicted atom to its nearest reference atom; the best
+    ``n_refine`` are refined by Hungarian matching plus Kabsch (:func:`_hungarian_kabsch`), and the one
+    with the lowest whole-cluster RMSD wins.
+
     Returns ``(rotated pred [n,3], pred_index [k], ref_index [k])``: the matched pairs, k = min(n, m).
     """
-    k = min(n_exhaustive, len(pred) - 1, len(ref) - 1)
+    k = min(n_anchor, len(pred) - 1, len(ref) - 1)
+    rotations = [np.eye(3)]
     if k >= 1:
-        near_p = 1 + np.argsort(np.linalg.norm(pred[1:], axis=1))[:k]
-        near_r = 1 + np.argsort(np.linalg.norm(ref[1:], axis=1))[:k]
-        perms = np.array(list(itertools.permutations(range(k))))
-        p = pred[near_p][perms]  # [k!, k, 3]
-        q = np.broadcast_to(ref[near_r], p.shape)
-        rots, rmsd = kabsch(p, q)
-        rot = rots[int(np.argmin(rmsd))]
-    else:
-        rot = np.eye(3)
-    moved = pred @ rot.T
-    cost = ((moved[:, None, :] - ref[None, :, :]) ** 2).sum(-1)
-    cost[0, :] = 1e6
-    cost[:, 0] = 1e6
-    cost[0, 0] = 0.0  # the excited atoms are each other's match
-    pi, ri = linear_sum_assignment(cost)
-    rot2, _ = kabsch(pred[pi], ref[ri])
-    return pred @ rot2.T, pi, ri
+        near_p = 1 + np.argsort(np.linalg.norm(pred[1:], axis=1), kind="stable")[:k]
+        near_r = 1 + np.argsort(np.linalg.norm(ref[1:], axis=1), kind="stable")[: max(k, n_exhaustive)]
+        maps = np.array(list(itertools.permutations(range(len(near_r)), k)))  # [C, k]
+        p = np.broadcast_to(pred[near_p], (len(maps), k, 3))
+        q = ref[near_r][maps]
+        rots, _ = kabsch(p, q)
+        moved = np.einsum("cij,nj->cni", rots, pred)
+        nearest = np.sqrt(((moved[:, :, None, :] - ref[None, None]) ** 2).sum(-1).min(-1).mean(-1))
+        rotations = rots[np.argsort(nearest, kind="stable")[:n_refine]]
+    best = min((_hungarian_kabsch(pred, ref, rot) for rot in rotations), key=lambda r: r[3])
+    rot, pi, ri, _ = best
+    return pred @ rot.T, pi, ri
 
 
 def bond_shells(positions: np.ndarray, shells: int = SHELLS, cutoff: float = BOND_CUTOFF) -> np.ndarray:
