@@ -120,7 +120,7 @@ def evaluate_sites(
             kind=str(test.kind[k]),
             model=scored[0],
             model_best_of_samples=scored[best],
-            model_mean_over_samples={key: float(np.nanmean([s[key] for s in scored])) for key in scored[0]},
+            model_mean_over_samples={key: _mean_ignoring_nan([s[key] for s in scored]) for key in scored[0]},
             template=compare_clusters(tmpl.positions, tmpl.numbers, ref.positions, ref.numbers),
             template_material=str(train.material[t]),
             soap_model=soap_model,
@@ -130,13 +130,21 @@ def evaluate_sites(
     return dict(summary=summarise(rows), sites=rows, samples=samples, steps=steps, seed=seed, given_size=given_size)
 
 
+def _mean_ignoring_nan(values: list[float]) -> float:
+    """Mean of the finite values; NaN (without numpy's empty-slice warning) when there are none, e.g. a
+    third-shell RMSD when no cluster has a third shell."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[~np.isnan(finite)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
 def summarise(rows: list[dict]) -> dict:
     """Means over sites of the model's and the template's metrics, and the fraction where the model's SOAP
     similarity to the reference beats the template's."""
     out: dict = dict(n_sites=len(rows))
     for who in ("model", "model_best_of_samples", "template"):
         keys = rows[0][who].keys()
-        out[who] = {key: float(np.nanmean([r[who][key] for r in rows])) for key in keys}
+        out[who] = {key: _mean_ignoring_nan([r[who][key] for r in rows]) for key in keys}
     for who in ("model", "template"):
         out[who]["soap"] = float(np.mean([r[f"soap_{who}"] for r in rows]))
     out["model_beats_template"] = float(np.mean([r["soap_model"] > r["soap_template"] for r in rows]))

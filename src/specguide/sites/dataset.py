@@ -67,7 +67,12 @@ class SiteDataset:
             sigma=self.sigma.astype(np.float32),
             metadata=np.array(json.dumps(self.metadata)),
         )
-        write_atomically(Path(path), lambda tmp: np.savez_compressed(tmp.open("wb"), **arrays))
+
+        def write(tmp: Path) -> None:
+            with tmp.open("wb") as handle:
+                np.savez_compressed(handle, **arrays)
+
+        write_atomically(Path(path), write)
 
 
 def load_site_dataset(path: str | Path | None = None) -> SiteDataset:
