@@ -547,6 +547,9 @@ def sites_train_command(
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
     hidden: Annotated[int, typer.Option(help="EGNN width.")] = 64,
     layers: Annotated[int, typer.Option(help="EGNN layers.")] = 4,
+    prediction: Annotated[
+        str, typer.Option(help="What the network predicts: x0 (clean cluster, Min-SNR loss) or eps (noise).")
+    ] = "x0",
     batch_size: Annotated[int, typer.Option(help="Clusters per batch.")] = 16,
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 5e-4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -568,7 +571,16 @@ def sites_train_command(
     if len(train) == 0:
         fail("no training sites left after the split; check --test-materials and --kinds")
     n_max = max(len(c) for c in train.clusters)
-    config = EGNNConfig(n_spectrum=train.spectra.shape[1], hidden=hidden, layers=layers, max_atoms=max(40, n_max))
+    try:
+        config = EGNNConfig(
+            n_spectrum=train.spectra.shape[1],
+            hidden=hidden,
+            layers=layers,
+            max_atoms=max(40, n_max),
+            prediction=prediction,
+        )
+    except ValueError as exc:
+        fail(f"--prediction: {exc}")
     log = train_site_model(
         train,
         out,

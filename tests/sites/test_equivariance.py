@@ -1,5 +1,6 @@
 """E(3) equivariance of the EGNN denoiser and of a sampling step; permutation invariance of the loss."""
 
+import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
@@ -9,9 +10,10 @@ from specguide.sites.diffusion import SPECIES, denoise_step, diffusion_loss, one
 torch.set_num_threads(1)
 
 
-def _model(seed=0):
+def _model(seed=0, prediction="x0"):
     torch.manual_seed(seed)
-    model = SiteDenoiser(EGNNConfig(n_spectrum=20, hidden=32, layers=3, spectrum_embed=8, max_atoms=12))
+    config = EGNNConfig(n_spectrum=20, hidden=32, layers=3, spectrum_embed=8, max_atoms=12, prediction=prediction)
+    model = SiteDenoiser(config)
     # make the coordinate updates non-trivial (the default init is tiny)
     for layer in model.layers:
         torch.nn.init.normal_(layer.coord[-1].weight, std=0.3)
@@ -42,21 +44,26 @@ def test_full_edges_all_pairs_within_graphs():
     assert pairs == {(i, j) for i in range(3) for j in range(3) if i != j} | {(3, 4), (4, 3)}
 
 
-def test_denoiser_rotation_translation_equivariant():
-    model = _model()
+@pytest.mark.parametrize("prediction", ["x0", "eps"])
+def test_denoiser_rotation_translation_equivariant(prediction):
+    model = _model(prediction=prediction)
     x, h, spec, batch, excited = _graphs()
     t = torch.tensor([0.3, 0.8], dtype=torch.float64)
     rot, shift = _rotation(), torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
     ex, eh = model(x, h, t, spec, batch, excited)
     ex2, eh2 = model(x @ rot.T + shift, h, t, spec, batch, excited)
-    assert ex.abs().max() > 1e-3  # not trivially zero
-    torch.testing.assert_close(ex2, ex @ rot.T)  # noise is a displacement: rotates, does not translate
+    assert (ex - x * (~excited)[:, None]).abs().max() > 1e-3  # not trivially zero or the input
+    if prediction == "eps":  # noise is a displacement: rotates, does not translate
+        torch.testing.assert_close(ex2, ex @ rot.T)
+    else:  # clean positions rotate and translate with the input (excited atom pinned at 0)
+        torch.testing.assert_close(ex2, (ex @ rot.T + shift) * (~excited)[:, None])
     torch.testing.assert_close(eh2, eh)
     assert (ex[excited] == 0).all()
 
 
-def test_sampling_step_equivariant():
-    model = _model(1)
+@pytest.mark.parametrize("prediction", ["x0", "eps"])
+def test_sampling_step_equivariant(prediction):
+    model = _model(1, prediction)
     x, h, spec, batch, excited = _graphs()
     gen = torch.Generator().manual_seed(5)
     noise = (
@@ -71,8 +78,9 @@ def test_sampling_step_equivariant():
     torch.testing.assert_close(h2, h1)
 
 
-def test_loss_permutation_invariant():
-    model = _model(2).float()
+@pytest.mark.parametrize("prediction", ["x0", "eps"])
+def test_loss_permutation_invariant(prediction):
+    model = _model(2, prediction).float()
     x, _, spec, batch, excited = _graphs()
     x, spec = x.float(), spec.float()
     numbers = torch.tensor([8, 14, 14, 8, 8, 8, 14, 14, 8, 14, 8, 14])

@@ -16,10 +16,23 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from specguide.models.score import GaussianFourierFeatures
+
 
 @dataclass
 class EGNNConfig:
-    """Sizes of the denoiser. ``n_species``: one-hot width; ``n_spectrum``: spectrum grid length."""
+    """Sizes of the denoiser. ``n_species``: one-hot width; ``n_spectrum``: spectrum grid length.
+
+    ``n_rbf``: Gaussian radial basis functions of the current distance appended to each edge's input (centres
+    0 … ``rbf_max`` in the network's coordinate units, width = spacing); ``n_time_fourier``: Gaussian Fourier
+    features of the diffusion time appended to the node input. Both give the small network the sharp
+    features it needs to place atoms to a few hundredths of an Å; 0 turns them off (the first bundled model).
+
+    ``prediction``: what the network outputs — ``"x0"`` (the clean coordinates and one-hot species; the
+    coordinate output is the EGNN's updated positions, so at low noise it starts from the identity) or
+    ``"eps"`` (the added noise, as in EDM; the first bundled model). :mod:`specguide.sites.diffusion` turns
+    either into the other.
+    """
 
     n_species: int = 2
     n_spectrum: int = 200
@@ -27,6 +40,14 @@ class EGNNConfig:
     hidden: int = 64
     layers: int = 4
     max_atoms: int = 40
+    n_rbf: int = 32
+    rbf_max: float = 3.0
+    n_time_fourier: int = 16
+    prediction: str = "x0"
+
+    def __post_init__(self) -> None:
+        if self.prediction not in ("x0", "eps"):
+            raise ValueError(f"prediction must be 'x0' or 'eps', not {self.prediction!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,9 +71,13 @@ def full_edges(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 class EGNNLayer(nn.Module):
     """One E(n)-equivariant message-passing layer (features ``[N, hidden]``, coordinates ``[N, 3]`` Å)."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, n_rbf: int = 0, rbf_max: float = 3.0):
         super().__init__()
-        self.edge = nn.Sequential(nn.Linear(2 * hidden + 2, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU())
+        self.edge = nn.Sequential(
+            nn.Linear(2 * hidden + 2 + n_rbf, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU()
+        )
+        self.register_buffer("rbf_centres", torch.linspace(0.0, rbf_max, n_rbf), persistent=False)
+        self.rbf_width = rbf_max / max(n_rbf - 1, 1)
         self.coord = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1, bias=False))
         self.node = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, hidden))
         nn.init.xavier_uniform_(self.coord[-1].weight, gain=0.001)
@@ -62,7 +87,8 @@ class EGNNLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         diff = x[src] - x[dst]
         d2 = (diff * diff).sum(-1, keepdim=True)
-        m = self.edge(torch.cat([h[src], h[dst], d2, d0], -1))
+        rbf = torch.exp(-(((d2.sqrt() - self.rbf_centres) / self.rbf_width) ** 2))
+        m = self.edge(torch.cat([h[src], h[dst], d2, d0, rbf], -1))
         step = diff / (d2.sqrt() + 1.0) * self.coord(m)
         x = x.index_add(0, src, step)
         agg = torch.zeros_like(h).index_add_(0, src, m)
@@ -74,7 +100,8 @@ class SiteDenoiser(nn.Module):
     """EGNN noise predictor for (coordinates, one-hot species) of clusters, conditioned on a spectrum.
 
     ``forward(x [N,3], h [N,n_species], t [B] in [0,1], spectrum [B,n_spectrum], batch [N], excited [N] bool)``
-    → ``(eps_x [N,3], eps_h [N,n_species])``; ``eps_x`` is zero on excited atoms (they stay at the origin).
+    → ``(x [N,3], h [N,n_species])``: the clean estimates (``config.prediction == "x0"``) or the noise
+    (``"eps"``); the coordinate output is zero on excited atoms (they stay at the origin).
     ``n_atoms_logits(spectrum)`` → ``[B, max_atoms + 1]`` logits of the cluster size.
     """
 
@@ -83,8 +110,9 @@ class SiteDenoiser(nn.Module):
         self.config = config
         c = config
         self.spec = nn.Linear(c.n_spectrum, c.spectrum_embed)
-        self.embed = nn.Linear(c.n_species + c.spectrum_embed + 2, c.hidden)
-        self.layers = nn.ModuleList(EGNNLayer(c.hidden) for _ in range(c.layers))
+        self.time_features = GaussianFourierFeatures(c.n_time_fourier, scale=4.0) if c.n_time_fourier else None
+        self.embed = nn.Linear(c.n_species + c.spectrum_embed + 2 + 2 * c.n_time_fourier, c.hidden)
+        self.layers = nn.ModuleList(EGNNLayer(c.hidden, c.n_rbf, c.rbf_max) for _ in range(c.layers))
         self.out_h = nn.Sequential(nn.Linear(c.hidden, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.n_species))
         self.size_head = nn.Sequential(
             nn.Linear(c.n_spectrum, c.hidden), nn.SiLU(), nn.Linear(c.hidden, c.max_atoms + 1)
@@ -103,13 +131,17 @@ class SiteDenoiser(nn.Module):
         diff0 = x[src] - x[dst]
         d0 = (diff0 * diff0).sum(-1, keepdim=True)
         s = self.spec(spectrum)[batch]
-        feats = torch.cat([h, s, excited.to(h.dtype)[:, None], t[batch, None].to(h.dtype)], -1)
+        time = [t[batch, None].to(h.dtype)]
+        if self.time_features is not None:
+            time.append(self.time_features(t.to(h.dtype))[batch])
+        feats = torch.cat([h, s, excited.to(h.dtype)[:, None], *time], -1)
         feat = self.embed(feats)
         y = x
         for layer in self.layers:
             feat, y = layer(feat, y, src, dst, d0)
-        eps_x = (y - x) * (~excited)[:, None].to(x.dtype)
-        return eps_x, self.out_h(feat)
+        free = (~excited)[:, None].to(x.dtype)
+        out_x = y * free if self.config.prediction == "x0" else (y - x) * free
+        return out_x, self.out_h(feat)
 
     def n_atoms_logits(self, spectrum: torch.Tensor) -> torch.Tensor:
         return self.size_head(spectrum)

@@ -6,6 +6,12 @@ Schedule (Okubo et al., METHOD.md §3): ``alpha_t = (1 − 2s)(1 − (t/T)²)² 
 at the origin, which fixes the translation (the role zero centre of mass plays in EDM); the remaining atoms
 are diffused freely. Sampling is ancestral (the Gaussian posterior between two grid times ``s < t``), and each
 step works on coordinates relative to the excited atom, so a translated input gives a translated output.
+
+The network predicts either the noise (``eps``, EDM's choice, loss ``|ε − ε̂|²``) or the clean cluster (``x0``,
+the default, loss ``min(SNR, γ)·|x₀ − x̂₀|²`` with SNR = α²/σ² and γ = :data:`MIN_SNR_GAMMA`, the Min-SNR
+weighting of Hang et al., ICCV 2023). With ε-prediction the small network could not learn even a single
+15-atom cluster on CPU: at σ = 0.08 Å its clean estimate was 0.12 Å off, hardly better than the noisy input
+(0.14 Å), because it has to amplify sub-0.1 Å displacements 25-fold; an x₀ output starts from the identity.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ S_OFFSET = 1e-5
 COORD_SCALE = 2.0  # Å
 SPECIES = (8, 14)  # one-hot order: O, Si
 X0_CLIP = 4.0  # largest |x0| of a clean-coordinate estimate in scaled units (8 Å)
+MIN_SNR_GAMMA = 5.0  # cap of the SNR loss weight for x0-prediction
 
 
 def alpha_sigma(t: torch.Tensor, s: float = S_OFFSET) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,6 +45,26 @@ def one_hot_species(numbers: torch.Tensor) -> torch.Tensor:
     return hit.float()
 
 
+def clean_and_noise(
+    model: SiteDenoiser,
+    zx: torch.Tensor,
+    zh: torch.Tensor,
+    t: torch.Tensor,
+    spectrum: torch.Tensor,
+    batch: torch.Tensor,
+    excited: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(x̂₀, ĥ₀, ε̂_x, ε̂_h)`` from one network call at times ``t [B]``, whichever of the two the network
+    predicts (``model.config.prediction``); coordinates in scaled units, zero on excited atoms."""
+    alpha, sigma = alpha_sigma(t)
+    a, s = alpha[batch, None], sigma[batch, None]
+    free = (~excited)[:, None].to(zx.dtype)
+    out_x, out_h = model(zx, zh, t, spectrum, batch, excited)
+    if model.config.prediction == "x0":
+        return out_x, out_h, (zx - a * out_x) / s * free, (zh - a * out_h) / s * free
+    return (zx - s * out_x) / a * free, (zh - s * out_h) / a, out_x, out_h
+
+
 def diffusion_loss(
     model: SiteDenoiser,
     x: torch.Tensor,
@@ -49,20 +76,21 @@ def diffusion_loss(
     t: torch.Tensor | None = None,
     noise: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Noise-prediction loss per graph ``[B]``: mean over non-excited atoms of ``|ε_x − ε̂_x|² + |ε_h − ε̂_h|²``.
+    """Loss per graph ``[B]``: mean over non-excited atoms of ``|ε_x − ε̂_x|² + |ε_h − ε̂_h|²`` for an
+    ε-predicting network, or ``min(SNR, γ)(|x₀ − x̂₀|² + |h − ĥ|²)`` (scaled units) for an x₀-predicting one.
 
     ``x`` in Å (excited atoms at the origin). A permutation of the atoms within a graph leaves it unchanged.
     """
     n_graphs = int(batch.max()) + 1
     if t is None:
         t = torch.randint(1, T_STEPS + 1, (n_graphs,), generator=generator).float() / T_STEPS
-    alpha, sigma = alpha_sigma(t)
+    alpha, sigma = alpha_sigma(t.to(x.dtype))
     a, s = alpha[batch, None], sigma[batch, None]
-    free = (~excited)[:, None].float()
-    h = one_hot_species(numbers)
+    free = (~excited)[:, None].to(x.dtype)
+    h = one_hot_species(numbers).to(x.dtype)
     if noise is None:
-        eps_x = torch.randn(x.shape, generator=generator) * free
-        eps_h = torch.randn(h.shape, generator=generator) * free
+        eps_x = torch.randn(x.shape, generator=generator, dtype=x.dtype) * free
+        eps_h = torch.randn(h.shape, generator=generator, dtype=x.dtype) * free
     else:
         eps_x, eps_h = noise[0] * free, noise[1] * free
     x0 = x / COORD_SCALE
@@ -70,9 +98,13 @@ def diffusion_loss(
     zx = zx * free  # excited atom exactly at the origin
     zh = (a * h + s * eps_h) * free + h * (1 - free)
     pred_x, pred_h = model(zx, zh, t, spectrum, batch, excited)
-    err = ((pred_x - eps_x) ** 2).sum(-1) + ((pred_h - eps_h) ** 2).sum(-1) * free[:, 0]
-    per_graph = torch.zeros(n_graphs).index_add_(0, batch, err)
-    counts = torch.zeros(n_graphs).index_add_(0, batch, free[:, 0])
+    if model.config.prediction == "x0":
+        weight = (alpha**2 / sigma**2).clamp(max=MIN_SNR_GAMMA)[batch]
+        err = weight * (((pred_x - x0 * free) ** 2).sum(-1) + ((pred_h - h) ** 2).sum(-1) * free[:, 0])
+    else:
+        err = ((pred_x - eps_x) ** 2).sum(-1) + ((pred_h - eps_h) ** 2).sum(-1) * free[:, 0]
+    per_graph = torch.zeros(n_graphs, dtype=x.dtype).index_add_(0, batch, err)
+    counts = torch.zeros(n_graphs, dtype=x.dtype).index_add_(0, batch, free[:, 0])
     return per_graph / counts.clamp_min(1.0)
 
 
@@ -103,14 +135,13 @@ def denoise_step(
     tt = torch.full((n_graphs,), t, dtype=zx.dtype)
     a_t, s_t = alpha_sigma(torch.tensor(t, dtype=zx.dtype))
     a_s, s_s = alpha_sigma(torch.tensor(s_prev, dtype=zx.dtype))
-    eps_x, eps_h = model(rel, zh, tt, spectrum, batch, excited)
+    x0, h0, _, _ = clean_and_noise(model, rel, zh, tt, spectrum, batch, excited)
     a_ts = a_t / a_s
     var_ts = s_t**2 - a_ts**2 * s_s**2
     # clean estimates, clipped (per-atom norm ≤ X0_CLIP for coordinates, so rotations commute with the clip)
-    x0 = (rel - s_t * eps_x) / a_t
     norm = x0.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     x0 = x0 * (norm.clamp(max=X0_CLIP) / norm)
-    h0 = ((zh - s_t * eps_h) / a_t).clamp(-2.0, 2.0)
+    h0 = h0.clamp(-2.0, 2.0)
     c_x0 = a_s * var_ts / s_t**2
     c_z = a_ts * s_s**2 / s_t**2
     mean_x = c_x0 * x0 + c_z * rel

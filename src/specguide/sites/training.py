@@ -147,7 +147,11 @@ def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
     """Load a site model; returns ``(model in eval mode, metadata: grid, spectrum_scale, species, log)``."""
     path = resolve_site_model(name_or_path)
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = SiteDenoiser(EGNNConfig(**payload["config"]))
+    config = dict(payload["config"])
+    # models saved before these options existed: noise prediction, no radial basis, no Fourier time features
+    for key, old in (("prediction", "eps"), ("n_rbf", 0), ("n_time_fourier", 0)):
+        config.setdefault(key, old)
+    model = SiteDenoiser(EGNNConfig(**config))
     model.load_state_dict(payload["state_dict"])
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
