@@ -6,6 +6,11 @@ Spectra: FEFF10 XANES via specguide.data.feff.site_spectra with cheap settings (
 measured ~3 s CPU per site), interpolated on -1..19 eV (200 points) relative to FEFF's Fermi level and
 normalised to unit area. Every FEFF run is cached in --cache (resumable). Run under nice:
     nice -n 10 python scripts/build_site_dataset.py --cache /work/runs/i8/feff-cache
+
+--append-md FILE --label NAME adds O sites of another structure set (extxyz, e.g. an SiOx melt-quench from
+`specguide md melt-quench`) to the existing data set at --out as kind 'amorphous', leaving its sites as they are:
+    specguide md melt-quench --composition Si2O --atoms 216 --density 2.25 --potential SiO.tersoff --out md-SiO0.5
+    python scripts/build_site_dataset.py --append-md md-SiO0.5/structures.extxyz --label a-SiO0.5_2.25
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import ase  # noqa: E402
+import ase.io  # noqa: E402
 import numpy as np  # noqa: E402
 
 from specguide.data.feff import FeffSettings, site_spectra  # noqa: E402
 from specguide.data.md import load_md_dataset  # noqa: E402
 from specguide.sites.clusters import site_cluster, unique_sites  # noqa: E402
 from specguide.sites.crystals import PHASES, build_phase, validate_silica  # noqa: E402
-from specguide.sites.dataset import SiteDataset, default_sites_dir  # noqa: E402
+from specguide.sites.dataset import SiteDataset, default_sites_dir, load_site_dataset  # noqa: E402
 
 GRID = np.linspace(-1.0, 19.0, 200)
 SETTINGS = FeffSettings(xanes_scf_radius=None, xanes_fms_radius=4.0)
@@ -41,6 +47,76 @@ def supercell(atoms: ase.Atoms, min_width: float = 9.0) -> ase.Atoms:
     return big
 
 
+def pick_oxygens(
+    frames: list[ase.Atoms], n_sites: int, rng: np.random.Generator
+) -> tuple[list[ase.Atoms], list[list[int]]]:
+    """``n_sites`` random O sites spread evenly over ``frames`` (at least one per frame)."""
+    per_frame = max(1, n_sites // len(frames))
+    chosen = [np.sort(rng.choice(np.flatnonzero(f.numbers == 8), per_frame, replace=False)).tolist() for f in frames]
+    return list(frames), chosen
+
+
+def spectra_and_clusters(
+    structures: list[ase.Atoms], sites: list[list[int]], args: argparse.Namespace
+) -> tuple[np.ndarray, list[ase.Atoms], list[dict], float]:
+    """Unit-area FEFF spectra on GRID ``[n_sites, 200]``, the 3-shell clusters, FEFF timings, wall seconds."""
+    timings: list[dict] = []
+    start = time.time()
+    spectra = site_spectra(
+        structures,
+        sites,
+        absorber="O",
+        kind="xanes",
+        grid=GRID,
+        cluster_radius=CLUSTER_RADIUS,
+        workers=args.workers,
+        cache_dir=args.cache,
+        settings=SETTINGS,
+        timings=timings,
+    )
+    wall = time.time() - start
+    spec = np.clip(np.concatenate(spectra).astype(np.float64), 0.0, None)
+    spec /= np.trapezoid(spec, GRID, axis=1)[:, None]  # unit area on the grid
+    clusters = [site_cluster(a, s) for a, ss in zip(structures, sites, strict=True) for s in ss]
+    return spec, clusters, timings, wall
+
+
+def append_amorphous(args: argparse.Namespace) -> None:
+    """Add ``--amorphous-sites`` O sites of the frames in ``--append-md`` to the data set at ``--out``."""
+    if not args.label:
+        raise SystemExit("--append-md needs --label (the material name of the new sites, e.g. a-SiO0.5_2.25)")
+    data = load_site_dataset(args.out)
+    if args.label in set(data.material.tolist()):
+        raise SystemExit(f"{args.out} already has sites of {args.label!r}; choose another --label")
+    frames = ase.io.read(args.append_md, index=":")
+    structures, sites = pick_oxygens(frames, args.amorphous_sites, np.random.default_rng(args.seed))
+    spec, clusters, timings, wall = spectra_and_clusters(structures, sites, args)
+    n = len(clusters)
+    meta = dict(data.metadata)
+    meta.setdefault("appended", []).append(
+        dict(
+            label=args.label,
+            source=Path(args.append_md).name,
+            source_info={k: v for k, v in frames[0].info.items() if isinstance(v, str | int | float)},
+            sites=n,
+            seed=args.seed,
+            feff_runs_this_call=len(timings),
+            feff_wall_s_this_call=round(wall, 1),
+        )
+    )
+    merged = SiteDataset(
+        data.grid,
+        np.concatenate([data.spectra, spec.astype(np.float32)]),
+        data.clusters + clusters,
+        np.concatenate([data.material.astype(str), [args.label] * n]),
+        np.concatenate([data.kind.astype(str), ["amorphous"] * n]),
+        np.concatenate([data.sigma, np.zeros(n, dtype=np.float32)]),
+        meta,
+    )
+    merged.save(args.out)
+    print(f"{len(data)} + {n} sites of {args.label} -> {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=default_sites_dir() / "O-K_SiO.npz")
@@ -50,7 +126,12 @@ def main() -> None:
     parser.add_argument("--amorphous-sites", type=int, default=24)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--append-md", type=Path, default=None, help="extxyz frames whose O sites to add to --out")
+    parser.add_argument("--label", default=None, help="material name of the appended sites")
     args = parser.parse_args()
+    if args.append_md is not None:
+        append_amorphous(args)
+        return
     rng = np.random.default_rng(args.seed)
 
     structures, sites, labels = [], [], []  # labels: (material, kind, sigma) per site
@@ -72,33 +153,12 @@ def main() -> None:
             sites.append(chosen)
             labels += [(name, "perturbed", sigma)] * len(chosen)
     frames = load_md_dataset("a-SiO2_2.2")
-    per_frame = max(1, args.amorphous_sites // len(frames))
-    for frame in frames:
-        oxygens = np.flatnonzero(frame.numbers == 8)
-        chosen = np.sort(rng.choice(oxygens, per_frame, replace=False)).tolist()
-        structures.append(frame)
-        sites.append(chosen)
-        labels += [("a-SiO2_2.2", "amorphous", 0.0)] * len(chosen)
+    amorphous_structures, amorphous_sites = pick_oxygens(frames, args.amorphous_sites, rng)
+    structures += amorphous_structures
+    sites += amorphous_sites
+    labels += [("a-SiO2_2.2", "amorphous", 0.0)] * sum(len(s) for s in amorphous_sites)
 
-    timings: list[dict] = []
-    start = time.time()
-    spectra = site_spectra(
-        structures,
-        sites,
-        absorber="O",
-        kind="xanes",
-        grid=GRID,
-        cluster_radius=CLUSTER_RADIUS,
-        workers=args.workers,
-        cache_dir=args.cache,
-        settings=SETTINGS,
-        timings=timings,
-    )
-    wall = time.time() - start
-    spec = np.concatenate(spectra).astype(np.float64)
-    spec = np.clip(spec, 0.0, None)
-    spec /= np.trapezoid(spec, GRID, axis=1)[:, None]  # unit area on the grid
-    clusters = [site_cluster(a, s) for a, ss in zip(structures, sites, strict=True) for s in ss]
+    spec, clusters, timings, wall = spectra_and_clusters(structures, sites, args)
     meta = dict(
         edge="O K",
         grid="E - E_F (eV), FEFF Fermi level, -1..19 eV, 200 points, unit area",
