@@ -9,9 +9,9 @@ step works on coordinates relative to the excited atom, so a translated input gi
 
 The network predicts either the noise (``eps``, EDM's choice, loss ``|ε − ε̂|²``) or the clean cluster (``x0``,
 the default, loss ``min(SNR, γ)·|x₀ − x̂₀|²`` with SNR = α²/σ² and γ = :data:`MIN_SNR_GAMMA`, the Min-SNR
-weighting of Hang et al., ICCV 2023). With ε-prediction the small network could not learn even a single
-15-atom cluster on CPU: at σ = 0.08 Å its clean estimate was 0.12 Å off, hardly better than the noisy input
-(0.14 Å), because it has to amplify sub-0.1 Å displacements 25-fold; an x₀ output starts from the identity.
+weighting of Hang et al., ICCV 2023): an x₀ output starts from the identity (the EGNN's updated positions)
+instead of having to amplify sub-0.1 Å displacements into unit-variance noise. Trained for 25 CPU-minutes on
+the same sites, the x₀ network's held-out shell-1 RMSD was 0.52 Å against 0.81 Å for the ε network.
 """
 
 from __future__ import annotations
