@@ -11,6 +11,10 @@ normalised to unit area. Every FEFF run is cached in --cache (resumable). Run un
 `specguide md melt-quench`) to the existing data set at --out as kind 'amorphous', leaving its sites as they are:
     specguide md melt-quench --composition Si2O --atoms 216 --density 2.25 --potential SiO.tersoff --out md-SiO0.5
     python scripts/build_site_dataset.py --append-md md-SiO0.5/structures.extxyz --label a-SiO0.5_2.25
+
+--append-crystals NAME [NAME ...] adds the unique and perturbed O sites of phases of specguide.sites.crystals
+that are not yet in the data set (same recipe as the full build, own --seed), leaving its sites as they are:
+    python scripts/build_site_dataset.py --append-crystals coesite seifertite --seed 1 --cache feff-cache
 """
 
 from __future__ import annotations
@@ -81,63 +85,15 @@ def spectra_and_clusters(
     return spec, clusters, timings, wall
 
 
-def append_amorphous(args: argparse.Namespace) -> None:
-    """Add ``--amorphous-sites`` O sites of the frames in ``--append-md`` to the data set at ``--out``."""
-    if not args.label:
-        raise SystemExit("--append-md needs --label (the material name of the new sites, e.g. a-SiO0.5_2.25)")
-    data = load_site_dataset(args.out)
-    if args.label in set(data.material.tolist()):
-        raise SystemExit(f"{args.out} already has sites of {args.label!r}; choose another --label")
-    frames = ase.io.read(args.append_md, index=":")
-    structures, sites = pick_oxygens(frames, args.amorphous_sites, np.random.default_rng(args.seed))
-    spec, clusters, timings, wall = spectra_and_clusters(structures, sites, args)
-    n = len(clusters)
-    meta = dict(data.metadata)
-    meta.setdefault("appended", []).append(
-        dict(
-            label=args.label,
-            source=Path(args.append_md).name,
-            source_info={k: v for k, v in frames[0].info.items() if isinstance(v, str | int | float)},
-            sites=n,
-            seed=args.seed,
-            feff_runs_this_call=len(timings),
-            feff_wall_s_this_call=round(wall, 1),
-        )
-    )
-    merged = SiteDataset(
-        data.grid,
-        np.concatenate([data.spectra, spec.astype(np.float32)]),
-        data.clusters + clusters,
-        np.concatenate([data.material.astype(str), [args.label] * n]),
-        np.concatenate([data.kind.astype(str), ["amorphous"] * n]),
-        np.concatenate([data.sigma, np.zeros(n, dtype=np.float32)]),
-        meta,
-    )
-    merged.save(args.out)
-    print(f"{len(data)} + {n} sites of {args.label} -> {args.out}")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=default_sites_dir() / "O-K_SiO.npz")
-    parser.add_argument("--cache", type=Path, default=Path("feff-cache"))
-    parser.add_argument("--copies", type=int, default=4, help="perturbed copies per crystal")
-    parser.add_argument("--sites-per-copy", type=int, default=4)
-    parser.add_argument("--amorphous-sites", type=int, default=24)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--append-md", type=Path, default=None, help="extxyz frames whose O sites to add to --out")
-    parser.add_argument("--label", default=None, help="material name of the appended sites")
-    args = parser.parse_args()
-    if args.append_md is not None:
-        append_amorphous(args)
-        return
-    rng = np.random.default_rng(args.seed)
-
-    structures, sites, labels = [], [], []  # labels: (material, kind, sigma) per site
-    for name, phase in PHASES.items():
+def crystal_sites(
+    names: list[str], args: argparse.Namespace, rng: np.random.Generator
+) -> tuple[list[ase.Atoms], list[list[int]], list[tuple[str, str, float]]]:
+    """Structures, O sites and (material, kind, sigma) labels: every symmetry-unique O of each validated phase,
+    plus ``--copies`` thermally perturbed supercells (Gaussian sigma 0.05–0.1 Å) with ``--sites-per-copy`` O."""
+    structures, sites, labels = [], [], []
+    for name in names:
         atoms = build_phase(name)
-        assert validate_silica(atoms, phase)["ok"], name
+        assert validate_silica(atoms, PHASES[name])["ok"], name
         u = unique_sites(atoms).tolist()
         structures.append(atoms)
         sites.append(u)
@@ -152,6 +108,90 @@ def main() -> None:
             structures.append(copy)
             sites.append(chosen)
             labels += [(name, "perturbed", sigma)] * len(chosen)
+    return structures, sites, labels
+
+
+def append_sites(
+    args: argparse.Namespace,
+    structures: list[ase.Atoms],
+    sites: list[list[int]],
+    labels: list[tuple[str, str, float]],
+    record: dict,
+) -> None:
+    """Compute the spectra and clusters of ``sites`` and add them to the data set at ``--out`` (atomically)."""
+    data = load_site_dataset(args.out)
+    spec, clusters, timings, wall = spectra_and_clusters(structures, sites, args)
+    meta = dict(data.metadata)
+    record.update(sites=len(clusters), seed=args.seed, feff_runs_this_call=len(timings))
+    meta.setdefault("appended", []).append(dict(record, feff_wall_s_this_call=round(wall, 1)))
+    merged = SiteDataset(
+        data.grid,
+        np.concatenate([data.spectra, spec.astype(np.float32)]),
+        data.clusters + clusters,
+        np.concatenate([data.material.astype(str), [m for m, _, _ in labels]]),
+        np.concatenate([data.kind.astype(str), [k for _, k, _ in labels]]),
+        np.concatenate([data.sigma, np.array([s for _, _, s in labels], dtype=np.float32)]),
+        meta,
+    )
+    merged.save(args.out)
+    print(f"{len(data)} + {len(clusters)} sites of {record['label']} -> {args.out}")
+
+
+def append_amorphous(args: argparse.Namespace) -> None:
+    """Add ``--amorphous-sites`` O sites of the frames in ``--append-md`` to the data set at ``--out``."""
+    if not args.label:
+        raise SystemExit("--append-md needs --label (the material name of the new sites, e.g. a-SiO0.5_2.25)")
+    if args.label in set(load_site_dataset(args.out).material.tolist()):
+        raise SystemExit(f"{args.out} already has sites of {args.label!r}; choose another --label")
+    frames = ase.io.read(args.append_md, index=":")
+    structures, sites = pick_oxygens(frames, args.amorphous_sites, np.random.default_rng(args.seed))
+    labels = [(args.label, "amorphous", 0.0)] * sum(len(s) for s in sites)
+    source_info = {k: v for k, v in frames[0].info.items() if isinstance(v, str | int | float)}
+    record = dict(label=args.label, source=Path(args.append_md).name, source_info=source_info)
+    append_sites(args, structures, sites, labels, record)
+
+
+def append_crystals(args: argparse.Namespace) -> None:
+    """Add the unique and perturbed O sites of the phases named in ``--append-crystals`` to ``--out``."""
+    unknown = [n for n in args.append_crystals if n not in PHASES]
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {unknown}; specguide.sites.crystals has {sorted(PHASES)}")
+    present = sorted(set(args.append_crystals) & set(load_site_dataset(args.out).material.tolist()))
+    if present:
+        raise SystemExit(f"{args.out} already has sites of {present}")
+    structures, sites, labels = crystal_sites(args.append_crystals, args, np.random.default_rng(args.seed))
+    record = dict(
+        label="+".join(args.append_crystals),
+        source="specguide.sites.crystals",
+        copies=args.copies,
+        sites_per_copy=args.sites_per_copy,
+        references={n: PHASES[n].reference for n in args.append_crystals},
+    )
+    append_sites(args, structures, sites, labels, record)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=default_sites_dir() / "O-K_SiO.npz")
+    parser.add_argument("--cache", type=Path, default=Path("feff-cache"))
+    parser.add_argument("--copies", type=int, default=4, help="perturbed copies per crystal")
+    parser.add_argument("--sites-per-copy", type=int, default=4)
+    parser.add_argument("--amorphous-sites", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--append-md", type=Path, default=None, help="extxyz frames whose O sites to add to --out")
+    parser.add_argument("--label", default=None, help="material name of the appended sites")
+    parser.add_argument("--append-crystals", nargs="+", default=None, help="phases whose O sites to add to --out")
+    args = parser.parse_args()
+    if args.append_md is not None:
+        append_amorphous(args)
+        return
+    if args.append_crystals is not None:
+        append_crystals(args)
+        return
+    rng = np.random.default_rng(args.seed)
+
+    structures, sites, labels = crystal_sites(list(PHASES), args, rng)  # labels: (material, kind, sigma) per site
     frames = load_md_dataset("a-SiO2_2.2")
     amorphous_structures, amorphous_sites = pick_oxygens(frames, args.amorphous_sites, rng)
     structures += amorphous_structures

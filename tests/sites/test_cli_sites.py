@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from specguide.cli import app
 from specguide.sites.clusters import site_cluster, unique_sites
-from specguide.sites.crystals import PHASES, build_phase
+from specguide.sites.crystals import build_phase
 from specguide.sites.dataset import SiteDataset, load_site_dataset
 
 torch.set_num_threads(1)
@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sites")
     rng = np.random.default_rng(0)
     clusters, material, kind, spectra = [], [], [], []
-    for m, name in enumerate(PHASES):
+    for m, name in enumerate(["alpha-quartz", "beta-quartz", "alpha-cristobalite", "stishovite"]):
         atoms = build_phase(name)
         site = int(unique_sites(atoms)[0])
         for copy in range(3):
@@ -36,7 +36,8 @@ def tiny(tmp_path_factory):
             kind.append("crystal" if copy == 0 else "perturbed")
             spectra.append(np.exp(-((GRID - 2 - 3 * m) ** 2) / 4) + 0.01 * rng.random(200))
     spec = np.array(spectra) / np.trapezoid(spectra, GRID, axis=1)[:, None]
-    data = SiteDataset(GRID, spec.astype(np.float32), clusters, np.array(material), np.array(kind), np.zeros(12), {})
+    sigma = np.zeros(len(clusters))
+    data = SiteDataset(GRID, spec.astype(np.float32), clusters, np.array(material), np.array(kind), sigma, {})
     data.save(tmp / "tiny.npz")
     ckpt = tmp / "tiny.pt"
     result = runner.invoke(

@@ -33,6 +33,23 @@ def test_quartz_bond_lengths_match_literature():
     assert sorted(set(np.round(d, 3))) == [1.604, 1.613]
 
 
+def test_coesite_sites_and_angles_match_literature():
+    # Levien & Prewitt (1981): five O sites; O1 sits on an inversion centre, so Si1–O1–Si1 is exactly 180°,
+    # and the other Si–O–Si angles are 137–151°; mean Si–O 1.61 Å
+    atoms = build_phase("coesite")
+    sites = unique_sites(atoms)
+    assert len(sites) == 5
+    i, j, d = neighbor_list("ijd", atoms, 2.0)
+    assert d.mean() == pytest.approx(1.61, abs=0.01)
+    angles = []
+    for o in sites:
+        si = j[i == o]
+        assert len(si) == 2
+        angles.append(atoms.get_angle(si[0], o, si[1], mic=True))
+    assert angles[0] == pytest.approx(180.0, abs=0.01)
+    assert all(135.0 < a < 152.0 for a in angles[1:]), angles
+
+
 def _brute_force_cluster(atoms, site, shells=3, cutoff=2.0):
     """All atoms of a 7×7×7 supercell within `shells` bonds, by dense distance matrices."""
     big = atoms.repeat(7)
