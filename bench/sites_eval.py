@@ -3,7 +3,7 @@
 Model trained on crystal + thermally perturbed crystal sites only (alpha-cristobalite held out); scored on
 (1) held-out alpha-cristobalite sites and (2) every amorphous set in the data (a-SiO2 and a-SiO0.5 MD sites),
 next to Okubo et al.'s numbers (CASTEP spectra, 274 crystals, a 5-layer 1024-wide EGNN; ours: FEFF10 non-SCF
-spectra, 3 training crystals, a small EGNN):
+spectra, 5 training crystals, a small EGNN):
 aligned first-shell RMSD, relative shell-count (CN) errors, species accuracy, and the fraction of sites where
 the generated cluster is closer (SOAP cosine) to the reference than the template (nearest training spectrum by
 MSE, other materials only).
