@@ -113,13 +113,13 @@ def crystal_sites(
 
 def append_sites(
     args: argparse.Namespace,
+    data: SiteDataset,
     structures: list[ase.Atoms],
     sites: list[list[int]],
     labels: list[tuple[str, str, float]],
     record: dict,
 ) -> None:
-    """Compute the spectra and clusters of ``sites`` and add them to the data set at ``--out`` (atomically)."""
-    data = load_site_dataset(args.out)
+    """Compute the spectra and clusters of ``sites``, add them to ``data`` and write it to ``--out`` (atomically)."""
     spec, clusters, timings, wall = spectra_and_clusters(structures, sites, args)
     meta = dict(data.metadata)
     record.update(sites=len(clusters), seed=args.seed, feff_runs_this_call=len(timings))
@@ -141,14 +141,15 @@ def append_amorphous(args: argparse.Namespace) -> None:
     """Add ``--amorphous-sites`` O sites of the frames in ``--append-md`` to the data set at ``--out``."""
     if not args.label:
         raise SystemExit("--append-md needs --label (the material name of the new sites, e.g. a-SiO0.5_2.25)")
-    if args.label in set(load_site_dataset(args.out).material.tolist()):
+    data = load_site_dataset(args.out)
+    if args.label in set(data.material.tolist()):
         raise SystemExit(f"{args.out} already has sites of {args.label!r}; choose another --label")
     frames = ase.io.read(args.append_md, index=":")
     structures, sites = pick_oxygens(frames, args.amorphous_sites, np.random.default_rng(args.seed))
     labels = [(args.label, "amorphous", 0.0)] * sum(len(s) for s in sites)
     source_info = {k: v for k, v in frames[0].info.items() if isinstance(v, str | int | float)}
     record = dict(label=args.label, source=Path(args.append_md).name, source_info=source_info)
-    append_sites(args, structures, sites, labels, record)
+    append_sites(args, data, structures, sites, labels, record)
 
 
 def append_crystals(args: argparse.Namespace) -> None:
@@ -156,7 +157,8 @@ def append_crystals(args: argparse.Namespace) -> None:
     unknown = [n for n in args.append_crystals if n not in PHASES]
     if unknown:
         raise SystemExit(f"unknown phase(s) {unknown}; specguide.sites.crystals has {sorted(PHASES)}")
-    present = sorted(set(args.append_crystals) & set(load_site_dataset(args.out).material.tolist()))
+    data = load_site_dataset(args.out)
+    present = sorted(set(args.append_crystals) & set(data.material.tolist()))
     if present:
         raise SystemExit(f"{args.out} already has sites of {present}")
     structures, sites, labels = crystal_sites(args.append_crystals, args, np.random.default_rng(args.seed))
@@ -167,7 +169,7 @@ def append_crystals(args: argparse.Namespace) -> None:
         sites_per_copy=args.sites_per_copy,
         references={n: PHASES[n].reference for n in args.append_crystals},
     )
-    append_sites(args, structures, sites, labels, record)
+    append_sites(args, data, structures, sites, labels, record)
 
 
 def main() -> None:
