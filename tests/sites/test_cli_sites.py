@@ -83,7 +83,7 @@ def test_generate_and_evaluate(tiny):
         "--spectrum",
         str(spectrum),
         "--samples",
-        "2",
+        "3",
         "--steps",
         "5",
         "--out",
@@ -92,9 +92,12 @@ def test_generate_and_evaluate(tiny):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     frames = ase.io.read(out / "clusters.extxyz", ":")
-    assert len(frames) == 2 and all(f.numbers[0] == 8 for f in frames)
+    assert len(frames) == 3 and all(f.numbers[0] == 8 for f in frames)
     summary = json.loads((out / "summary.json").read_text())
     assert {"shell1", "shell2", "first_shell_angles_deg"} <= set(summary["samples"][0])
+    assert [s["rank"] for s in summary["samples"]] == [0, 1, 2]
+    assert summary["samples"][0]["sample"] == summary["selected_sample"] == frames[0].info["sample"]
+    assert frames[0].info["consensus"] >= frames[1].info["consensus"] >= frames[2].info["consensus"]
     assert json.loads((out / "config.json").read_text())["seed"] == 0
     again = runner.invoke(app, args)  # refuses to overwrite
     assert again.exit_code == 2 and "--force" in again.output
@@ -111,7 +114,7 @@ def test_generate_and_evaluate(tiny):
             "--test-materials",
             "alpha-cristobalite",
             "--samples",
-            "1",
+            "2",
             "--steps",
             "5",
             "--out",
@@ -121,6 +124,7 @@ def test_generate_and_evaluate(tiny):
     assert result.exit_code == 0, result.output
     report = json.loads(res.read_text())
     assert report["summary"]["n_sites"] == 3
+    assert 0 <= report["summary"]["model_consensus_beats_template"] <= 1
     assert all(r["template_material"] != "alpha-cristobalite" for r in report["sites"])
 
 

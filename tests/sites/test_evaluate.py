@@ -6,7 +6,14 @@ from scipy.spatial.transform import Rotation
 
 from specguide.sites.clusters import site_cluster
 from specguide.sites.crystals import build_phase
-from specguide.sites.evaluate import align_clusters, bond_shells, compare_clusters, kabsch, soap_similarity
+from specguide.sites.evaluate import (
+    align_clusters,
+    bond_shells,
+    compare_clusters,
+    consensus_ranking,
+    kabsch,
+    soap_similarity,
+)
 
 
 def _quartz_cluster():
@@ -82,3 +89,32 @@ def test_soap_similarity_rotation_invariant():
     assert soap_similarity(cluster, rotated) == pytest.approx(1.0, abs=1e-6)
     other = site_cluster(build_phase("stishovite"), 2)
     assert soap_similarity(cluster, other) < 0.99
+
+
+def test_consensus_ranking_picks_the_sample_nearest_the_others():
+    """Noisy copies of one site: the least perturbed copy sits nearest the others and is picked; an unrelated
+    site ranks last; rotating each sample independently changes nothing (SOAP is rotation invariant)."""
+    cluster = _quartz_cluster()
+    rng = np.random.default_rng(3)
+    noise = [0.25, 0.2, 0.02, 0.3, 0.15]
+    samples = []
+    for amplitude in noise:
+        copy = cluster.copy()
+        copy.positions[1:] += rng.normal(0, amplitude, (len(copy) - 1, 3))
+        samples.append(copy)
+    samples.append(site_cluster(build_phase("stishovite"), 2))
+    order, score = consensus_ranking(samples)
+    assert order[0] == int(np.argmin(noise)) and order[-1] == len(samples) - 1
+    assert score.shape == (len(samples),) and (score <= 1 + 1e-9).all()
+    direct = np.mean([soap_similarity(samples[order[0]], other) for i, other in enumerate(samples) if i != order[0]])
+    assert score[order[0]] == pytest.approx(direct, rel=1e-9)
+    rotated = []
+    for atoms in samples:
+        turned = atoms.copy()
+        turned.positions = Rotation.from_rotvec(rng.normal(size=3)).apply(atoms.positions)
+        rotated.append(turned)
+    order_rotated, score_rotated = consensus_ranking(rotated)
+    np.testing.assert_array_equal(order_rotated, order)
+    np.testing.assert_allclose(score_rotated, score, atol=1e-6)
+    single_order, _ = consensus_ranking(samples[:1])
+    assert single_order.tolist() == [0]

@@ -13,7 +13,13 @@ import torch
 from specguide.io import InputError, read_columns, refuse_overwrite, write_atomically, write_json
 from specguide.sites.dataset import SiteDataset
 from specguide.sites.diffusion import sample_clusters
-from specguide.sites.evaluate import compare_clusters, shell_summary, soap_similarity, template_match
+from specguide.sites.evaluate import (
+    compare_clusters,
+    consensus_ranking,
+    shell_summary,
+    soap_similarity,
+    template_match,
+)
 from specguide.sites.training import load_site_model
 
 
@@ -46,8 +52,10 @@ def generate_sites(
     steps: int = 200,
     seed: int = 0,
 ) -> tuple[list[ase.Atoms], dict]:
-    """Clusters generated for the spectrum in ``spectrum_file``, and a summary (per-sample shell counts,
-    species, distances in Å, first-shell angles in degrees)."""
+    """Clusters generated for the spectrum in ``spectrum_file``, most representative first (the medoid of the
+    samples by :func:`~specguide.sites.evaluate.consensus_ranking`), and a summary (per-sample consensus score,
+    shell counts, species, distances in Å, first-shell angles in degrees). ``info["sample"]`` keeps each
+    cluster's draw index."""
     model, meta = load_site_model(model_name)
     grid = np.asarray(meta["grid"])
     spec = read_site_spectrum(spectrum_file, grid)
@@ -60,13 +68,31 @@ def generate_sites(
         steps=steps,
         seed=seed,
     )
+    drawn = [ase.Atoms(numbers=num, positions=pos, pbc=False) for pos, num in out]
+    order, score = consensus_ranking(drawn)
     clusters, per = [], []
-    for k, (pos, num) in enumerate(out):
-        atoms = ase.Atoms(numbers=num, positions=pos, pbc=False)
-        atoms.info["sample"] = k
+    for rank, k in enumerate(order):
+        atoms = drawn[k]
+        atoms.info.update(sample=int(k), rank=rank, consensus=float(score[k]))
         clusters.append(atoms)
-        per.append(dict(sample=k, formula=atoms.get_chemical_formula(), n_atoms=len(atoms), **shell_summary(pos, num)))
-    summary = dict(model=meta["path"], spectrum=str(spectrum_file), samples=per)
+        summary_k = shell_summary(atoms.positions, atoms.numbers)
+        per.append(
+            dict(
+                sample=int(k),
+                rank=rank,
+                consensus=float(score[k]),
+                formula=atoms.get_chemical_formula(),
+                n_atoms=len(atoms),
+                **summary_k,
+            )
+        )
+    summary = dict(
+        model=meta["path"],
+        spectrum=str(spectrum_file),
+        selected_sample=int(order[0]),
+        selection="medoid: highest mean SOAP cosine similarity to the other samples",
+        samples=per,
+    )
     for s in (1, 2, 3):
         counts = [p[f"shell{s}"]["count"] for p in per]
         summary[f"shell{s}_count_mean"] = float(np.mean(counts))
@@ -94,9 +120,10 @@ def evaluate_sites(
     progress: bool = True,
 ) -> dict:
     """Score a model on ``test`` sites: per site, the first generated cluster (``model``, one sample per
-    spectrum as in Okubo et al.), the mean over ``samples`` and the best of them by aligned RMSD; the template
-    (nearest ``train`` spectrum by MSE, other materials only) scored the same way; SOAP cosine similarity of
-    every sample and of the template to the reference."""
+    spectrum as in Okubo et al.), the consensus pick among ``samples`` (``model_consensus``, what
+    :func:`generate_sites` puts first), the mean over the samples and the best of them by aligned RMSD (an
+    oracle: it uses the reference); the template (nearest ``train`` spectrum by MSE, other materials only)
+    scored the same way; SOAP cosine similarity of every sample and of the template to the reference."""
     from rich.progress import track
 
     model, meta = load_site_model(model_name)
@@ -108,9 +135,11 @@ def evaluate_sites(
         spec = torch.tensor(test.spectra[k][None] * scale, dtype=torch.float32)
         sizes = [len(ref)] if given_size else None
         gen = sample_clusters(model, spec, n_atoms=sizes, samples=samples, steps=steps, seed=seed + k)
+        drawn = [ase.Atoms(numbers=z, positions=p) for p, z in gen]
         scored = [compare_clusters(p, z, ref.positions, ref.numbers) for p, z in gen]
         best = int(np.nanargmin([s["rmsd_all"] for s in scored]))
-        soap_samples = [soap_similarity(ase.Atoms(numbers=z, positions=p), ref) for p, z in gen]
+        pick = int(consensus_ranking(drawn)[0][0])
+        soap_samples = [soap_similarity(atoms, ref) for atoms in drawn]
         t = template_match(test.spectra[k], train.spectra, train.material, exclude=str(test.material[k]))
         tmpl = train.clusters[t]
         row = dict(
@@ -118,11 +147,14 @@ def evaluate_sites(
             material=str(test.material[k]),
             kind=str(test.kind[k]),
             model=scored[0],
+            model_consensus=scored[pick],
+            consensus_sample=pick,
             model_best_of_samples=scored[best],
             model_mean_over_samples={key: _mean_ignoring_nan([s[key] for s in scored]) for key in scored[0]},
             template=compare_clusters(tmpl.positions, tmpl.numbers, ref.positions, ref.numbers),
             template_material=str(train.material[t]),
             soap_model=soap_samples[0],
+            soap_model_consensus=soap_samples[pick],
             soap_model_samples=soap_samples,
             soap_template=soap_similarity(tmpl, ref),
         )
@@ -139,16 +171,19 @@ def _mean_ignoring_nan(values: list[float]) -> float:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Means over sites of the model's and the template's metrics, and the fraction where the model's SOAP
-    similarity to the reference beats the template's (first sample per site, as in Okubo et al., and over
-    all samples)."""
+    """Means over sites of the model's and the template's metrics, and the fraction of sites where the
+    model's SOAP similarity to the reference beats the template's: for the first sample (as in Okubo et al.),
+    for the consensus pick, and over all samples."""
     out: dict = dict(n_sites=len(rows))
-    for who in ("model", "model_best_of_samples", "template"):
+    for who in ("model", "model_consensus", "model_best_of_samples", "template"):
         keys = rows[0][who].keys()
         out[who] = {key: _mean_ignoring_nan([r[who][key] for r in rows]) for key in keys}
-    for who in ("model", "template"):
+    for who in ("model", "model_consensus", "template"):
         out[who]["soap"] = float(np.mean([r[f"soap_{who}"] for r in rows]))
     out["model_beats_template"] = float(np.mean([r["soap_model"] > r["soap_template"] for r in rows]))
+    out["model_consensus_beats_template"] = float(
+        np.mean([r["soap_model_consensus"] > r["soap_template"] for r in rows])
+    )
     # every sample, not only the first: the same probability with ``samples`` times the draws
     out["model_beats_template_all_samples"] = float(
         np.mean([s > r["soap_template"] for r in rows for s in r["soap_model_samples"]])

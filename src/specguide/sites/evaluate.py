@@ -1,5 +1,6 @@
 """Scoring generated clusters against references: alignment with unknown correspondence, per-shell metrics,
-SOAP similarity and the template-matching baseline (Okubo et al.).
+SOAP similarity, the template-matching baseline (Okubo et al.) and the consensus ranking that picks one of
+several generated clusters without a reference.
 
 Both clusters have the excited atom first, at the origin, so alignment is a rotation about the origin.
 :func:`align_clusters`: candidate rotations from every assignment of the 3 predicted atoms nearest the excited
@@ -11,7 +12,6 @@ the matched pairs; the excited atoms are always matched to each other.
 from __future__ import annotations
 
 import itertools
-import math
 
 import ase
 import numpy as np
@@ -132,14 +132,35 @@ def compare_clusters(
     return out
 
 
-def soap_similarity(a: ase.Atoms, b: ase.Atoms, r_cut: float = 6.0) -> float:
-    """Cosine similarity of SOAP vectors (dscribe; O, Si; r_cut Å, n_max 6, l_max 4) centred on atom 0."""
+def soap_vectors(clusters: list[ase.Atoms], r_cut: float = 6.0) -> np.ndarray:
+    """Unit-length SOAP vectors (dscribe; O, Si; r_cut Å, n_max 6, l_max 4, sigma 0.3 Å) centred on atom 0 of
+    each cluster, ``[n_clusters, n_features]``."""
     from dscribe.descriptors import SOAP
 
     soap = SOAP(species=["O", "Si"], r_cut=r_cut, n_max=6, l_max=4, sigma=0.3, periodic=False)
-    va = soap.create(a, centers=[0]).ravel()
-    vb = soap.create(b, centers=[0]).ravel()
-    return float(va @ vb / math.sqrt((va @ va) * (vb @ vb)))
+    vectors = np.stack([soap.create(c, centers=[0]).ravel() for c in clusters])
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def soap_similarity(a: ase.Atoms, b: ase.Atoms, r_cut: float = 6.0) -> float:
+    """Cosine similarity of the SOAP vectors (:func:`soap_vectors`) of two clusters centred on atom 0."""
+    va, vb = soap_vectors([a, b], r_cut)
+    return float(va @ vb)
+
+
+def consensus_ranking(clusters: list[ase.Atoms]) -> tuple[np.ndarray, np.ndarray]:
+    """Rank clusters generated for one spectrum by how representative each is of the others.
+
+    Score = mean SOAP cosine similarity (:func:`soap_vectors`) to the other clusters; the first in the order
+    is the medoid, the minimum-Bayes-risk pick when the model's samples scatter around the true site. Uses no
+    reference structure. Returns ``(order [n] best first, score [n] in input order)``.
+    """
+    if len(clusters) == 1:
+        return np.zeros(1, dtype=int), np.ones(1)
+    v = soap_vectors(clusters)
+    similarity = v @ v.T
+    score = (similarity.sum(1) - np.diag(similarity)) / (len(clusters) - 1)
+    return np.argsort(-score, kind="stable"), score
 
 
 def template_match(
