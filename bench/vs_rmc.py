@@ -1,8 +1,9 @@
 """Guided diffusion vs reverse Monte Carlo on the same targets (issue 7): Delta_ED per modality, coordination, time.
 
+    python bench/vs_rmc.py                    # the full benchmark: a-Si and a-C at 1.5–3.5 g/cm³
     python bench/vs_rmc.py --quick            # one density per material, 2 replicas, 64 steps
     python bench/vs_rmc.py [--materials a-Si a-C] [--densities 1.5 2.0 2.5 3.0 3.5] [--replicas 4] [--steps 256]
-                          [--corrector-steps 0] [--restarts 0 --restart-mode replica|local]
+                          [--strength 100] [--corrector-steps 4] [--restarts N --restart-mode replica|local]
 
 For each material and density with a bundled MD set (``specguide.data.md.load_md_dataset``):
 
@@ -18,8 +19,13 @@ For each material and density with a bundled MD set (``specguide.data.md.load_md
 - columns: Delta_ED = error − diversity (≤ 0: within the MD spread) for g(r) (PDF), bond angles (ADF), X-ray
   (XRD) and neutron (ND) intensities; coordination fractions (cutoff Si–Si 2.85 Å, C–C 1.85 Å); wall time.
 
+Guided rows: ξ = 100 (``--strength``), 4 Langevin corrector steps per step; a-C also gets 6 local restarts
+(C outside CN 2–4 re-noised), a-Si none, because its CN 3–4 restart range would treat the 5-fold Si of the
+3.0–3.5 g/cm³ MD as defects (``--restarts``/``--restart-mode`` override both).
+
 Priors: ``--silicon-prior`` and ``--carbon-prior``, bundled names or checkpoint paths (default the bundled
-``a-Si``, trained at 2.5 g/cm³ only, and ``a-C``, trained at 1.5–3.5 g/cm³). Writes
+``a-Si-all`` and ``a-C``, both trained at 1.5–3.5 g/cm³; ``--silicon-prior a-Si`` is the 2.5-only prior of the
+out-of-distribution test). Writes
 ``bench/results/vs_rmc[_quick].json`` (with the settings and seeds) and a heatmap ``.png``.
 """
 
@@ -43,6 +49,7 @@ from specguide.diffusion.sampling import generate
 from specguide.diffusion.training import load_prior, resolve_prior
 
 GUIDED = ("PDF", "XRD", "ND", "ADF")
+RESTARTS = {"a-Si": (0, "replica"), "a-C": (6, "local")}  # (cycles, mode) unless --restarts is given
 ROWS = ("unconditional", *GUIDED, "RMC-random", "RMC-liquid")
 FITTED = {"PDF": "PDF", "XRD": "XRD", "ND": "ND", "ADF": "ADF", "RMC-random": "PDF", "RMC-liquid": "PDF"}
 
@@ -63,8 +70,9 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
     targets = {m: Target(o, spectra_of(held_out, o).mean(0), label=m, kind=o.kind) for m, o in observables.items()}
     rmc_target = histogram_target(held_out, r_max=observables["PDF"].r_max, dr=0.05)
     md_cn = coordination(reference, cutoff)["species"][element]
+    restarts, restart_mode = restart_settings(material, args)
     common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=args.replicas, steps=args.steps, seed=rng_seed,
-                  corrector_steps=args.corrector_steps, n_restarts=args.restarts, restart_mode=args.restart_mode,
+                  corrector_steps=args.corrector_steps, n_restarts=restarts, restart_mode=restart_mode,
                   progress=False)  # fmt: skip
     rows: dict = {}
     budget = None
@@ -74,7 +82,9 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
         if row == "unconditional":
             structures = generate(network, **common)
         elif row in GUIDED:
-            structures = invert(prior, [targets[row]], strength=args.strength, **common).structures
+            structures = invert(
+                prior, [targets[row]], strength=args.strength, schedule=args.schedule, t_guide=args.t_guide, **common
+            ).structures
         else:
             if budget is None:
                 print(f"{name} {row}: needs the PDF-guided row first (its wall time is RMC's budget); skipped")
@@ -106,6 +116,12 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
               flush=True)  # fmt: skip
     return {"rows": rows, "md_coordination": md_cn, "n_atoms": n_atoms, "n_reference": len(reference),
             "n_held_out": len(held_out)}  # fmt: skip
+
+
+def restart_settings(material: str, args) -> tuple[int, str]:
+    """Restart cycles and mode for ``material``: ``--restarts``/``--restart-mode`` when given, else RESTARTS."""
+    cycles, mode = RESTARTS[material]
+    return (cycles if args.restarts is None else args.restarts), (args.restart_mode or mode)
 
 
 def verdict(block: dict) -> dict:
@@ -170,10 +186,15 @@ def plot(results: dict, path: Path) -> None:
     cases = list(results["cases"])
     if not cases:
         return
-    figure, axes = plt.subplots(1, len(cases), figsize=(6.2 * len(cases), 4.4), squeeze=False, layout="constrained")
+    columns = min(len(cases), 5)  # one row per material at the five bundled densities
+    grid_rows = -(-len(cases) // columns)
+    figure, axes = plt.subplots(grid_rows, columns, figsize=(5.2 * columns, 3.6 * grid_rows), squeeze=False,
+                                layout="constrained")  # fmt: skip
+    for axis in axes.flat[len(cases) :]:
+        axis.set_visible(False)
     values = [v["delta_ed"][m] for c in cases for v in results["cases"][c]["rows"].values() for m in MODALITIES]
     limit = max(abs(v) for v in values) or 1.0
-    for axis, case in zip(axes[0], cases):
+    for axis, case in zip(axes.flat, cases):
         rows = list(results["cases"][case]["rows"])
         grid = np.array([[results["cases"][case]["rows"][r]["delta_ed"][m] for m in MODALITIES] for r in rows])
         image = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
@@ -184,7 +205,7 @@ def plot(results: dict, path: Path) -> None:
         for (k, j), value in np.ndenumerate(grid):
             fitted = results["cases"][case]["rows"][rows[k]].get("fitted") == MODALITIES[j]
             axis.text(j, k, f"{value:+.3f}" + ("*" if fitted else ""), ha="center", va="center", fontsize=7)
-    figure.colorbar(image, ax=axes[0].tolist(), label="Delta_ED (error − diversity); * = fitted modality")
+    figure.colorbar(image, ax=axes.ravel().tolist(), label="Delta_ED (error − diversity); * = fitted modality")
     figure.suptitle(
         "guided diffusion vs RMC (equal wall time to the PDF-guided run); targets = held-out MD", fontsize=10
     )
@@ -198,12 +219,15 @@ def main() -> None:
     parser.add_argument("--densities", type=float, nargs="+", default=[1.5, 2.0, 2.5, 3.0, 3.5])
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--steps", type=int, default=256)
-    parser.add_argument("--strength", type=float, default=30.0)
-    parser.add_argument("--corrector-steps", type=int, default=0, help="Langevin corrector steps per step")
-    parser.add_argument("--restarts", type=int, default=0, help="restart cycles (default CN ranges: Si 3–4, C 2–4)")
-    parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
+    parser.add_argument("--strength", type=float, default=100.0, help="guidance ξ (invert's default is 30)")
+    parser.add_argument("--schedule", default="two-stage", choices=("two-stage", "guided"), help="see invert()")
+    parser.add_argument("--t-guide", type=float, default=0.6, help="guidance on for t ≤ this")
+    parser.add_argument("--corrector-steps", type=int, default=4, help="Langevin corrector steps per step")
+    parser.add_argument("--restarts", type=int, default=None,
+                        help="restart cycles (CN ranges Si 3–4, C 2–4); default a-C 6, a-Si 0")  # fmt: skip
+    parser.add_argument("--restart-mode", default=None, choices=("replica", "local"), help="default a-C local")
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
-    parser.add_argument("--silicon-prior", default="a-Si", help="bundled prior name or checkpoint")
+    parser.add_argument("--silicon-prior", default="a-Si-all", help="bundled prior name or checkpoint")
     parser.add_argument("--carbon-prior", default="a-C", help="bundled prior name or checkpoint")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--melt-ps", type=float, default=1.0, help="liquid start: ps of MD at 5000 K")
@@ -233,6 +257,7 @@ def main() -> None:
     for material in args.materials:
         prior = args.silicon_prior if material == "a-Si" else args.carbon_prior
         results["settings"][f"{material}_prior"] = str(resolve_prior(prior))
+        results["settings"][f"{material}_restarts"] = restart_settings(material, args)
         for density in [quick_density[material]] if args.densities is None else args.densities:
             block = run_case(material, density, prior, load_prior(prior)[0], args, args.seed)
             if block is not None:
