@@ -170,9 +170,9 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
             tmp.unlink()
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=2, default=_jsonable) + "\n"))
+def write_json(path: Path, data: dict, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON (indented, or on one line with ``indent=None``), atomically."""
+    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent, default=_jsonable) + "\n"))
 
 
 def write_two_columns(path: Path, x: np.ndarray, y: np.ndarray, header: str) -> None:
