@@ -47,6 +47,7 @@ from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
 from specguide.diffusion.training import load_prior, resolve_prior
+from specguide.io import write_json
 
 GUIDED = ("PDF", "XRD", "ND", "ADF")
 RESTARTS = {"a-Si": (0, "replica"), "a-C": (6, "local")}  # (cycles, mode) unless --restarts is given
@@ -264,7 +265,7 @@ def main() -> None:
                 block["verdict"] = verdict(block)
                 results["cases"][f"{material}_{density:.1f}"] = block
                 out.parent.mkdir(parents=True, exist_ok=True)
-                json_path.write_text(json.dumps(results, indent=2) + "\n")  # after every case
+                write_json(json_path, results)  # after every case, atomically
     print_table(results)
     plot(results, png_path)
     print(f"wrote {json_path} and {png_path}")
