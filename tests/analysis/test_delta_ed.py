@@ -44,3 +44,29 @@ def test_bad_shapes_are_refused():
         delta_ed(torch.zeros(3, 10), torch.zeros(3, 11))
     with pytest.raises(ValueError, match="at least two"):
         delta_ed(torch.zeros(1, 10), torch.zeros(3, 10))
+
+
+def test_truth_moves_the_error_centre_and_keeps_the_reference_diversity():
+    rng = np.random.default_rng(3)
+    reference = 1.0 + 0.1 * rng.standard_normal((12, 40))
+    truth = reference[:2]  # the replicas a target was measured on
+    generated = 1.02 + 0.1 * rng.standard_normal((4, 40))
+    norm = np.abs(reference).max()
+    result = delta_ed(torch.as_tensor(reference), torch.as_tensor(generated), torch.as_tensor(truth))
+    assert result["diversity"] == pytest.approx(reference.std(axis=0).mean() / norm, rel=1e-12)
+    assert result["error"] == pytest.approx(np.abs(generated.mean(0) - truth.mean(0)).mean() / norm, rel=1e-12)
+
+
+def test_only_the_truth_reference_scores_the_measured_structures_perfectly():
+    rng = np.random.default_rng(4)
+    reference = torch.as_tensor(rng.standard_normal((12, 30)))
+    measured = reference[:2]
+    against_truth = delta_ed(reference, measured, truth=measured)
+    against_mean = delta_ed(reference, measured)
+    assert against_truth["error"] == pytest.approx(0.0, abs=1e-15)
+    assert against_mean["error"] > 0.1 * against_mean["diversity"]
+
+
+def test_a_truth_on_another_grid_is_refused():
+    with pytest.raises(ValueError, match="truth"):
+        delta_ed(torch.zeros(3, 10), torch.zeros(3, 10), torch.zeros(2, 11))
