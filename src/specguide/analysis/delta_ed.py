@@ -94,15 +94,9 @@ def benchmark_observables(half_cell: float, bond_cutoff: float | dict | None = N
 
 
 def delta_ed_scores(
-    reference_spectra: Mapping[str, torch.Tensor],
-    generated: Sequence[ase.Atoms],
-    observables: Mapping[str, Observable],
-    truth_spectra: Mapping[str, torch.Tensor] | None = None,
+    reference_spectra: Mapping[str, torch.Tensor], generated: Sequence[ase.Atoms], observables: Mapping[str, Observable]
 ) -> dict[str, dict[str, float]]:
     """``{"delta_ed": {modality: x}, "error": {...}, "diversity": {...}}`` of ``generated`` against precomputed
-    reference spectra (one entry per observable); ``truth_spectra``: see :func:`delta_ed`."""
-    scores = {
-        m: delta_ed(reference_spectra[m], spectra_of(generated, o), None if truth_spectra is None else truth_spectra[m])
-        for m, o in observables.items()
-    }
+    reference spectra (one entry per observable)."""
+    scores = {m: delta_ed(reference_spectra[m], spectra_of(generated, o)) for m, o in observables.items()}
     return {key: {m: s[key] for m, s in scores.items()} for key in ("delta_ed", "error", "diversity")}
