@@ -29,6 +29,9 @@ RECIPES = {
     "a-Si": (["a-Si_2.5"], (14,), 4.2),
     # every bundled a-Si density (1.5-3.5 g/cm³): the prior for inversions away from 2.5 g/cm³
     "a-Si-all": (["a-Si_1.5", "a-Si_2.0", "a-Si_2.5", "a-Si_3.0", "a-Si_3.5"], (14,), 4.2),
+    # one density each, fine-tuned from a-Si-all (--init-from a-Si-all): the members `--prior a-Si` picks at
+    # those densities (see MODELCARD.md; 2.5 g/cm³ is a-Si.pt itself, 3.5 g/cm³ a-Si-all.pt)
+    **{f"a-Si@{d}": ([f"a-Si_{d}"], (14,), 4.2) for d in ("1.5", "2.0", "3.0")},
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
     # silica at 2.2 g/cm³ (Vashishta melt-quench): 4.2 Å reaches past Si–Si (3.1 Å) and the second Si–O shell
     "a-SiO2": (["a-SiO2_2.2"], (8, 14), 4.2),
@@ -58,6 +61,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
     parser.add_argument("--init-from", default=None, help="start from this prior's weights (fresh optimizer)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="RAdam learning rate")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -76,6 +80,7 @@ def main() -> None:
         progress=False,
         resume=args.resume,
         init_from=args.init_from,
+        lr=args.lr,
     )
     _, meta = load_prior(out)
     record = dict(

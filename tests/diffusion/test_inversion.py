@@ -9,6 +9,7 @@ import torch
 
 from specguide.data.md import load_md_dataset
 from specguide.diffusion.inversion import crystal_seed, invert, parse_densities, write_inversion
+from specguide.diffusion.training import prior_families, resolve_prior
 from specguide.io import InputError
 
 
@@ -69,6 +70,9 @@ def test_density_scan_reports_every_density(target_file):
     assert scan["densities_g_cm3"] == [2.0, 2.5] and len(scan["loss"]) == 2
     assert result.summary["density_g_cm3_used"] == scan["best_g_cm3"]
     assert scan["best_g_cm3"] == [2.0, 2.5][int(np.argmin(scan["loss"]))]
+    # each density ran with the a-Si family's member trained there; the result records the one at the best
+    member = prior_families()["a-Si"][scan["best_g_cm3"]]
+    assert result.config["prior_file"] == str(resolve_prior(member))
 
 
 def test_target_reaching_past_half_the_cell_is_cut_to_it(target_file):

@@ -47,6 +47,7 @@ from specguide.io import InputError, write_atomically
 from specguide.observables.registry import SURROGATE_KINDS
 
 SCHEDULES = ("two-stage", "guided")
+PRIOR_META_KEYS = ("specguide_version", "network", "k", "data")  # what config.json keeps of the prior's metadata
 DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
 
 
@@ -199,7 +200,15 @@ def invert(
     targets = with_surrogate(targets, surrogate)
     from specguide.diffusion.training import load_prior
 
-    network, meta = load_prior(prior)
+    loaded_priors: dict[float, tuple] = {}
+
+    def prior_at(density: float):
+        """The prior network and metadata for ``density`` (a bundled family's nearest member)."""
+        if density not in loaded_priors:
+            loaded_priors[density] = load_prior(prior, density_g_cm3=density)
+        return loaded_priors[density]
+
+    network, _ = prior_at(densities[len(densities) // 2])
     prior_species = list(network.config.species)
     seeds_init: list[ase.Atoms] | None = None
     if isinstance(init, str):
@@ -241,6 +250,7 @@ def invert(
 
     def run(density: float, replicas: int, run_seed: int) -> tuple[list[ase.Atoms], list[Target], dict]:
         loaded = targets_for(density)
+        network, meta = prior_at(density)
         guidance = SpectralGuidance(loaded, strength, form=form, step=step,
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
@@ -260,7 +270,9 @@ def invert(
             structures, details = generate(network, seed=run_seed, init=seeds_init, t_start=t_guide,
                                            guidance=guidance, **common)  # fmt: skip
         stages["guided"] = details["report"]
-        return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history}
+        return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history,
+                                    "prior_file": meta["path"],
+                                    "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
 
     scan = None
     if len(densities) > 1:
@@ -300,7 +312,8 @@ def invert(
                     "seconds": round(time.perf_counter() - started, 2)})  # fmt: skip
     config = {
         "prior": str(prior),
-        "prior_meta": {k: meta[k] for k in ("specguide_version", "network", "k", "data") if k in meta},
+        "prior_file": details["prior_file"],
+        "prior_meta": details["prior_meta"],
         "targets": [
             {
                 "label": t.label,

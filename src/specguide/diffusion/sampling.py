@@ -733,9 +733,10 @@ def generate(
     if isinstance(prior, (str, Path)):
         from specguide.diffusion.training import load_prior
 
-        network, meta = load_prior(prior)
+        network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
         score_fn: ScoreFn = network
         config["prior_meta"] = {k: meta[k] for k in ("specguide_version", "network", "k", "data") if k in meta}
+        config["prior_file"] = meta["path"]
     else:
         score_fn = prior
     prior_species = list(getattr(getattr(score_fn, "config", None), "species", ()) or [])

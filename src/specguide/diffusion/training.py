@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 import warnings
@@ -429,19 +430,46 @@ def bundled_priors() -> list[str]:
     return bundled_names(BUNDLED_PRIORS_DIR)
 
 
-def resolve_prior(name_or_path: str | Path) -> Path:
-    """A checkpoint path from a bundled prior's name or a file path."""
+PRIOR_FAMILIES_FILE = BUNDLED_PRIORS_DIR / "families.json"
+
+
+def prior_families() -> dict[str, dict[float, str]]:
+    """Bundled priors that are a set of members, one per training density: name -> {g/cm³: member name}.
+
+    ``--prior a-Si`` at a given density loads the member trained nearest to it (see :func:`resolve_prior`);
+    each member is itself a bundled prior (``a-Si@1.5``) that can be named directly.
+    """
+    if not PRIOR_FAMILIES_FILE.is_file():
+        return {}
+    raw = json.loads(PRIOR_FAMILIES_FILE.read_text())
+    return {name: {float(d): member for d, member in members.items()} for name, members in raw.items()}
+
+
+def resolve_prior(name_or_path: str | Path, density_g_cm3: float | None = None) -> Path:
+    """A checkpoint path from a bundled prior's name or a file path.
+
+    For a bundled family (:func:`prior_families`) and a ``density_g_cm3``, the member trained at the nearest
+    density; without a density, the file of that name. A file path is never redirected.
+    """
+    if density_g_cm3 is not None and not Path(name_or_path).is_file():
+        members = prior_families().get(str(name_or_path))
+        if members:
+            nearest = min(sorted(members), key=lambda d: abs(d - float(density_g_cm3)))
+            name_or_path = members[nearest]
     return resolve_checkpoint(name_or_path, BUNDLED_PRIORS_DIR, "prior")
 
 
-def load_prior(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[ScoreNetwork, dict]:
+def load_prior(
+    path: str | Path, map_location: str | torch.device = "cpu", density_g_cm3: float | None = None
+) -> tuple[ScoreNetwork, dict]:
     """Read a prior written by :func:`train_prior` (or a bundled prior by name, e.g. ``"a-Si"``); returns
-    ``(network in eval mode, metadata)``.
+    ``(network in eval mode, metadata)``; ``metadata["path"]`` is the file read.
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file and the problem for
-    anything that is not a compatible specguide prior.
+    ``density_g_cm3`` (g/cm³) picks the member of a bundled prior family trained nearest to that density
+    (:func:`resolve_prior`). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
+    and the problem for anything that is not a compatible specguide prior.
     """
-    path = resolve_prior(path)
+    path = resolve_prior(path, density_g_cm3)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupted, truncated, pickles of arbitrary objects, other formats
