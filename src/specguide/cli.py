@@ -12,6 +12,7 @@ from rich.console import Console
 
 from specguide.io import InputError
 
+PRIOR_HELP = "Bundled prior name (e.g. a-Si: the member trained nearest --density) or checkpoint file."
 app = typer.Typer(
     help="specguide: realistic 3D structures of disordered materials from their spectra.",
     no_args_is_help=True,
@@ -351,7 +352,7 @@ RestartModeOption = Annotated[
 
 @app.command()
 def generate(
-    prior: Annotated[str, typer.Option(help="Bundled prior name (e.g. a-Si) or checkpoint file.")],
+    prior: Annotated[str, typer.Option(help=PRIOR_HELP)],
     density: Annotated[float, typer.Option(help="Density, g/cm³.")],
     atoms: Annotated[int, typer.Option(help="Atoms per structure.")],
     out: Annotated[Path, typer.Option(help="Output directory.")],
@@ -429,7 +430,7 @@ class Schedule(str, Enum):
 
 @app.command()
 def invert(
-    prior: Annotated[str, typer.Option(help="Bundled prior name (e.g. a-Si) or checkpoint file.")],
+    prior: Annotated[str, typer.Option(help=PRIOR_HELP)],
     target: Annotated[
         list[str],
         typer.Option(
