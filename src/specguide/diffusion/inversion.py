@@ -35,6 +35,7 @@ from ase.data import atomic_masses, chemical_symbols
 from specguide.diffusion.guidance import SpectralGuidance, Target
 from specguide.diffusion.sampling import (
     DEFAULT_CN_RANGE,
+    PRIOR_META_KEYS,
     _species_counts,
     _to_z,
     cubic_cell_side,
@@ -47,7 +48,6 @@ from specguide.io import InputError, write_atomically
 from specguide.observables.registry import SURROGATE_KINDS
 
 SCHEDULES = ("two-stage", "guided")
-PRIOR_META_KEYS = ("specguide_version", "network", "k", "data")  # what config.json keeps of the prior's metadata
 DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
 
 

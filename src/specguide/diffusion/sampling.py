@@ -52,6 +52,7 @@ GuidanceFn = Callable[..., torch.Tensor]
 PairValues = float | dict[tuple[int | str, int | str], float]
 
 AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
+PRIOR_META_KEYS = ("specguide_version", "network", "k", "data")  # what config.json keeps of a prior's metadata
 BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
 VETO_FACTOR = 0.7  # default veto distance = 0.7 x sum of covalent radii (C–C: 1.06 Å)
 # carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6); silicon: anything but three- or four-fold
@@ -735,7 +736,7 @@ def generate(
 
         network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
         score_fn: ScoreFn = network
-        config["prior_meta"] = {k: meta[k] for k in ("specguide_version", "network", "k", "data") if k in meta}
+        config["prior_meta"] = {k: meta[k] for k in PRIOR_META_KEYS if k in meta}
         config["prior_file"] = meta["path"]
     else:
         score_fn = prior
