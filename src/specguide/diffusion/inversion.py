@@ -198,15 +198,16 @@ def invert(
         raise ValueError("n_replicas and n_atoms must be positive integers")
     densities = parse_densities(density_g_cm3)
     targets = with_surrogate(targets, surrogate)
-    from specguide.diffusion.training import load_prior
+    from specguide.diffusion.training import load_prior, resolve_prior
 
-    loaded_priors: dict[float, tuple] = {}
+    loaded_priors: dict[Path, tuple] = {}
 
     def prior_at(density: float):
-        """The prior network and metadata for ``density`` (a bundled family's nearest member)."""
-        if density not in loaded_priors:
-            loaded_priors[density] = load_prior(prior, density_g_cm3=density)
-        return loaded_priors[density]
+        """The prior network and metadata for ``density`` (a bundled family's nearest member), each file read once."""
+        path = resolve_prior(prior, density)
+        if path not in loaded_priors:
+            loaded_priors[path] = load_prior(path)
+        return loaded_priors[path]
 
     network, _ = prior_at(densities[len(densities) // 2])
     prior_species = list(network.config.species)
