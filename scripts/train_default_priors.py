@@ -62,6 +62,8 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
     parser.add_argument("--init-from", default=None, help="start from this prior's weights (fresh optimizer)")
     parser.add_argument("--lr", type=float, default=1e-3, help="RAdam learning rate")
+    parser.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                        help="draw training diffusion times from [LO, HI] only (default: the full range)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -81,6 +83,7 @@ def main() -> None:
         resume=args.resume,
         init_from=args.init_from,
         lr=args.lr,
+        **({"t_range": tuple(args.t_range)} if args.t_range else {}),
     )
     _, meta = load_prior(out)
     record = dict(
@@ -89,6 +92,8 @@ def main() -> None:
         n_structures=len(structures),
         seed=args.seed,
         init_from=args.init_from,
+        lr=args.lr,
+        t_range=args.t_range,
         wall_minutes=round((time.time() - start) / 60, 1),
         config=config.to_dict(),
         training=meta.get("training"),

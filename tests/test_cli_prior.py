@@ -75,6 +75,22 @@ def test_train_prior_init_from_fine_tunes_the_given_network(tiny_prior, tmp_path
     assert carbon.exit_code == 2 and "no species [14]" in carbon.output
 
 
+def test_train_prior_t_range_is_recorded_and_checked(tiny_prior, tmp_path):
+    from specguide.diffusion.training import load_prior
+
+    checkpoint, _ = tiny_prior
+    data = str(checkpoint.parent / "train.extxyz")
+    out = tmp_path / "low.pt"
+    result = runner.invoke(app, ["train-prior", data, "--out", str(out), "--max-epochs", "1", "--init-from",
+                                 str(checkpoint), "--t-range", "0.001:0.5"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_prior(out)[1]["training"]["t_range"] == [0.001, 0.5]
+    for bad in ("0.5:0.1", "0.2", "low:high"):
+        refused = runner.invoke(app, ["train-prior", data, "--out", str(tmp_path / "x.pt"), "--max-epochs", "1",
+                                      "--t-range", bad])  # fmt: skip
+        assert refused.exit_code == 2 and "--t-range" in refused.output, bad
+
+
 def test_generate_writes_structures_config_summary_and_is_reproducible(tiny_prior, tmp_path):
     checkpoint, _ = tiny_prior
     outputs = []

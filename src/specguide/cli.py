@@ -246,11 +246,18 @@ def train_prior_command(
     k: Annotated[float, typer.Option(help="Noise scale: sigma(t) = k t, Å.")] = 0.8,
     batch_size: Annotated[int, typer.Option(help="Structures per batch.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    t_range: Annotated[
+        str | None,
+        typer.Option(
+            help="LO:HI: draw training diffusion times t from [LO, HI] only, e.g. 0.001:0.5 to fine-tune "
+            "the low noise levels (sigma = k t) where bonding is decided. Default: all of (0, 1)."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
-    from specguide.diffusion.training import train_prior
+    from specguide.diffusion.training import check_t_range, train_prior
     from specguide.io import read_structures, refuse_overwrite
     from specguide.models.score import ScoreNetworkConfig
 
@@ -262,6 +269,12 @@ def train_prior_command(
         fail(str(exc))
     if max_time is None and max_epochs is None:
         fail("give --max-time MINUTES or --max-epochs N so that training ends")
+    extra = {}
+    if t_range is not None:
+        try:
+            extra["t_range"] = check_t_range([float(v) for v in t_range.split(":")])
+        except ValueError as exc:
+            fail(f"--t-range {t_range!r}: give LO:HI with 0.001 <= LO < HI <= 0.999 ({exc})")
     species = tuple(sorted({int(z) for atoms in structures for z in atoms.numbers}))
     # with --init-from the starting prior's network is used (train_prior takes it when config is None)
     config = (
@@ -279,6 +292,7 @@ def train_prior_command(
             seed=seed,
             batch_size=batch_size,
             lr=lr,
+            **extra,
         )
     except (FileNotFoundError, ValueError) as exc:
         fail(f"--init-from: {exc}" if init_from else str(exc))

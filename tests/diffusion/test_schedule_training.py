@@ -198,3 +198,27 @@ def test_load_prior_refuses_foreign_and_broken_files(tmp_path):
         load_prior(truncated)
     with pytest.raises(FileNotFoundError):
         load_prior(tmp_path / "absent.pt")
+
+
+def test_train_prior_t_range_limits_the_training_noise_levels(tmp_path, monkeypatch):
+    import specguide.diffusion.training as training
+
+    drawn = []
+
+    def recording_dsm_loss(*args, **kwargs):
+        loss, per_structure, t = dsm_loss(*args, **kwargs)
+        drawn.append(t.detach().clone())
+        return loss, per_structure, t
+
+    monkeypatch.setattr(training, "dsm_loss", recording_dsm_loss)
+    structures = perturbed_silicon(5)
+    out = train_prior(structures, tmp_path / "low.pt", max_steps=6, config=TINY, batch_size=2, seed=1,
+                      progress=False, t_range=(0.05, 0.2), val_every_n_steps=1000)  # fmt: skip
+    _, meta = load_prior(out)
+    assert meta["training"]["t_range"] == [0.05, 0.2]
+    # validation draws its own t in 5 bins over the full range; the training steps draw only within t_range
+    training_draws = torch.cat(drawn[:6])
+    assert 0.05 <= float(training_draws.min()) and float(training_draws.max()) <= 0.2
+    assert len(meta["training"]["val_loss_by_t"]) == 5
+    with pytest.raises(ValueError, match="t_range"):
+        train_prior(structures, tmp_path / "bad.pt", max_steps=1, config=TINY, progress=False, t_range=(0.5, 0.2))
