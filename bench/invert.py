@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=512)
     parser.add_argument("--timing-steps", type=int, default=40, help="steps per variant in the per-step comparison")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved timing runs per variant (median kept)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -58,26 +59,32 @@ def main() -> None:
     positions, cells, numbers, batch = batch_from_atoms(result.structures)
     half = float(cells[0].diagonal().min()) / 2
     loaded = load_target(target, half)
-    timings, cpu_timings = {}, {}
     variants = {
         "unconditional": None,
         "guided x0 (default)": SpectralGuidance([loaded], 30.0),
         "guided dps": SpectralGuidance([loaded], 30.0, form="dps", score=network),
     }
-    for name, guidance in variants.items():
-        with torch.no_grad():
-            sample(network, cells, numbers, batch, positions=positions, steps=3, t_start=0.3, guidance=guidance)
-            begin, begin_cpu = time.perf_counter(), time.process_time()
-            sample(network, cells, numbers, batch, positions=positions, steps=args.timing_steps, t_start=0.3,
-                   guidance=guidance, generator=1)  # fmt: skip
-        timings[name] = (time.perf_counter() - begin) / args.timing_steps
-        cpu_timings[name] = (time.process_time() - begin_cpu) / args.timing_steps
-    base, base_cpu = timings["unconditional"], cpu_timings["unconditional"]
-    print(f"\nseconds per step, {args.atoms} atoms, {args.threads} threads (CPU time is robust on a busy machine):")
-    for name, seconds in timings.items():
-        cpu = cpu_timings[name]
-        print(f"  {name:22s} wall {seconds:.4f} s (ratio {seconds / base:.2f})   "
-              f"CPU {cpu:.4f} s (ratio {cpu / base_cpu:.2f})")  # fmt: skip
+    # the variants take turns, --repeats times, and each keeps its median: a slow spell of a shared machine
+    # then hits all of them alike instead of one
+    timings = {name: [] for name in variants}
+    cpu_timings = {name: [] for name in variants}
+    for _ in range(args.repeats):
+        for name, guidance in variants.items():
+            with torch.no_grad():
+                sample(network, cells, numbers, batch, positions=positions, steps=3, t_start=0.3, guidance=guidance)
+                begin, begin_cpu = time.perf_counter(), time.process_time()
+                sample(network, cells, numbers, batch, positions=positions, steps=args.timing_steps, t_start=0.3,
+                       guidance=guidance, generator=1)  # fmt: skip
+            timings[name].append((time.perf_counter() - begin) / args.timing_steps)
+            cpu_timings[name].append((time.process_time() - begin_cpu) / args.timing_steps)
+    wall = {name: float(np.median(values)) for name, values in timings.items()}
+    cpu = {name: float(np.median(values)) for name, values in cpu_timings.items()}
+    base, base_cpu = wall["unconditional"], cpu["unconditional"]
+    print(f"\nseconds per step, {args.atoms} atoms, {args.threads} threads, median of {args.repeats} interleaved runs "
+          f"of {args.timing_steps} steps (CPU time is robust on a busy machine):")  # fmt: skip
+    for name in variants:
+        print(f"  {name:22s} wall {wall[name]:.4f} s (ratio {wall[name] / base:.2f})   "
+              f"CPU {cpu[name]:.4f} s (ratio {cpu[name] / base_cpu:.2f})")  # fmt: skip
     print("target: ratio ≤ 1.5 for the default guidance")
 
 

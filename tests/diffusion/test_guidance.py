@@ -49,17 +49,20 @@ def test_loss_is_the_normalised_weighted_mean_square():
     np.testing.assert_allclose(target.loss(spectra).numpy(), torch.stack(expected).numpy(), rtol=1e-12)
 
 
-def test_guidance_score_is_minus_w_n_times_the_loss_gradient_by_finite_differences():
-    frames = amorphous_like(2)
-    observable = PairDistribution(r_max=5.0, sigma=0.2)
-    positions, cells, numbers, batch = batch_from_atoms(frames)
-    positions, cells = positions.double(), cells.double()
+def two_replicas_and_a_gr_target(sigma=0.15):
+    """Two 64-atom replicas (float64) and the g(r) of a third structure as the target."""
+    observable = PairDistribution(r_max=5.0, sigma=sigma)
+    positions, cells, numbers, batch = batch_from_atoms(amorphous_like(2))
     reference = amorphous_like(1, seed=5)
     with torch.no_grad():
         y = observable(*[t.double() if t.is_floating_point() else t for t in batch_from_atoms(reference)])[0]
-    target = Target(observable, y)
+    return (positions.double(), cells.double(), numbers, batch), Target(observable, y)
+
+
+def test_guidance_score_is_minus_w_n_times_the_loss_gradient_by_finite_differences():
+    (positions, cells, numbers, batch), target = two_replicas_and_a_gr_target(sigma=0.2)
     w = 2.5
-    guidance = SpectralGuidance([target], w, step="weight")
+    guidance = SpectralGuidance([target], w, step="weight", dtype=torch.float64)
     t = torch.full((2,), 0.3, dtype=torch.float64)
     sigma = 0.8 * t
     score = torch.zeros_like(positions)  # x0 = x: the guidance is -w N dL/dx
@@ -85,13 +88,25 @@ def test_normalized_step_divides_by_the_residual_norm_and_respects_t_guide():
     y = torch.ones(observable.grid.numel(), dtype=torch.float64)
     target = Target(observable, y)
     t, sigma, score = torch.tensor([0.5]), torch.tensor([0.4]), torch.zeros_like(positions)
-    weight = SpectralGuidance([target], 1.0, step="weight")(positions, cells, numbers, batch, t, sigma, score)
-    normalized = SpectralGuidance([target], 1.0, step="normalized")
+    args = (positions, cells, numbers, batch, t, sigma, score)
+    weight = SpectralGuidance([target], 1.0, step="weight", dtype=None)(*args)
+    normalized = SpectralGuidance([target], 1.0, step="normalized", dtype=None)
     scaled = normalized(positions, cells, numbers, batch, t, sigma, score)
     loss = float(target.loss(observable(positions, cells, numbers, batch))[0])
     torch.testing.assert_close(scaled, weight / loss**0.5)
     late = SpectralGuidance([target], 1.0, t_guide=0.4)
     assert float(late(positions, cells, numbers, batch, t, sigma, score).abs().max()) == 0.0
+
+
+def test_default_float32_guidance_matches_float64():
+    (positions, cells, numbers, batch), target = two_replicas_and_a_gr_target()
+    t = torch.full((2,), 0.3, dtype=torch.float64)
+    score = 0.1 * torch.randn(positions.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    args = (positions, cells, numbers, batch, t, 0.8 * t, score)
+    fast = SpectralGuidance([target], 30.0)(*args)
+    exact = SpectralGuidance([target], 30.0, dtype=torch.float64)(*args)
+    assert fast.dtype == torch.float64 and float(exact.norm()) > 0
+    assert float((fast - exact).norm() / exact.norm()) < 1e-4
 
 
 def test_dps_form_differentiates_through_the_score():
@@ -106,8 +121,8 @@ def test_dps_form_differentiates_through_the_score():
 
     t, sigma = torch.tensor([0.5]), torch.tensor([1.0])
     args = (positions, cells, numbers, batch, t, sigma)
-    x0 = SpectralGuidance([target], 1.0, step="weight", form="x0")
-    dps = SpectralGuidance([target], 1.0, step="weight", form="dps", score=linear_score)
+    x0 = SpectralGuidance([target], 1.0, step="weight", form="x0", dtype=None)
+    dps = SpectralGuidance([target], 1.0, step="weight", form="dps", score=linear_score, dtype=None)
     at_x0 = x0(0.5 * positions, cells, numbers, batch, t, sigma, torch.zeros_like(positions))
     through = dps(*args, linear_score(positions, cells, numbers, batch, t))
     # L(x0(x)) with x0 = x/2 (before wrapping): dL/dx = 1/2 dL/dx0, so the dps step is half the x0 step at x0

