@@ -250,7 +250,7 @@ def train_prior_command(
         str | None,
         typer.Option(
             help="LO:HI: draw training diffusion times t from [LO, HI] only, e.g. 0.001:0.5 to fine-tune "
-            "the low noise levels (sigma = k t) where bonding is decided. Default: all of (0, 1)."
+            "the low noise levels (sigma = k t, Å) only. Default: all of (0, 1)."
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

@@ -24,7 +24,7 @@ cell size, since a structure-averaged spectrum moves by O(1/N) when one atom mov
   fade as the fit improves).
 
 Guidance acts only for ``t ≤ t_guide``. The spectra and their gradient are computed in ``dtype`` (float32 by
-default: 1.6x faster than float64 for a 1000-atom g(r), and the guidance changes by ~1e-5 relative; give
+default: 1.4x faster than float64 for a 1000-atom g(r), and the guidance changes by ~1e-5 relative; give
 ``dtype=None`` to keep the sampler's precision).
 """
 

@@ -673,7 +673,7 @@ def train_prior(
     (EMA weights, loss in 5 bins of t, logged to ``<out stem>_logs/`` as CSV) runs about every
     ``val_every_n_steps`` steps (whole epochs), always over the full range of t. ``t_range`` (within
     ``(T_MIN, T_MAX)``): the diffusion times training draws from, uniformly; a narrower range at low t spends a
-    fine-tuning run on the noise levels (σ = k t) where the final bonding is decided.
+    fine-tuning run on the small noise levels (σ = k t) only.
     """
     structures = list(structures)
     t_range = check_t_range(t_range)
