@@ -62,6 +62,7 @@ def main() -> None:
     variants = {
         "unconditional": None,
         "guided x0 (default)": SpectralGuidance([loaded], 30.0),
+        "guided x0, float32": SpectralGuidance([loaded], 30.0, dtype=torch.float32),
         "guided dps": SpectralGuidance([loaded], 30.0, form="dps", score=network),
     }
     # the variants take turns, --repeats times, and each keeps its median: a slow spell of a shared machine

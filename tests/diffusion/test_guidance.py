@@ -62,7 +62,7 @@ def two_replicas_and_a_gr_target(sigma=0.15):
 def test_guidance_score_is_minus_w_n_times_the_loss_gradient_by_finite_differences():
     (positions, cells, numbers, batch), target = two_replicas_and_a_gr_target(sigma=0.2)
     w = 2.5
-    guidance = SpectralGuidance([target], w, step="weight", dtype=torch.float64)
+    guidance = SpectralGuidance([target], w, step="weight")
     t = torch.full((2,), 0.3, dtype=torch.float64)
     sigma = 0.8 * t
     score = torch.zeros_like(positions)  # x0 = x: the guidance is -w N dL/dx
@@ -89,8 +89,8 @@ def test_normalized_step_divides_by_the_residual_norm_and_respects_t_guide():
     target = Target(observable, y)
     t, sigma, score = torch.tensor([0.5]), torch.tensor([0.4]), torch.zeros_like(positions)
     args = (positions, cells, numbers, batch, t, sigma, score)
-    weight = SpectralGuidance([target], 1.0, step="weight", dtype=None)(*args)
-    normalized = SpectralGuidance([target], 1.0, step="normalized", dtype=None)
+    weight = SpectralGuidance([target], 1.0, step="weight")(*args)
+    normalized = SpectralGuidance([target], 1.0, step="normalized")
     scaled = normalized(positions, cells, numbers, batch, t, sigma, score)
     loss = float(target.loss(observable(positions, cells, numbers, batch))[0])
     torch.testing.assert_close(scaled, weight / loss**0.5)
@@ -98,13 +98,13 @@ def test_normalized_step_divides_by_the_residual_norm_and_respects_t_guide():
     assert float(late(positions, cells, numbers, batch, t, sigma, score).abs().max()) == 0.0
 
 
-def test_default_float32_guidance_matches_float64():
+def test_float32_guidance_matches_float64():
     (positions, cells, numbers, batch), target = two_replicas_and_a_gr_target()
     t = torch.full((2,), 0.3, dtype=torch.float64)
     score = 0.1 * torch.randn(positions.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     args = (positions, cells, numbers, batch, t, 0.8 * t, score)
-    fast = SpectralGuidance([target], 30.0)(*args)
-    exact = SpectralGuidance([target], 30.0, dtype=torch.float64)(*args)
+    fast = SpectralGuidance([target], 30.0, dtype=torch.float32)(*args)
+    exact = SpectralGuidance([target], 30.0)(*args)
     assert fast.dtype == torch.float64 and float(exact.norm()) > 0
     assert float((fast - exact).norm() / exact.norm()) < 1e-4
 
@@ -121,8 +121,8 @@ def test_dps_form_differentiates_through_the_score():
 
     t, sigma = torch.tensor([0.5]), torch.tensor([1.0])
     args = (positions, cells, numbers, batch, t, sigma)
-    x0 = SpectralGuidance([target], 1.0, step="weight", form="x0", dtype=None)
-    dps = SpectralGuidance([target], 1.0, step="weight", form="dps", score=linear_score, dtype=None)
+    x0 = SpectralGuidance([target], 1.0, step="weight", form="x0")
+    dps = SpectralGuidance([target], 1.0, step="weight", form="dps", score=linear_score)
     at_x0 = x0(0.5 * positions, cells, numbers, batch, t, sigma, torch.zeros_like(positions))
     through = dps(*args, linear_score(positions, cells, numbers, batch, t))
     # L(x0(x)) with x0 = x/2 (before wrapping): dL/dx = 1/2 dL/dx0, so the dps step is half the x0 step at x0
