@@ -18,6 +18,7 @@ import ase.io
 import torch
 
 from specguide.data.md import load_md_dataset
+from specguide.diffusion.schedule import T_MAX, T_MIN
 from specguide.diffusion.training import load_prior, train_prior
 from specguide.models.score import ScoreNetworkConfig
 
@@ -62,7 +63,7 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue from the training state beside --out")
     parser.add_argument("--init-from", default=None, help="start from this prior's weights (fresh optimizer)")
     parser.add_argument("--lr", type=float, default=1e-3, help="RAdam learning rate")
-    parser.add_argument("--t-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+    parser.add_argument("--t-range", type=float, nargs=2, default=[T_MIN, T_MAX], metavar=("LO", "HI"),
                         help="draw training diffusion times from [LO, HI] only (default: the full range)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,7 +84,7 @@ def main() -> None:
         resume=args.resume,
         init_from=args.init_from,
         lr=args.lr,
-        **({"t_range": tuple(args.t_range)} if args.t_range else {}),
+        t_range=tuple(args.t_range),
     )
     _, meta = load_prior(out)
     record = dict(

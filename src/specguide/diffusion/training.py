@@ -347,6 +347,7 @@ class ScorePriorModule(EMAModule):
             }
         )
         self.config = config
+        self.t_range = t_range
         self.schedule = VESchedule(k=config.k)
         self.setup_ema(ScoreNetwork(config), ema_decay, ema_warmup)
 
@@ -365,8 +366,7 @@ class ScorePriorModule(EMAModule):
         if self.hparams.rotate:
             rotations = random_rotations(cells.shape[0], dtype=positions.dtype).to(positions.device)
             positions, cells = rotate_structures(positions, cells, index, rotations)
-        t_range = tuple(self.hparams.get("t_range", (T_MIN, T_MAX)))
-        loss, _, _ = dsm_loss(self.net, positions, cells, numbers, index, self.schedule, t_range=t_range)
+        loss, _, _ = dsm_loss(self.net, positions, cells, numbers, index, self.schedule, t_range=self.t_range)
         self.log("train/loss", loss, prog_bar=True, batch_size=cells.shape[0])
         return loss
 
