@@ -1,8 +1,8 @@
 """Out-of-distribution inversion benchmark (GLASS Fig. 2D on our own MD data): Delta_ED per modality.
 
     python bench/invert_ood.py [--densities 1.5 2.0 3.0 3.5] [--replicas 8] [--steps 256] [--strength 30]
-                               [--corrector-steps 0] [--restarts 0 --restart-mode replica|local]
-                               [--schedule two-stage|guided] [--t-guide 0.6] [--prior a-Si]
+                               [--corrector-steps 0] [--restarts 0 --restart-mode replica|local --cn 3 4]
+                               [--schedule two-stage|guided] [--t-guide 0.6] [--prior a-Si] [--seed 0]
 
 The bundled a-Si prior was trained on a-Si at 2.5 g/cm³ only. For each density with a bundled MD set, the
 reference ensemble is that set's replicas and the targets are their mean spectra. Rows:
@@ -44,6 +44,9 @@ def main() -> None:
     parser.add_argument("--strength", type=float, default=30.0)
     parser.add_argument("--restarts", type=int, default=0)
     parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
+    parser.add_argument("--cn", type=int, nargs=2, default=[3, 4], metavar=("LO", "HI"),
+                        help="with --restarts: restart Si atoms whose coordination is outside LO..HI")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--schedule", default="two-stage", choices=("two-stage", "guided"))
     parser.add_argument("--t-guide", type=float, default=0.6, help="guidance starts at this t (two-stage: re-noise)")
     parser.add_argument("--corrector-steps", type=int, default=0, help="Langevin corrector steps per step")
@@ -74,10 +77,11 @@ def main() -> None:
         rows = {}
         for row in args.rows:
             start = time.perf_counter()
-            common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps, seed=0,
-                          n_restarts=args.restarts, corrector_steps=args.corrector_steps, progress=False)  # fmt: skip
+            common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps,
+                          seed=args.seed, n_restarts=args.restarts, corrector_steps=args.corrector_steps,
+                          progress=False)  # fmt: skip
             if args.restarts:
-                common["cn_range"] = {14: (3, 4)}
+                common["cn_range"] = {14: tuple(args.cn)}
                 common["restart_mode"] = args.restart_mode
             if row == "unconditional":
                 structures = generate(network, **common)

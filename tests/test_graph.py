@@ -120,6 +120,29 @@ def test_verlet_list_matches_a_fresh_list_along_a_trajectory_that_wraps(full_lis
     assert 1 <= verlet.builds <= 10  # moves of ~0.07 Å per step: a rebuild every few steps at most
 
 
+def test_verlet_list_rebuilds_when_two_atoms_together_moved_a_skin():
+    """A pair can close by the sum of its atoms' displacements: one atom moving 0.9 skin keeps the list (no pair
+    can have crossed in), two atoms moving towards each other by 1.1 skin in all must rebuild it."""
+    skin, cutoff = 1.0, 3.0
+    cell = torch.eye(3, dtype=torch.float64) * 12.0
+    positions = torch.tensor([[2.0, 6.0, 6.0], [2.0 + cutoff + skin + 0.05, 6.0, 6.0], [9.0, 2.0, 2.0]],
+                             dtype=torch.float64)  # fmt: skip
+    verlet = VerletNeighborList(skin=skin)
+    assert verlet(positions, cell, None, cutoff, full_list=False).distances.numel() == 0  # 0-1: not a candidate
+
+    one_moved = positions.clone()
+    one_moved[2, 0] += 0.9 * skin
+    assert verlet(one_moved, cell, None, cutoff, full_list=False).distances.numel() == 0
+    assert verlet.builds == 1
+
+    closer = positions.clone()
+    closer[0, 0] += 0.6 * skin
+    closer[1, 0] -= 0.5 * skin  # now 0.05 Å inside the cut-off
+    reused = verlet(closer, cell, None, cutoff, full_list=False)
+    assert verlet.builds == 2
+    assert torch.allclose(reused.distances, torch.tensor([cutoff - 0.05], dtype=torch.float64))
+
+
 @pytest.mark.parametrize("cell_gradient", [False, True])
 def test_verlet_list_rebuilds_for_a_new_structure_and_gives_the_same_gradient(cell_gradient):
     a, b = triclinic_structure(40, 5), triclinic_structure(40, 6)

@@ -93,7 +93,7 @@ def neighbor_graph(
     offsets = structure_slices(batch, n_structures)
     calculator = NeighborList(cutoff=float(cutoff), full_list=full_list)
 
-    edges_i, edges_j, edge_shifts, edge_batch = [], [], [], []
+    edges_i, edges_j, edge_shifts, edge_offsets, edge_batch = [], [], [], [], []
     detached = positions.detach()
     for s in range(n_structures):
         start, stop = int(offsets[s]), int(offsets[s + 1])
@@ -101,9 +101,12 @@ def neighbor_graph(
             continue
         box = cells[s].detach() if periodic else torch.zeros_like(cells[s]).detach()
         i, j, shift = calculator.compute(points=detached[start:stop], box=box, periodic=periodic, quantities="ijS")
+        shift = shift.to(positions.dtype)
         edges_i.append(i.to(torch.long) + start)
         edges_j.append(j.to(torch.long) + start)
-        edge_shifts.append(shift.to(positions.dtype))
+        edge_shifts.append(shift)
+        if periodic:  # Cartesian image offsets, differentiable in the cell
+            edge_offsets.append(shift @ cells[s])
         edge_batch.append(torch.full_like(i, s, dtype=torch.long))
 
     if edges_i:
@@ -115,9 +118,10 @@ def neighbor_graph(
         i = j = e_batch = torch.zeros(0, dtype=torch.long, device=positions.device)
         shifts = positions.new_zeros((0, 3))
 
-    vectors = positions[j] - positions[i]
-    if periodic:
-        vectors = vectors + torch.einsum("ek,ekl->el", shifts, cells[e_batch])
+    # index_select, not positions[j]: its backward is a scatter-add instead of a sorting index_put (~2x faster)
+    vectors = positions.index_select(0, j) - positions.index_select(0, i)
+    if periodic and edge_offsets:
+        vectors = vectors + torch.cat(edge_offsets)
     distances = vectors.norm(dim=-1)
     return NeighborGraph(torch.stack([i, j]), shifts, vectors, distances, e_batch)
 
@@ -127,10 +131,11 @@ class VerletNeighborList:
     slowly moving atoms (guidance along a denoising trajectory).
 
     The pairs within ``cutoff + skin`` (Å) are listed once; later calls only recompute those pairs' vectors and
-    keep the ones within ``cutoff``, until an atom has moved more than ``skin / 2`` since the list was made
-    (then no pair can have entered the cut-off unseen) or the cells, the batch, the cut-off or the list kind
-    changed. Atoms wrapped back into the cell in between are followed through their lattice jumps. Returns the
-    same pairs as :func:`neighbor_graph` (possibly in another order), differentiable in the same way.
+    keep the ones within ``cutoff``, until the two largest displacements since the list was made add up to
+    ``skin`` (a pair's distance changes by at most the sum of its two atoms' displacements, so before that no
+    pair can have entered the cut-off unseen) or the cells, the batch, the cut-off or the list kind changed.
+    Atoms wrapped back into the cell in between are followed through their lattice jumps. Returns the same pairs
+    as :func:`neighbor_graph` (possibly in another order), differentiable in the same way.
     """
 
     def __init__(self, skin: float = 1.0):
@@ -152,7 +157,8 @@ class VerletNeighborList:
         moved = positions - self._reference
         jumps = torch.round(torch.einsum("nk,nkl->nl", moved, inverse_cells[batch]))  # fractional coordinates
         true_move = moved - torch.einsum("nk,nkl->nl", jumps, cells[batch])
-        if true_move.numel() and float(true_move.norm(dim=-1).max()) >= self.skin / 2:
+        largest = true_move.norm(dim=-1).topk(min(2, len(true_move))).values
+        if float(largest.sum()) >= self.skin:  # (a single atom's images keep their distance to it)
             return None
         return jumps
 
@@ -175,31 +181,38 @@ class VerletNeighborList:
         if jumps is None:
             self._candidates = neighbor_graph(detached, fixed_cells, batch, cutoff + self.skin, full_list=full_list)
             self._reference = detached.clone()
-            # a jump of one lattice vector is unambiguous only while the skin is narrower than the cell
-            narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= self.skin).any())
+            # a lattice jump is told from a move (< skin while the list is reused) only in cells wider than 2 skins
+            narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= 2 * self.skin).any())
             inverse = None if narrow else torch.linalg.inv(fixed_cells)
             self._cell_batch = (fixed_cells.clone(), batch.clone(), inverse)
             # Cartesian image offsets of the candidates (Å), for calls with a fixed cell
-            self._offsets = self._candidates.vectors - (
-                detached[self._candidates.edge_index[1]] - detached[self._candidates.edge_index[0]]
-            )
+            i, j = self._candidates.edge_index
+            self._offsets = self._candidates.vectors - (detached.index_select(0, j) - detached.index_select(0, i))
             self._key = key
             self.builds += 1
             jumps = torch.zeros_like(detached)
         candidates = self._candidates
         i, j = candidates.edge_index
+        jumped = bool(jumps.any())
         if cells.requires_grad:  # offsets must carry the cell's gradient: build them from the cell
-            shifts = candidates.shifts + jumps[i] - jumps[j]
-            vectors = positions[j] - positions[i] + torch.einsum("ek,ekl->el", shifts, cells[candidates.edge_batch])
+            shifts = candidates.shifts + jumps.index_select(0, i) - jumps.index_select(0, j)
+            offsets = torch.einsum("ek,ekl->el", shifts, cells.index_select(0, candidates.edge_batch))
+            vectors = positions.index_select(0, j) - positions.index_select(0, i) + offsets
         else:  # undo each atom's lattice jumps once, per atom, instead of a cell product per pair
-            unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, fixed_cells[batch])
-            vectors = unwrapped[j] - unwrapped[i] + self._offsets
+            unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, fixed_cells[batch]) if jumped else positions
+            vectors = unwrapped.index_select(0, j) - unwrapped.index_select(0, i) + self._offsets
         distances = vectors.norm(dim=-1)
         keep = torch.nonzero(distances.detach() < cutoff).squeeze(1)
-        i, j = i[keep], j[keep]
-        shifts = candidates.shifts[keep] + jumps[i] - jumps[j]
+        edge_index = candidates.edge_index.index_select(1, keep)
+        shifts = candidates.shifts.index_select(0, keep)
+        if jumped:
+            shifts = shifts + jumps.index_select(0, edge_index[0]) - jumps.index_select(0, edge_index[1])
         return NeighborGraph(
-            candidates.edge_index[:, keep], shifts, vectors[keep], distances[keep], candidates.edge_batch[keep]
+            edge_index,
+            shifts,
+            vectors.index_select(0, keep),
+            distances.index_select(0, keep),
+            candidates.edge_batch.index_select(0, keep),
         )
 
 
