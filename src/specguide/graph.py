@@ -158,7 +158,7 @@ class VerletNeighborList:
         jumps = torch.round(torch.einsum("nk,nkl->nl", moved, inverse_cells[batch]))  # fractional coordinates
         true_move = moved - torch.einsum("nk,nkl->nl", jumps, cells[batch])
         largest = true_move.norm(dim=-1).topk(min(2, len(true_move))).values
-        if float(largest.sum()) >= self.skin:  # (a single atom's images keep their distance to it)
+        if float(largest.sum()) >= self.skin:  # one atom alone: a pair with its own image never changes length
             return None
         return jumps
 
