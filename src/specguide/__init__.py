@@ -2,6 +2,10 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+from specguide.allocator import tune_malloc_unless_disabled
+
+tune_malloc_unless_disabled()  # keep freed memory for the next step (glibc); SPECGUIDE_TUNE_MALLOC=0 opts out
+
 try:
     __version__ = version("specguide")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install

@@ -1,0 +1,50 @@
+"""Keep freed memory for reuse instead of returning it to the operating system after every step (glibc malloc).
+
+PyTorch's CPU tensors come from ``malloc``. With glibc's defaults, freed memory at the top of the heap is handed
+back to the kernel once more than a few MiB of it is free (the trim threshold, 2x the mmap threshold), and blocks
+above the mmap threshold are mapped and unmapped one by one. A sampler step allocates and frees tens of MiB of
+pair and edge tensors, so each step faults the same pages in again, zero-filled by the kernel. On the 2-core
+development machine that was a third of a guided 1000-atom step (guidance call 14.3 -> 9.6 ms, unconditional
+step 27 -> 26 ms and far less variable; bench/results/README.md).
+
+``import specguide`` calls :func:`tune_malloc` (as NumPy enables huge pages at import); set the environment
+variable ``SPECGUIDE_TUNE_MALLOC=0`` before importing to keep the C library's defaults. It changes no result,
+only how long memory stays with the process: up to ``trim_threshold`` of free heap is kept for reuse.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+
+M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024**2  # bytes: glibc's own upper limit for its dynamic threshold on 64-bit systems
+
+tuned = False  # whether tune_malloc() has taken effect in this process
+
+
+def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = 1024**3) -> bool:
+    """Serve blocks below ``mmap_threshold`` bytes from the heap and keep up to ``trim_threshold`` bytes of free
+    heap instead of returning it. Returns True where glibc accepted both settings, False elsewhere (other C
+    libraries, macOS, Windows: nothing changes)."""
+    global tuned
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - glibc always has it
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    accepted = mallopt(M_MMAP_THRESHOLD, int(mmap_threshold)) == 1
+    accepted = mallopt(M_TRIM_THRESHOLD, int(trim_threshold)) == 1 and accepted
+    tuned = tuned or accepted
+    return accepted
+
+
+def tune_malloc_unless_disabled() -> bool:
+    """:func:`tune_malloc` unless ``SPECGUIDE_TUNE_MALLOC`` is ``0``/``false``/``no``/``off``."""
+    if os.environ.get("SPECGUIDE_TUNE_MALLOC", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    return tune_malloc()
