@@ -9,6 +9,7 @@ from ase.neighborlist import neighbor_list
 
 from specguide.graph import (
     VerletNeighborList,
+    _Lengths,
     atoms_from_batch,
     batch_from_atoms,
     neighbor_graph,
@@ -117,6 +118,11 @@ def test_verlet_list_matches_a_fresh_list_along_a_trajectory_that_wraps(full_lis
         fresh = _pair_set(neighbor_graph(positions, cells, batch, 3.2, full_list=full_list))
         assert reused.keys() == fresh.keys()
         assert np.allclose([reused[k] for k in fresh], list(fresh.values()), atol=1e-10)
+        # exact=False: the candidates (listed within cutoff + skin, since moved by less than a skin in all), a
+        # superset whose pairs within the cut-off are the same
+        candidates = _pair_set(verlet(positions, cells, batch, 3.2, full_list=full_list, exact=False))
+        assert max(candidates.values()) < 3.2 + 2 * 1.0 and len(candidates) > len(fresh)
+        assert {k: d for k, d in candidates.items() if d < 3.2}.keys() == fresh.keys()
     assert 1 <= verlet.builds <= 10  # moves of ~0.07 Å per step: a rebuild every few steps at most
 
 
@@ -161,3 +167,17 @@ def test_verlet_list_rebuilds_for_a_new_structure_and_gives_the_same_gradient(ce
         for ours, theirs in zip(grad_reused, grad_fresh):
             assert torch.allclose(ours, theirs, atol=1e-10)
     assert verlet.builds == 3
+
+
+def test_lean_pair_lengths_match_torch_norm_and_its_gradient_also_for_a_zero_vector():
+    vectors = torch.randn(50, 3, dtype=torch.float64)
+    vectors[7] = 0.0
+    weights = torch.randn(50, dtype=torch.float64)
+    ours = vectors.clone().requires_grad_(True)
+    theirs = vectors.clone().requires_grad_(True)
+    lengths = _Lengths.apply(ours)
+    assert torch.equal(lengths, theirs.norm(dim=-1))
+    (grad_ours,) = torch.autograd.grad((weights * lengths.sin()).sum(), ours)
+    (grad_theirs,) = torch.autograd.grad((weights * theirs.norm(dim=-1).sin()).sum(), theirs)
+    assert torch.allclose(grad_ours, grad_theirs, rtol=1e-14, atol=0) and torch.equal(grad_ours[7], torch.zeros(3))
+    assert torch.autograd.gradcheck(_Lengths.apply, (vectors[vectors.norm(dim=-1) > 0].clone().requires_grad_(True),))

