@@ -451,7 +451,7 @@ def invert(
             help="KIND:FILE[:key=value,...], repeatable. KIND: gr, pdf, rdf, adf, sq, fq, xrd, nd, xanes, exafs "
             "(with --surrogate). Keys: units (A|nm, A-1|nm-1, deg|rad), weighting (number|xray|neutron), weight, "
             "range (LO-HI), scale/offset (fit|fixed), sigma (Å), columns (1-based x,y[,err]), cutoff (Å, adf), "
-            "surrogate (CKPT)."
+            "surrogate (CKPT), core (weight below the first-neighbour onset of gr/pdf/rdf, e.g. 10)."
         ),
     ],
     density: Annotated[str, typer.Option(help="g/cm³: one value, or a scan LO:HI:N that picks the best.")],

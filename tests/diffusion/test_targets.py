@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.diffusion.targets import load_target, parse_target_spec
+from specguide.diffusion.targets import core_mask, load_target, parse_target_spec
 from specguide.io import InputError
 
 
@@ -55,6 +55,45 @@ def test_error_column_and_range_become_point_weights(tmp_path):
     outer = (grid > 4.1) & (grid < 5.9)
     assert weights[inside].mean() == pytest.approx(4 * weights[outer].mean(), rel=1e-6)  # 1/err² ratio
     assert target.weight == 1.0 and not target.fit_scale
+
+
+def test_core_mask_ends_at_the_first_neighbour_onset_of_each_real_space_kind():
+    # one Gaussian shell, g = 2 exp(-(r - 2.35)² / 2s²): it reaches 1 % of its maximum at 2.35 - s sqrt(2 ln 100)
+    r = 0.01 + 0.02 * np.arange(400)
+    s, rho = 0.12, 0.05
+    g = 2.0 * np.exp(-((r - 2.35) ** 2) / (2 * s**2))
+    onset = 2.35 - s * np.sqrt(2 * np.log(100))
+    np.testing.assert_array_equal(core_mask("gr", r, g), r < onset)
+    np.testing.assert_array_equal(core_mask("rdf", r, 4 * np.pi * rho * r**2 * g), r < onset)
+    # G = 4πρr(g − 1) is lowest where d[r(g − 1)]/dr = g − 1 + r g' = 0, found here by bisection
+    slope = lambda x: (2 * np.exp(-((x - 2.35) ** 2) / (2 * s**2))) * (1 - x * (x - 2.35) / s**2) - 1  # noqa: E731
+    lo, hi = 1.5, 2.3
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (lo, mid) if slope(mid) > 0 else (mid, hi)
+    end = r[~core_mask("pdf", r, 4 * np.pi * rho * r * (g - 1))][0]
+    assert abs(end - lo) <= 0.02
+    assert 2.0 * np.exp(-((lo - 2.35) ** 2) / (2 * s**2)) < 0.05 * 2.0  # G turns up where the shell begins
+    # data that start past the onset have no core; other kinds have none defined
+    assert not core_mask("gr", r[r > 2.2], g[r > 2.2]).any()
+    with pytest.raises(ValueError, match="real-space"):
+        core_mask("sq", r, g)
+
+
+def test_core_option_weights_the_excluded_core(tmp_path):
+    r = np.linspace(0.5, 8.0, 400)
+    g = 2.0 * np.exp(-((r - 2.35) ** 2) / (2 * 0.12**2)) + (r > 2.35) * (1 - np.exp(-(r - 2.35)))
+    target = load_target(f"gr:{write(tmp_path / 'g.dat', r, g)}:core=10", half_cell=9.0)
+    grid, weights = target.observable.grid.numpy(), target.point_weights.numpy()
+    core = core_mask("gr", grid, target.y.numpy()) & (grid >= 0.5)
+    assert core.sum() > 50 and grid[core].max() < 2.0
+    np.testing.assert_allclose(weights[core], 10.0)
+    np.testing.assert_allclose(weights[~core & (grid >= 0.5)], 1.0)
+    assert (weights[grid < 0.5] == 0).all()  # outside the data: still no weight
+    q = np.linspace(1, 12, 200)
+    with pytest.raises(InputError, match="core=") as info:
+        load_target(f"xrd:{write(tmp_path / 'x.dat', q, 100 + np.cos(q))}:core=10", half_cell=6.0)
+    assert "x.dat" in str(info.value)
 
 
 def test_xrd_fits_scale_and_offset_by_default(tmp_path):
