@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from specguide.analysis.structure import bond_angles, coordination, dihedral_angles, rdf_cutoffs
+from specguide.analysis.structure import (
+    bond_angles,
+    coordination,
+    dihedral_angles,
+    first_shell_coordination,
+    rdf_cutoffs,
+)
 from specguide.data.md import load_md_dataset
 
 
@@ -35,6 +41,24 @@ def test_rdf_cutoff_of_diamond_lies_between_first_and_second_shells():
     (cutoff,) = rdf_cutoffs([crystal]).values()
     assert 2.45 < cutoff < 3.75  # first shell 2.35 Å, second 3.84 Å
     assert coordination([crystal], rdf_cutoffs([crystal]))["species"]["Si"] == {"4": 1.0}
+
+
+def test_first_shell_coordination_from_g_of_r_counts_the_neighbours():
+    from specguide.graph import batch_from_atoms
+    from specguide.observables import PairDistribution
+
+    pdf = PairDistribution(r_max=5.0, dr=0.01, sigma=0.05)
+    for structures in ([ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(3)], load_md_dataset("a-Si_2.5")[:4]):
+        positions, cells, numbers, batch = batch_from_atoms(structures)
+        g = pdf(positions, cells, numbers, batch).mean(0).numpy()
+        density = len(structures[0]) / structures[0].get_volume()
+        n1, r1 = first_shell_coordination(pdf.grid.numpy(), g, density)
+        counted = np.mean([len(neighbor_list("i", a, r1)) / len(a) for a in structures])  # ASE, independent
+        assert 2.5 < r1 < 3.7  # between the first (2.35 Å) and second (3.84 Å) shells
+        assert n1 == pytest.approx(counted, abs=0.03)
+    assert counted > 3.9  # a-Si is (nearly) four-fold
+    with pytest.raises(ValueError, match="first minimum"):
+        first_shell_coordination(pdf.grid.numpy(), np.exp(-pdf.grid.numpy()), density)
 
 
 def test_bond_angles_of_diamond_are_tetrahedral():

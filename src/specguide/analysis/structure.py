@@ -61,6 +61,17 @@ def _first_minimum(r: np.ndarray, g: np.ndarray) -> float | None:
     return float(r[k]) if 0 < k < len(g) - 1 else None
 
 
+def first_shell_coordination(r: np.ndarray, g: np.ndarray, number_density: float) -> tuple[float, float]:
+    """``(n1, r1)``: the mean first-shell coordination number ``∫_0^r1 4πρ r² g(r) dr`` of a g(r) on the grid ``r``
+    (Å), with ``r1`` (Å) its first minimum after the first peak and ``ρ`` the number density (Å⁻³)."""
+    r, g = np.asarray(r, dtype=float), np.asarray(g, dtype=float)
+    minimum = _first_minimum(r, g)
+    if minimum is None:
+        raise ValueError("g(r) has no first minimum after its first peak on this grid")
+    shell = r <= minimum
+    return float(np.trapezoid(4.0 * math.pi * number_density * r[shell] ** 2 * g[shell], r[shell])), minimum
+
+
 def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05) -> Cutoffs:
     """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak.
 
