@@ -1,11 +1,15 @@
 """Out-of-distribution inversion benchmark (GLASS Fig. 2D on our own MD data): Delta_ED per modality.
 
     python bench/invert_ood.py [--densities 1.5 2.0 3.0 3.5] [--replicas 8] [--steps 256] [--strength 30]
-                               [--corrector-steps 0] [--restarts 0 --restart-mode replica|local --cn 3 4]
+                               [--core 1] [--corrector-steps 0] [--restarts 0 --restart-mode replica|local --cn 3 4]
                                [--schedule two-stage|guided] [--t-guide 0.6] [--prior a-Si] [--seed 0]
 
 The bundled a-Si prior was trained on a-Si at 2.5 g/cm³ only. For each density with a bundled MD set, the
-reference ensemble is that set's replicas and the targets are their mean spectra. Rows:
+reference ensemble is that set's replicas and the targets are their mean spectra. ``--core W`` weights the PDF
+target's excluded core (below the first-neighbour onset) W times (``core=W`` of a target file). Restarts
+(``--restarts``) apply where the target g(r) describes a network, i.e. its first-shell coordination number n1
+(from the target itself) is below 5: there an atom with coordination outside ``--cn`` is a defect; the close-packed
+3.5 g/cm³ phase (n1 ≈ 9.4) has no such rule and gets none. Rows:
 
 - ``unconditional``: the prior alone at the target density;
 - ``PDF``, ``XRD``, ``PDF+XRD``: guided inversions (two-stage, default guidance) with those targets.
@@ -26,14 +30,18 @@ import numpy as np
 import torch
 
 from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed_scores, spectra_of
+from specguide.analysis.structure import first_shell_coordination
 from specguide.data.md import coordination_fractions, list_md_datasets, load_md_dataset
 from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
+from specguide.diffusion.targets import core_mask
 from specguide.diffusion.training import load_prior, resolve_prior
+from specguide.io import write_json
 
 ROWS = ("unconditional", "PDF", "XRD", "PDF+XRD")
 BOND_CUTOFF = 2.85  # Å, Si–Si first minimum
+NETWORK_N1 = 5.0  # restarts only where the target's first-shell coordination is below this (a network)
 
 
 def main() -> None:
@@ -42,6 +50,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=8)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--strength", type=float, default=30.0)
+    parser.add_argument("--core", type=float, default=1.0, help="weight of the PDF target's excluded core")
     parser.add_argument("--restarts", type=int, default=0)
     parser.add_argument("--restart-mode", default="replica", choices=("replica", "local"))
     parser.add_argument("--cn", type=int, nargs=2, default=[3, 4], metavar=("LO", "HI"),
@@ -54,7 +63,12 @@ def main() -> None:
     parser.add_argument("--rows", nargs="+", default=list(ROWS), choices=ROWS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "invert_ood")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="only combine the densities of result files run side by side into --out")  # fmt: skip
     args = parser.parse_args()
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     torch.set_num_threads(args.threads)
     available = set(list_md_datasets())
     # the file itself, so that a bundled family name (a-Si) is not redirected to its member at each density:
@@ -73,14 +87,21 @@ def main() -> None:
         observables = benchmark_observables(half, BOND_CUTOFF)
         reference_spectra = {m: spectra_of(reference, o) for m, o in observables.items()}
         md_cn4 = 100 * coordination_fractions(reference, {("Si", "Si"): BOND_CUTOFF})["Si"].get(4, 0.0)
-        targets = {m: Target(observables[m], reference_spectra[m].mean(0), label=m) for m in ("PDF", "XRD")}
+        grid, target_gr = observables["PDF"].grid.numpy(), reference_spectra["PDF"].mean(0).numpy()
+        core_weights = torch.where(torch.as_tensor(core_mask("gr", grid, target_gr)), args.core, 1.0).double()
+        targets = {
+            "PDF": Target(observables["PDF"], target_gr, point_weights=core_weights, label="PDF"),
+            "XRD": Target(observables["XRD"], reference_spectra["XRD"].mean(0), label="XRD"),
+        }
+        n1, _ = first_shell_coordination(grid, target_gr, len(reference[0]) / reference[0].get_volume())
+        restarts = args.restarts if n1 < NETWORK_N1 else 0
         rows = {}
         for row in args.rows:
             start = time.perf_counter()
             common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps,
-                          seed=args.seed, n_restarts=args.restarts, corrector_steps=args.corrector_steps,
+                          seed=args.seed, n_restarts=restarts, corrector_steps=args.corrector_steps,
                           progress=False)  # fmt: skip
-            if args.restarts:
+            if restarts:
                 common["cn_range"] = {14: tuple(args.cn)}
                 common["restart_mode"] = args.restart_mode
             if row == "unconditional":
@@ -97,13 +118,27 @@ def main() -> None:
             cells = " ".join(f"{m}={rows[row]['delta_ed'][m]:+.4f}" for m in MODALITIES)
             print(f"rho={density:.1f} {row:13s} {cells}  4-fold {cn4:5.1f}% (MD {md_cn4:.1f}%)  {seconds:6.1f} s",
                   flush=True)  # fmt: skip
-        results["densities"][f"{density:.1f}"] = {"rows": rows, "md_four_fold_pct": md_cn4}
+        results["densities"][f"{density:.1f}"] = {"rows": rows, "md_four_fold_pct": md_cn4, "target_n1": n1,
+                                                  "restarts": restarts}  # fmt: skip
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.out.with_suffix(".json"), results)
     print_table(results)
     plot(results, args.out.with_suffix(".png"))
     print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
+
+
+def merge(files: list[Path], out: Path) -> None:
+    """One table, JSON and heatmap from result files that hold different densities (each keeps its settings)."""
+    parts = [json.loads(path.read_text()) for path in files]
+    densities = {d: block | {"settings_of": str(path)} for path, part in zip(files, parts)
+                 for d, block in part["densities"].items()}  # fmt: skip
+    results = {"settings": {str(path): part["settings"] for path, part in zip(files, parts)},
+               "densities": {d: densities[d] for d in sorted(densities, key=float)}}  # fmt: skip
+    write_json(out.with_suffix(".json"), results)
+    print_table(results)
+    plot(results, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 
 
 def print_table(results: dict) -> None:
