@@ -71,3 +71,17 @@ def test_bad_density_and_unknown_prior_exit_2(gr_file, tmp_path):
     assert result.exit_code == 2 and "scan" in result.output
     result = runner.invoke(app, [*base, "--prior", "no-such-prior", "--density", "2.3"])
     assert result.exit_code == 2
+
+
+def test_cn_range_reaches_the_restarts_and_bad_ranges_exit_2(gr_file, tmp_path):
+    out = tmp_path / "cn"
+    args = ["invert", "--prior", "a-Si", "--target", f"gr:{gr_file}", "--density", "2.33", "--atoms", "64",
+            "--replicas", "1", "--steps", "8", "--restarts", "1", "--restart-mode", "local",
+            "--out", str(out)]  # fmt: skip
+    result = runner.invoke(app, [*args, "--cn-range", "Si:4-4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["cn_range"] == {"Si": [4, 4]}
+    for bad, message in (("Si4-4", "SYMBOL:LO-HI"), ("Xx:4-4", "element"), ("Si:5-3", "LO <= HI")):
+        result = runner.invoke(app, [*args[:-1], str(tmp_path / "bad"), "--cn-range", bad])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert not (tmp_path / "bad").exists()

@@ -131,7 +131,11 @@ def test_generate_writes_structures_config_summary_and_is_reproducible(tiny_prio
 
 @pytest.mark.parametrize(
     ("prior", "extra", "expected"),
-    [("no-such-prior", [], "no such prior"), (None, ["--cell", "1,2"], "three positive lengths")],
+    [
+        ("no-such-prior", [], "no such prior"),
+        (None, ["--cell", "1,2"], "three positive lengths"),
+        (None, ["--restarts", "1", "--cn-range", "Si:four"], "SYMBOL:LO-HI"),
+    ],
 )
 def test_generate_errors_are_one_line(tiny_prior, tmp_path, prior, extra, expected):
     checkpoint, _ = tiny_prior

@@ -362,6 +362,30 @@ RestartModeOption = Annotated[
     RestartMode,
     typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
 ]
+CnRangeOption = Annotated[
+    list[str] | None,
+    typer.Option(help="With --restarts: the coordination numbers an element may have, SYMBOL:LO-HI, repeatable "
+                 "(default Si:3-4, C:2-4); e.g. Si:4-4 for a four-fold network."),
+]  # fmt: skip
+
+
+def parse_cn_ranges(texts: list[str] | None) -> dict[str, tuple[int, int]] | None:
+    """``["Si:4-4"]`` → ``{"Si": (4, 4)}`` (``InputError`` with the fix for anything malformed)."""
+    from ase.data import atomic_numbers
+
+    if not texts:
+        return None
+    ranges = {}
+    for text in texts:
+        symbol, _, span = text.partition(":")
+        try:
+            lo, hi = (int(v) for v in span.split("-"))
+        except ValueError:
+            raise InputError(f"--cn-range {text!r}: write SYMBOL:LO-HI, e.g. Si:4-4") from None
+        if symbol not in atomic_numbers or not 0 <= lo <= hi:
+            raise InputError(f"--cn-range {text!r}: need a known element symbol and 0 <= LO <= HI, e.g. Si:3-4")
+        ranges[symbol] = (lo, hi)
+    return ranges
 
 
 @app.command()
@@ -381,6 +405,7 @@ def generate(
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
     restart_mode: RestartModeOption = RestartMode.replica,
+    cn_range: CnRangeOption = None,
     init: Annotated[
         Path | None, typer.Option(help="Start from this structure file (crystal seed, liquid), noised to --t-start.")
     ] = None,
@@ -400,6 +425,7 @@ def generate(
         if shape is not None and (len(shape) != 3 or min(shape) <= 0):
             raise InputError(f"--cell {cell!r}: give three positive lengths 'a,b,c' in Å")
         start = "random" if init is None else read_structures(init)
+        ranges = parse_cn_ranges(cn_range)
     except ValueError as exc:
         fail(str(exc))
     try:
@@ -415,6 +441,7 @@ def generate(
             t_start=t_start,
             n_restarts=restarts,
             restart_mode=restart_mode.value,
+            cn_range=ranges,
             corrector_steps=corrector_steps,
             progress=True,
             return_details=True,
@@ -479,6 +506,7 @@ def invert(
     ] = 0,
     restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
     restart_mode: RestartModeOption = RestartMode.replica,
+    cn_range: CnRangeOption = None,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
     surrogate: Annotated[
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
@@ -498,11 +526,12 @@ def invert(
         for spec in specs:  # fail fast on unreadable targets, before any sampling
             load_target(spec, half_cell=1e9)
         start = init if init in ("random", "crystal") else read_structures(Path(init))
+        ranges = parse_cn_ranges(cn_range)
         result = run_inversion(
             prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
             strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
             init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
-            corrector_steps=corrector_steps, restart_mode=restart_mode.value,
+            corrector_steps=corrector_steps, restart_mode=restart_mode.value, cn_range=ranges,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc))
