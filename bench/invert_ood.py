@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "invert_ood")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
-                        help="only combine the densities of result files run side by side into --out")  # fmt: skip
+                        help="only combine result files run side by side (densities or rows) into --out")  # fmt: skip
     args = parser.parse_args()
     if args.merge:
         merge(args.merge, args.out)
@@ -129,10 +129,19 @@ def main() -> None:
 
 
 def merge(files: list[Path], out: Path) -> None:
-    """One table, JSON and heatmap from result files that hold different densities (each keeps its settings)."""
+    """One table, JSON and heatmap from result files run side by side (other densities or other rows).
+
+    A row of a later file replaces the same row of an earlier one; each row records the file it came from."""
     parts = [json.loads(path.read_text()) for path in files]
-    densities = {d: block | {"settings_of": str(path)} for path, part in zip(files, parts)
-                 for d, block in part["densities"].items()}  # fmt: skip
+    densities: dict = {}
+    for path, part in zip(files, parts):
+        for density, block in part["densities"].items():
+            merged = densities.setdefault(density, {})
+            source = block.get("settings_of", str(path))  # a merged file keeps where its rows were run
+            rows = merged.get("rows", {}) | {row: values | {"settings_of": values.get("settings_of", source)}
+                                             for row, values in block["rows"].items()}  # fmt: skip
+            merged.update({k: v for k, v in block.items() if k not in ("rows", "settings_of")})
+            merged["rows"] = {row: rows[row] for row in ROWS if row in rows}
     results = {"settings": {str(path): part["settings"] for path, part in zip(files, parts)},
                "densities": {d: densities[d] for d in sorted(densities, key=float)}}  # fmt: skip
     write_json(out.with_suffix(".json"), results)
