@@ -122,10 +122,15 @@ def main() -> None:
                                                   "restarts": restarts}  # fmt: skip
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(args.out.with_suffix(".json"), results)
+    write_json(outputs(args.out)[0], results)
     print_table(results)
-    plot(results, args.out.with_suffix(".png"))
-    print(f"wrote {args.out.with_suffix('.json')} and {args.out.with_suffix('.png')}")
+    plot(results, outputs(args.out)[1])
+    print(f"wrote {outputs(args.out)[0]} and {outputs(args.out)[1]}")
+
+
+def outputs(stem: Path) -> tuple[Path, Path]:
+    """The JSON and PNG written for ``--out STEM`` (a stem like ``runs/ood_3.0_seed1`` keeps its dots)."""
+    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".png")
 
 
 def merge(files: list[Path], out: Path) -> None:
@@ -144,10 +149,10 @@ def merge(files: list[Path], out: Path) -> None:
             merged["rows"] = {row: rows[row] for row in ROWS if row in rows}
     results = {"settings": {str(path): part["settings"] for path, part in zip(files, parts)},
                "densities": {d: densities[d] for d in sorted(densities, key=float)}}  # fmt: skip
-    write_json(out.with_suffix(".json"), results)
+    write_json(outputs(out)[0], results)
     print_table(results)
-    plot(results, out.with_suffix(".png"))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    plot(results, outputs(out)[1])
+    print(f"wrote {outputs(out)[0]} and {outputs(out)[1]}")
 
 
 def print_table(results: dict) -> None:
