@@ -122,15 +122,16 @@ def main() -> None:
                                                   "restarts": restarts}  # fmt: skip
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(outputs(args.out)[0], results)
+    save(results, args.out)
+
+
+def save(results: dict, stem: Path) -> None:
+    """Print the table, write ``STEM.json`` and the heatmap ``STEM.png`` (``ood_3.0_seed1`` keeps its dots)."""
+    json_path, png_path = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".png")
+    write_json(json_path, results)
     print_table(results)
-    plot(results, outputs(args.out)[1])
-    print(f"wrote {outputs(args.out)[0]} and {outputs(args.out)[1]}")
-
-
-def outputs(stem: Path) -> tuple[Path, Path]:
-    """The JSON and PNG written for ``--out STEM`` (a stem like ``runs/ood_3.0_seed1`` keeps its dots)."""
-    return stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".png")
+    plot(results, png_path)
+    print(f"wrote {json_path} and {png_path}")
 
 
 def merge(files: list[Path], out: Path) -> None:
@@ -149,10 +150,7 @@ def merge(files: list[Path], out: Path) -> None:
             merged["rows"] = {row: rows[row] for row in ROWS if row in rows}
     results = {"settings": {str(path): part["settings"] for path, part in zip(files, parts)},
                "densities": {d: densities[d] for d in sorted(densities, key=float)}}  # fmt: skip
-    write_json(outputs(out)[0], results)
-    print_table(results)
-    plot(results, outputs(out)[1])
-    print(f"wrote {outputs(out)[0]} and {outputs(out)[1]}")
+    save(results, out)
 
 
 def print_table(results: dict) -> None:
