@@ -17,7 +17,11 @@ A target is named on the command line as ``KIND:FILE[:key=value,...]``:
   surrogate, for the kinds ``xanes`` and ``exafs``, whose x column is on the surrogate's grid: eV, Å⁻¹, or the
   index 0…G−1 when the training data had no energies); ``core`` (for gr / pdf / rdf: the weight of the grid
   points inside the excluded core, below the first-neighbour onset, where no pair belongs; default 1. GLASS
-  weights small r more to suppress unphysical short bonds; ``core=10`` is what bench/invert_ood.py uses).
+  weights small r more to suppress unphysical short bonds; the README's far-target recipe uses ``core=100``).
+  The loss is a weighted *mean* (see specguide.diffusion.guidance), so a large ``core`` also takes weight from
+  the rest of the curve: with ``core=100`` on a 0–8 Å a-Si g(r) the core's ~25 % of points carry ~97 % of the
+  weight, and once the core is empty the normalised step pulls on the rest ~5x (√ of the mean weight) more weakly
+  than with ``core=1``; raise the strength to compensate.
 
 The observable's grid spans the part of its default grid (r: 0–8 Å in 0.02 Å, limited by half the cell;
 Q: 0.5–20 Å⁻¹ in 0.05 Å⁻¹; angles: 1° bins) that the data cover; the data are interpolated linearly onto it.
