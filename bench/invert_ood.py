@@ -171,18 +171,19 @@ def plot(results: dict, path: Path) -> None:
     if not densities:
         return
     rows = list(next(iter(results["densities"].values()))["rows"])
-    figure, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False)
+    figure, axes = plt.subplots(1, len(rows), figsize=(3.2 * len(rows), 3.4), squeeze=False,
+                             sharey=True)  # fmt: skip
     limit = max(abs(v["delta_ed"][m]) for d in densities for v in results["densities"][d]["rows"].values()
                 for m in MODALITIES)  # fmt: skip
     for axis, row in zip(axes[0], rows):
         grid = np.array([[results["densities"][d]["rows"][row]["delta_ed"][m] for d in densities] for m in MODALITIES])
         image = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
         axis.set_xticks(range(len(densities)), densities)
-        axis.set_yticks(range(len(MODALITIES)), MODALITIES)
+        axis.set_yticks(range(len(MODALITIES)), MODALITIES)  # shared: labelled on the first panel only
         axis.set_xlabel("density (g/cm³)")
         axis.set_title(row if row == "unconditional" else f"{row} guided", fontsize=10)
         for (k, j), value in np.ndenumerate(grid):
-            axis.text(j, k, f"{value:+.3f}", ha="center", va="center", fontsize=7)
+            axis.text(j, k, f"{value:+.4f}", ha="center", va="center", fontsize=6.5)
     figure.colorbar(image, ax=axes[0].tolist(), label="Delta_ED (error − diversity)")
     figure.suptitle("a-Si prior trained at 2.5 g/cm³ only; targets = mean spectra of MD replicas", fontsize=10)
     save_figure(figure, path)
