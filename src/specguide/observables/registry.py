@@ -30,16 +30,18 @@ def build_observable(
     dq: float = 0.05,
     adf_cutoff: float | None = None,
     surrogate: str | None = None,
+    b_iso: float | None = None,
 ) -> Observable:
     """The observable for ``kind`` (gr, pdf, rdf, adf, sq, fq, xrd, nd).
 
     Real-space grids run to ``r_max`` (Å) in steps ``dr`` with Gaussian width ``sigma``; reciprocal-space
     grids run from ``q_min`` to ``q_max`` (Å⁻¹) in steps ``dq`` and use pairs up to ``r_max`` with a
-    Lorch window. ``adf_cutoff`` (Å) is the bond cutoff for angles (default: 1.3 × covalent radii sum).
+    Lorch window; ``b_iso`` (Å²) sets their Debye–Waller pair damping (default: 0 for sq/fq, 1.5 for xrd/nd).
+    ``adf_cutoff`` (Å) is the bond cutoff for angles (default: 1.3 × covalent radii sum).
     ``xanes`` / ``exafs`` need ``surrogate``, a checkpoint from ``specguide train-surrogate``.
     """
     real = dict(r_max=r_max, dr=dr, sigma=sigma, weighting=weighting)
-    reciprocal = dict(q_min=q_min, q_max=q_max, dq=dq, r_max=r_max)
+    reciprocal = dict(q_min=q_min, q_max=q_max, dq=dq, r_max=r_max, b_iso=b_iso)
     if kind == "gr":
         return PairDistribution(**real)
     if kind == "pdf":

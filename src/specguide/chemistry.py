@@ -1,0 +1,317 @@
+"""Local chemistry of a material, as its training data show it: composition, bonds, coordination, closest approach.
+
+A structural prior is trained on MD snapshots; what those snapshots say about the material's local chemistry is
+what generation should respect by default (:class:`Chemistry`, stored in every prior checkpoint):
+
+- **composition**: atomic fractions, pooled over the data;
+- **bond cutoffs**: for every *bonded* species pair, the first minimum of the ensemble-mean partial g_ab(r) after
+  its first peak (Gaussian width 0.05 Å). A pair is bonded when that first peak lies within 1.2 × the sum of the
+  covalent radii (Si–O in silica, not O–O or Si–Si; every pair in a metallic glass);
+- **coordination**: the fraction of each species' atoms with n bonded neighbours, per training density;
+- **shortest pairs**: the shortest distance per species pair seen anywhere in the data (the veto distance).
+
+:func:`specguide.analysis.structure.chemistry_of` measures it on a set of structures.
+
+Also here, because every layer needs them: element keys, per-pair distance tables and coordination numbers on a
+batch (:class:`PairTable`, :func:`coordination_numbers`) and composition strings (:func:`parse_composition`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import ase
+import numpy as np
+import torch
+from ase.data import atomic_masses, atomic_numbers, chemical_symbols, covalent_radii
+
+from specguide.graph import batch_from_atoms, neighbor_graph
+from specguide.io import InputError
+
+PairValues = float | dict[tuple[int | str, int | str], float]
+AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
+
+
+def to_z(key: int | str) -> int:
+    """Atomic number of an element symbol or number (``ValueError`` for an unknown symbol)."""
+    if isinstance(key, str):
+        if key not in atomic_numbers:
+            raise ValueError(f"unknown element symbol {key!r}")
+        return atomic_numbers[key]
+    return int(key)
+
+
+def pair_key(a: int | str, b: int | str) -> str:
+    """``"O-Si"``: the two symbols of a species pair, sorted by atomic number."""
+    za, zb = sorted((to_z(a), to_z(b)))
+    return f"{chemical_symbols[za]}-{chemical_symbols[zb]}"
+
+
+def split_pair(key: str | tuple) -> tuple[int, int]:
+    """Atomic numbers of ``"Si-O"`` or ``("Si", "O")`` (either order)."""
+    a, b = key.split("-") if isinstance(key, str) else key
+    return to_z(a.strip() if isinstance(a, str) else a), to_z(b.strip() if isinstance(b, str) else b)
+
+
+class PairTable:
+    """A distance per species pair: one float for all pairs, or a dict ``{(z1, z2): r}`` (symbols or ``"Si-O"``
+    keys allowed). Pairs missing from a dict get 0 (never bonded / never vetoed). Symmetric."""
+
+    def __init__(self, values: PairValues | Mapping[str, float]):
+        self.table = torch.zeros(119, 119, dtype=torch.float64)
+        if isinstance(values, Mapping):
+            for key, r in values.items():
+                za, zb = split_pair(key)
+                self.table[za, zb] = self.table[zb, za] = float(r)
+        else:
+            self.table[:] = float(values)
+        if bool((self.table < 0).any()):
+            raise ValueError("pair distances must be >= 0")
+
+    def max_for(self, numbers: torch.Tensor) -> float:
+        present = torch.unique(numbers)
+        return float(self.table[present][:, present].max()) if present.numel() else 0.0
+
+    def lookup(self, zi: torch.Tensor, zj: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.table[zi, zj].to(dtype)
+
+    @staticmethod
+    def covalent(numbers: Sequence[int], factor: float) -> dict[tuple[int, int], float]:
+        zs = sorted({int(z) for z in numbers})
+        return {(a, b): round(factor * (covalent_radii[a] + covalent_radii[b]), 4) for a in zs for b in zs if a <= b}
+
+
+def coordination_numbers(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    bond_cutoffs: PairValues | PairTable,
+    *,
+    return_bonds: bool = False,
+):
+    """Number of bonded neighbours of every atom ``[N]`` (bond: distance below the pair's cutoff, Å);
+    with ``return_bonds`` also the bonded directed edges ``[2, E]``."""
+    table = bond_cutoffs if isinstance(bond_cutoffs, PairTable) else PairTable(bond_cutoffs)
+    cutoff = table.max_for(numbers)
+    n = positions.shape[0]
+    if cutoff <= 0:
+        cn = torch.zeros(n, dtype=torch.long)
+        return (cn, torch.zeros(2, 0, dtype=torch.long)) if return_bonds else cn
+    graph = neighbor_graph(positions.detach(), cells.detach(), batch, cutoff, full_list=True)
+    i, j = graph.edge_index
+    bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
+    cn = torch.bincount(i[bonded], minlength=n)
+    if return_bonds:
+        return cn, graph.edge_index[:, bonded]
+    return cn
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# compositions
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _formula_amounts(text: str) -> dict[str, float]:
+    """Element amounts of a formula: ``SiO2``, ``Si1 O2``, ``Cu64Zr36``, ``(SiO2)0.9(Na2O)0.1`` (``ValueError``)."""
+    compact = re.sub(r"[\s,]+", "", text)
+    tokens = re.findall(r"[A-Z][a-z]?|\(|\)|\d+\.?\d*|\.\d+", compact)
+    if not compact or "".join(tokens) != compact:
+        raise ValueError("not a chemical formula")
+    stack: list[dict[str, float]] = [{}]
+    pending: dict[str, float] | None = None  # the element or closed group that a following count multiplies
+
+    def flush(count: float) -> None:
+        for symbol, n in (pending or {}).items():
+            stack[-1][symbol] = stack[-1].get(symbol, 0.0) + n * count
+
+    for token in tokens:
+        if token == "(":
+            flush(1.0)
+            pending = None
+            stack.append({})
+        elif token == ")":
+            if len(stack) == 1:
+                raise ValueError("unbalanced ')'")
+            flush(1.0)
+            pending = stack.pop()
+        elif token[0].isdigit() or token[0] == ".":
+            if pending is None:
+                raise ValueError(f"the count {token} follows no element")
+            flush(float(token))
+            pending = None
+        else:
+            if token not in atomic_numbers or token == chemical_symbols[0]:
+                raise ValueError(f"unknown element {token!r}")
+            flush(1.0)
+            pending = {token: 1.0}
+    flush(1.0)
+    if len(stack) != 1:
+        raise ValueError("unbalanced '('")
+    return stack[0]
+
+
+_PAIRS = re.compile(r"\s*[A-Za-z]+\s*[:=]\s*[\d.eE+-]+(\s*,\s*[A-Za-z]+\s*[:=]\s*[\d.eE+-]+)*\s*")
+
+
+def parse_composition(text: str | Mapping[str, float]) -> dict[str, float]:
+    """Atomic fractions from ``"SiO2"``, ``"Si1 O2"``, ``"Cu64Zr36"``, ``"(SiO2)0.9(Na2O)0.1"``, ``"Si:1,O:2"`` or
+    ``{"Si": 1, "O": 2}`` → ``{"Si": 0.333, "O": 0.667}``.
+
+    Raises ``InputError`` with the fix for anything else (unknown elements, negative or zero amounts).
+    """
+    if isinstance(text, Mapping):
+        amounts = {str(k): float(v) for k, v in text.items()}
+    elif _PAIRS.fullmatch(str(text)):
+        amounts = {}
+        for part in str(text).split(","):
+            symbol, value = re.split(r"[:=]", part)
+            amounts[symbol.strip()] = amounts.get(symbol.strip(), 0.0) + float(value)
+    else:
+        try:
+            amounts = _formula_amounts(str(text))
+        except ValueError as exc:
+            raise InputError(
+                f"composition {text!r}: {exc}; write a formula (SiO2, Cu64Zr36) or SYMBOL:AMOUNT pairs (Si:1,O:2)"
+            ) from None
+    unknown = [s for s in amounts if s not in atomic_numbers or s == chemical_symbols[0]]
+    if unknown:
+        raise InputError(f"composition {text!r}: unknown element(s) {', '.join(unknown)}")
+    if any(not math.isfinite(v) or v < 0 for v in amounts.values()) or sum(amounts.values()) <= 0:
+        raise InputError(f"composition {text!r}: amounts must be non-negative and not all zero")
+    total = sum(amounts.values())
+    return {s: v / total for s, v in amounts.items() if v > 0}
+
+
+def composition_of(structures: Sequence[ase.Atoms]) -> dict[str, float]:
+    """Atomic fractions pooled over ``structures``, sorted by atomic number."""
+    numbers = np.concatenate([a.numbers for a in structures])
+    zs, counts = np.unique(numbers, return_counts=True)
+    return {chemical_symbols[int(z)]: round(float(c) / len(numbers), 6) for z, c in zip(zs, counts)}
+
+
+def species_counts(composition: Mapping[str, float], n_atoms: int) -> list[int]:
+    """Atomic numbers of ``n_atoms`` atoms in ``composition`` (largest-remainder rounding), sorted by species."""
+    fractions = parse_composition(composition)
+    zs = [to_z(s) for s in fractions]
+    exact = np.asarray(list(fractions.values())) * n_atoms
+    counts = np.floor(exact).astype(int)
+    for index in np.argsort(-(exact - counts), kind="stable")[: n_atoms - counts.sum()]:
+        counts[index] += 1
+    return [z for z, c in zip(zs, counts) for _ in range(c)]
+
+
+def mean_mass(composition: Mapping[str, float]) -> float:
+    """Mean atomic mass (amu) of a composition."""
+    return float(sum(f * atomic_masses[to_z(s)] for s, f in parse_composition(composition).items()))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# what MD data say
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def first_peak_and_minimum(r: np.ndarray, g: np.ndarray) -> tuple[float | None, float | None]:
+    """r (Å) of the first peak of g and of the first minimum after it (the first-shell boundary); None if absent."""
+    if g.max() <= 0:
+        return None, None
+    peak = int(np.argmax(g > 0.5 * g.max()))  # rising edge of the first peak
+    while peak + 1 < len(g) and g[peak + 1] >= g[peak]:
+        peak += 1
+    k = peak
+    while k + 1 < len(g) and g[k + 1] <= g[k]:
+        k += 1
+    return float(r[peak]), (float(r[k]) if 0 < k < len(g) - 1 else None)
+
+
+def first_minimum(r: np.ndarray, g: np.ndarray) -> float | None:
+    """r (Å) of the first minimum of g after its first peak (the first-shell boundary), or None."""
+    return first_peak_and_minimum(r, g)[1]
+
+
+def shortest_pairs(structures: Sequence[ase.Atoms], reach: float = 4.0) -> dict[str, float]:
+    """The shortest distance (Å) per species pair over all ``structures`` (pairs within ``reach`` Å)."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+    graph = neighbor_graph(positions, cells, batch, reach, full_list=False)
+    i, j = graph.edge_index
+    zi, zj = torch.minimum(numbers[i], numbers[j]), torch.maximum(numbers[i], numbers[j])
+    code = zi * 119 + zj
+    shortest = torch.full((119 * 119,), math.inf, dtype=graph.distances.dtype)
+    shortest = shortest.scatter_reduce(0, code, graph.distances, reduce="amin")
+    found = torch.nonzero(torch.isfinite(shortest)).flatten().tolist()
+    return {pair_key(c // 119, c % 119): round(float(shortest[c]), 4) for c in found}
+
+
+@dataclass
+class Chemistry:
+    """What a prior's training data say about local chemistry (see the module docstring); JSON-serialisable."""
+
+    composition: dict[str, float]
+    bond_cutoffs: dict[str, float]  # "O-Si": Å
+    shortest: dict[str, float]  # "O-Si": Å
+    coordination: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # density -> species -> CN
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "composition": self.composition,
+            "bond_cutoffs": self.bond_cutoffs,
+            "shortest": self.shortest,
+            "coordination": self.coordination,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Chemistry:
+        return cls(
+            dict(data["composition"]),
+            dict(data["bond_cutoffs"]),
+            dict(data["shortest"]),
+            {k: {s: dict(v) for s, v in d.items()} for k, d in data.get("coordination", {}).items()},
+            str(data.get("source", "")),
+        )
+
+    def coordination_at(self, density_g_cm3: float | None) -> dict[str, dict[str, float]]:
+        """The coordination fractions of the training density nearest ``density_g_cm3`` (any, if None)."""
+        if not self.coordination:
+            return {}
+        keys = sorted(self.coordination, key=float)
+        if density_g_cm3 is None:
+            return self.coordination[keys[len(keys) // 2]]
+        return self.coordination[min(keys, key=lambda d: abs(float(d) - float(density_g_cm3)))]
+
+    def bond_table(self) -> dict[tuple[int, int], float]:
+        return {split_pair(k): float(v) for k, v in self.bond_cutoffs.items()}
+
+    def veto_table(self) -> dict[tuple[int, int], float]:
+        """Closest approach per species pair: the shortest pair the training data hold (never closer)."""
+        return {split_pair(k): float(v) for k, v in self.shortest.items()}
+
+
+def excess_coordination(
+    cn: torch.Tensor, numbers: torch.Tensor, reference: Mapping[str, Mapping[str, float]]
+) -> torch.Tensor:
+    """Boolean mask ``[N]`` of atoms in coordination classes that the given atoms hold more often than
+    ``reference`` does (``{"Si": {"4": 0.95, ...}}``, e.g. :meth:`Chemistry.coordination_at`).
+
+    Restarting exactly these atoms moves the ensemble's coordination distribution towards the reference from the
+    side of its excess: a class the reference never shows (one-fold carbon) is always re-sampled, and a class is
+    left alone once its share has fallen to the reference's. Species without a reference are never selected.
+    """
+    selected = torch.zeros(len(cn), dtype=torch.bool)
+    for symbol, fractions in reference.items():
+        mask = numbers == to_z(symbol)
+        if not bool(mask.any()):
+            continue
+        values = cn[mask]
+        counts = torch.bincount(values).to(torch.float64)
+        share = counts / counts.sum()
+        target = torch.zeros_like(share)
+        for n, f in fractions.items():
+            if int(n) < len(target):
+                target[int(n)] = float(f)
+        selected[mask] = (share > target)[values]
+    return selected
