@@ -116,7 +116,9 @@ def main(argv=None) -> None:
         tests = load_md_dataset(f"a-Si_{density}", split="test")
         reference = next(a for a in tests if a.info["replica"] == 10)
         other = next(a for a in tests if a.info["replica"] == 11)
-        common = dict(density_g_cm3=density, n_atoms=args.atoms, n_replicas=args.replicas, steps=args.steps)
+        common = dict(
+            preset="fast", density_g_cm3=density, n_atoms=args.atoms, n_replicas=args.replicas, steps=args.steps
+        )
         t0 = time.perf_counter()
         uncond = generate(prior, seed=args.seed, progress=False, **common)
         t1 = time.perf_counter()

@@ -1,6 +1,9 @@
 """Speed of PDF-guided inversion (the inversion issue's targets), measured in one run on this machine.
 
-    python bench/invert.py [--atoms 1000] [--steps 512] [--threads 2] [--full-runs 3] [--rounds 3]
+    python bench/invert.py [--atoms 1000] [--steps 512] [--threads 2] [--full-runs 3] [--rounds 3] [--preset fast]
+
+``--preset fast`` (default here) times plain Euler–Maruyama without restarts, the path timed before presets existed;
+``--preset quality`` times what `invert` now does by default.
 
 1. A full default inversion (`specguide.invert`: two-stage, unconditional pass + guided pass of ``--steps``
    each) of ``--atoms`` a-Si atoms against the g(r) of held-out MD a-Si at 2.5 g/cm³, ``--full-runs`` times
@@ -47,6 +50,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the second stage (median kept)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--full-runs", type=int, default=3, help="full inversions (median and range reported)")
+    parser.add_argument("--preset", default="fast", choices=("fast", "quality"),
+                        help="sampler preset (fast: plain denoising, as timed before presets existed)")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"malloc tuned at import: {allocator.tuned} (SPECGUIDE_TUNE_MALLOC=0: the C library's defaults)")
@@ -62,7 +67,7 @@ def main() -> None:
     for _ in range(args.full_runs):
         start = time.perf_counter()
         result = invert("a-Si", [target], density_g_cm3=2.5, n_atoms=args.atoms, n_replicas=1, steps=args.steps,
-                        seed=0, progress=False)  # fmt: skip
+                        seed=0, progress=False, preset=args.preset)  # fmt: skip
         totals.append(time.perf_counter() - start)
         loss = next(iter(result.summary["losses"].values()))["mean"]
         print(f"full inversion: {args.atoms} atoms, {args.steps} + {args.steps} steps (two-stage): {totals[-1]:.1f} s  "
@@ -71,7 +76,8 @@ def main() -> None:
           f"; target ≤ 90 s for 1000 atoms, 512 steps")  # fmt: skip
 
     network, _ = load_prior("a-Si")
-    common = dict(density_g_cm3=2.5, n_atoms=args.atoms, n_replicas=1, steps=args.steps, progress=False)
+    common = dict(density_g_cm3=2.5, n_atoms=args.atoms, n_replicas=1, steps=args.steps, progress=False,
+                  preset=args.preset)  # fmt: skip
     first_stage = generate(network, seed=0, **common)  # what invert's second stage starts from
     half = float(perpendicular_widths(torch.as_tensor(np.asarray(first_stage[0].cell[:]))[None]).min()) / 2
     loaded = load_target(target, half)

@@ -98,7 +98,7 @@ def main() -> None:
         rows = {}
         for row in args.rows:
             start = time.perf_counter()
-            common = dict(density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps,
+            common = dict(preset="fast", density_g_cm3=density, n_atoms=216, n_replicas=args.replicas, steps=args.steps,
                           seed=args.seed, n_restarts=restarts, corrector_steps=args.corrector_steps,
                           progress=False)  # fmt: skip
             if restarts:

@@ -158,7 +158,14 @@ def run_generate(n_atoms: int, steps: int) -> dict:
     start = time.perf_counter()
     with torch.no_grad():
         structures, details = generate(
-            prior, density_g_cm3=DENSITY, n_atoms=n_atoms, steps=steps, seed=0, progress=False, return_details=True
+            prior,
+            density_g_cm3=DENSITY,
+            n_atoms=n_atoms,
+            steps=steps,
+            seed=0,
+            progress=False,
+            return_details=True,
+            preset="fast",
         )
     seconds = time.perf_counter() - start
     positions = structures[0].get_positions()

@@ -91,7 +91,8 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
     rmc_target = histogram_target(held_out, r_max=observables["PDF"].r_max, dr=0.05)
     md_cn = coordination(reference, cutoff)["species"][element]
     restarts, restart_mode = restart_settings(material, args)
-    common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=args.replicas, steps=args.steps, seed=rng_seed,
+    common = dict(preset="fast", density_g_cm3=density, n_atoms=n_atoms, n_replicas=args.replicas, steps=args.steps,
+                  seed=rng_seed,
                   corrector_steps=args.corrector_steps, n_restarts=restarts, restart_mode=restart_mode,
                   progress=False)  # fmt: skip
 

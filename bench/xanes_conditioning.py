@@ -108,7 +108,8 @@ def main(argv=None) -> None:
     target_files = targets(surrogate_meta, args.out)
     observable = SurrogateSpectrum(args.surrogate)
     network, prior_meta = load_prior(args.prior)
-    common = dict(density_g_cm3=args.density, n_atoms=args.atoms, n_replicas=args.replicas, steps=args.steps,
+    common = dict(preset="fast", density_g_cm3=args.density, n_atoms=args.atoms, n_replicas=args.replicas,
+                  steps=args.steps,
                   seed=args.seed, n_restarts=args.restarts, restart_mode=args.restart_mode,
                   progress=False)  # fmt: skip
     result = {"config": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

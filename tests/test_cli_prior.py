@@ -110,6 +110,8 @@ def test_generate_writes_structures_config_summary_and_is_reproducible(tiny_prio
             "16",
             "--seed",
             "7",
+            "--preset",
+            "fast",
             "--out",
             str(out),
         ]

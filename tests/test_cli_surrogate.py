@@ -67,14 +67,15 @@ def test_invert_with_a_xanes_target(checkpoint, tiny_spectra_dir, tmp_path):
     assert result.exit_code == 0, result.output
     out = tmp_path / "run"
     args = ["invert", "--prior", "a-Si", "--target", f"xanes:{target}", "--surrogate", str(checkpoint),
-            "--density", "2.33", "--atoms", "64", "--replicas", "1", "--steps", "8", "--out", str(out)]  # fmt: skip
+            "--density", "2.33", "--atoms", "64", "--replicas", "1", "--steps", "8", "--preset", "fast",
+            "--out", str(out)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     loss = summary["losses"][f"xanes:{target.name}"]
     assert np.isfinite(loss["mean"])
     fit = np.loadtxt(next(out.glob("fit_xanes*.dat")))
-    assert fit.shape == (20, 4)
+    assert fit.shape == (20, 6)  # grid, fitted data, ensemble mean, std, weight, data as measured
     no_surrogate = runner.invoke(app, [*args[:5], *args[7:-1], str(tmp_path / "other")])
     assert no_surrogate.exit_code == 2 and "--surrogate" in no_surrogate.output
 

@@ -66,3 +66,60 @@ def test_overwrite_needs_force(tmp_path):
         refuse_overwrite(result, force=False)
     refuse_overwrite(result, force=True)
     refuse_overwrite(tmp_path / "new", force=False)
+
+
+def _silica_cell() -> ase.Atoms:
+    from specguide.data.md import load_md_dataset
+
+    return load_md_dataset("a-SiO2_2.2", split="test")[0]
+
+
+def _dump_text(atoms: ase.Atoms, columns: str) -> str:
+    types = {"O": 2, "Si": 1}
+    lines = ["ITEM: TIMESTEP", "0", "ITEM: NUMBER OF ATOMS", str(len(atoms)), "ITEM: BOX BOUNDS pp pp pp"]
+    lines += [f"0.0 {length:.6f}" for length in atoms.cell.lengths()]
+    lines.append(f"ITEM: ATOMS {columns}")
+    for k, (symbol, (x, y, z)) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions)):
+        fields = {"id": str(k + 1), "type": str(types[symbol]), "element": symbol, "x": f"{x:.6f}", "y": f"{y:.6f}",
+                  "z": f"{z:.6f}"}  # fmt: skip
+        lines.append(" ".join(fields[c] for c in columns.split()))
+    return "\n".join(lines) + "\n"
+
+
+def test_lammps_dumps_need_types_unless_they_name_elements_and_never_become_hydrogen(tmp_path):
+    atoms = _silica_cell()
+    plain = tmp_path / "run.lammpstrj"
+    plain.write_text(_dump_text(atoms, "id type x y z"))
+    with pytest.raises(InputError, match="--types Si,O") as info:
+        read_structures(f"{plain}@lammps-dump-text")
+    assert str(plain) in str(info.value)
+    (read,) = read_structures(f"{plain}@lammps-dump-text", types="Si,O")
+    assert read.get_chemical_formula() == atoms.get_chemical_formula()
+    assert np.allclose(read.positions, atoms.positions, atol=1e-5)
+    named = tmp_path / "named.lammpstrj"
+    named.write_text(_dump_text(atoms, "id element x y z"))
+    (read,) = read_structures(named, format="lammps-dump-text")
+    assert read.get_chemical_formula() == atoms.get_chemical_formula()
+    with pytest.raises(InputError, match="more atom types"):
+        read_structures(f"{plain}@lammps-dump-text", types="Si")
+    with pytest.raises(InputError, match="element symbols"):
+        read_structures(f"{plain}@lammps-dump-text", types="Si,Qq")
+
+
+def test_lammps_data_take_elements_from_masses_or_types(tmp_path):
+    atoms = _silica_cell()
+    with_masses = tmp_path / "silica.data"
+    ase.io.write(with_masses, atoms, format="lammps-data", specorder=["Si", "O"], masses=True)
+    (read,) = read_structures(f"{with_masses}@lammps-data")
+    assert read.get_chemical_formula() == atoms.get_chemical_formula()
+    bare = tmp_path / "bare.data"
+    text = with_masses.read_text()
+    start = text.index("Masses")
+    end = text.index("Atoms")
+    bare.write_text(text[:start] + text[end:])
+    with pytest.raises(InputError, match="--types"):
+        read_structures(f"{bare}@lammps-data")
+    (read,) = read_structures(f"{bare}@lammps-data", types=["Si", "O"])
+    assert read.get_chemical_formula() == atoms.get_chemical_formula()
+    with pytest.raises(InputError, match="LAMMPS"):
+        read_structures(tmp_path / "bare.data", types="Si,O", format="extxyz")

@@ -22,6 +22,7 @@ def compute_spectrum(
     *,
     weighting: str = "number",
     r_max: float | None = None,
+    types: str | None = None,
     **options: float,
 ) -> tuple[np.ndarray, np.ndarray, Observable]:
     """Spectrum of every frame of ``structure``, averaged over frames.
@@ -30,9 +31,10 @@ def compute_spectrum(
     the default is min(8 Å, half the smallest cell width), and a larger explicit value is refused because
     periodic images of one pair would be counted twice. ``options`` are the other grid settings (``dr``,
     ``sigma`` in Å; ``q_min``, ``q_max``, ``dq`` in Å⁻¹; ``adf_cutoff`` in Å). Returns
-    ``(x, y, observable)`` with ``x`` the grid and ``y`` the frame-averaged spectrum.
+    ``(x, y, observable)`` with ``x`` the grid and ``y`` the frame-averaged spectrum. ``structure`` may end in
+    ``@FORMAT``; ``types`` names the elements of LAMMPS atom types (``"Si,O"``).
     """
-    frames = read_structures(structure)
+    frames = read_structures(structure, types=types)
     positions, cells, numbers, batch = batch_from_atoms(frames)
     half_width = float(perpendicular_widths(cells).min()) / 2
     if r_max is None:
@@ -55,7 +57,11 @@ def compute_spectrum(
 
 
 def surrogate_spectrum(
-    structure: str | Path, surrogate: str | Path, kind: str | None = None, per_atom: bool = False
+    structure: str | Path,
+    surrogate: str | Path,
+    kind: str | None = None,
+    per_atom: bool = False,
+    types: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, Observable, list[str]]:
     """XANES / EXAFS of every frame of ``structure`` through a trained surrogate.
 
@@ -65,7 +71,7 @@ def surrogate_spectrum(
     """
     from specguide.observables.surrogate import SurrogateSpectrum
 
-    frames = read_structures(structure)
+    frames = read_structures(structure, types=types)
     try:
         observable = SurrogateSpectrum(surrogate, kind=kind)
     except ValueError as exc:

@@ -12,6 +12,11 @@ from rich.console import Console
 
 from specguide.io import InputError
 
+TypesOption = Annotated[
+    str | None,
+    typer.Option(help="Elements of LAMMPS atom types 1, 2, ... in order (e.g. Si,O), for LAMMPS data and dump files. "
+                 "Any structure file may also be named FILE@FORMAT (an ASE format)."),
+]  # fmt: skip
 PRIOR_HELP = "Bundled prior name (e.g. a-Si: the member trained nearest --density) or checkpoint file."
 app = typer.Typer(
     help="specguide: realistic 3D structures of disordered materials from their spectra.",
@@ -87,6 +92,7 @@ def spectrum(
     out: Annotated[Path | None, typer.Option(help="Two-column text file to write (default: print).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Also save a plot (PNG).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
+    types: TypesOption = None,
 ) -> None:
     """Compute a spectrum of a structure file (averaged over its frames) and write it as two columns."""
     from specguide.api import compute_spectrum
@@ -97,9 +103,10 @@ def spectrum(
             if target is not None:
                 refuse_overwrite(target, force)
         if kind.value in ("xanes", "exafs"):
-            _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out)
+            _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out, types)
             return
-        options = dict(r_max=r_max, dr=dr, sigma=sigma, q_min=q_min, q_max=q_max, dq=dq, adf_cutoff=adf_cutoff)
+        options = dict(r_max=r_max, dr=dr, sigma=sigma, q_min=q_min, q_max=q_max, dq=dq, adf_cutoff=adf_cutoff,
+                       types=types)  # fmt: skip
         x, y, observable = compute_spectrum(structure, kind.value, weighting=weighting.value, **options)
     except InputError as exc:
         fail(str(exc))
@@ -118,7 +125,9 @@ def spectrum(
         err.print(f"wrote {plot}")
 
 
-def _surrogate_spectrum(structure: Path, kind: str, surrogate: Path | None, per_atom: bool, out: Path | None) -> None:
+def _surrogate_spectrum(
+    structure: Path, kind: str, surrogate: Path | None, per_atom: bool, out: Path | None, types: str | None = None
+) -> None:
     import numpy as np
 
     from specguide.api import surrogate_spectrum
@@ -127,7 +136,7 @@ def _surrogate_spectrum(structure: Path, kind: str, surrogate: Path | None, per_
     if surrogate is None:
         raise InputError(f"--kind {kind} is computed by a learned surrogate: add --surrogate CKPT (train-surrogate)")
     try:
-        x, spectra, observable, labels = surrogate_spectrum(structure, surrogate, kind, per_atom)
+        x, spectra, observable, labels = surrogate_spectrum(structure, surrogate, kind, per_atom, types)
     except (FileNotFoundError, ValueError) as exc:
         raise InputError(str(exc)) from None
     header = f"{observable.header()}\nsource: {structure}"
@@ -255,6 +264,7 @@ def train_prior_command(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
+    types: TypesOption = None,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
     from specguide.diffusion.training import check_t_range, train_prior
@@ -264,7 +274,7 @@ def train_prior_command(
     try:
         if not resume:
             refuse_overwrite(out, force)
-        structures = [atoms for path in files for atoms in read_structures(path)]
+        structures = [atoms for path in files for atoms in read_structures(path, types=types)]
     except InputError as exc:
         fail(str(exc))
     if max_time is None and max_epochs is None:
@@ -358,14 +368,39 @@ class RestartMode(str, Enum):
     local = "local"
 
 
-RestartModeOption = Annotated[
-    RestartMode,
-    typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass."),
+class Preset(str, Enum):
+    quality = "quality"
+    fast = "fast"
+
+
+PresetOption = Annotated[
+    Preset,
+    typer.Option(help="quality: the corrector steps and local restarts the prior recommends (its model card); "
+                 "fast: plain denoising, no restarts. --corrector-steps/--restarts/--restart-mode override."),
+]  # fmt: skip
+CorrectorOption = Annotated[
+    int | None, typer.Option(help="Langevin corrector steps after each denoising step (default: --preset).")
 ]
+RestartsOption = Annotated[
+    int | None, typer.Option(help="Restart cycles for atoms with coordination defects (default: --preset).")
+]
+CompositionOption = Annotated[
+    str | None,
+    typer.Option(help="Formula (SiO2, Cu64Zr36) or SYMBOL:AMOUNT pairs (Si:1,O:2); default: the prior's training "
+                 "composition."),
+]  # fmt: skip
+
+
+RestartModeOption = Annotated[
+    RestartMode | None,
+    typer.Option(help="replica: re-noise whole replicas; local: defects + bonded neighbours, then a joint pass "
+                 "(default: --preset)."),
+]  # fmt: skip
 CnRangeOption = Annotated[
     list[str] | None,
-    typer.Option(help="With --restarts: the coordination numbers an element may have, SYMBOL:LO-HI, repeatable "
-                 "(default Si:3-4, C:2-4); e.g. Si:4-4 for a four-fold network."),
+    typer.Option(help="With restarts: the coordination numbers an element may have, SYMBOL:LO-HI, repeatable; "
+                 "e.g. Si:4-4 for a four-fold network. Default: re-sample the classes that exceed the prior's "
+                 "training data."),
 ]  # fmt: skip
 
 
@@ -400,12 +435,12 @@ def generate(
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
-    corrector_steps: Annotated[
-        int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
-    ] = 0,
-    restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
-    restart_mode: RestartModeOption = RestartMode.replica,
+    corrector_steps: CorrectorOption = None,
+    restarts: RestartsOption = None,
+    restart_mode: RestartModeOption = None,
     cn_range: CnRangeOption = None,
+    preset: PresetOption = Preset.quality,
+    composition: CompositionOption = None,
     init: Annotated[
         Path | None, typer.Option(help="Start from this structure file (crystal seed, liquid), noised to --t-start.")
     ] = None,
@@ -413,18 +448,21 @@ def generate(
         float | None, typer.Option(help="Starting time in (0, 1) (default 0.999, or 0.6 with --init).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    types: TypesOption = None,
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
+    from specguide.chemistry import parse_composition
     from specguide.diffusion.sampling import generate as generate_structures
     from specguide.diffusion.sampling import summarize, write_generation
     from specguide.io import read_structures, refuse_overwrite
 
     try:
         refuse_overwrite(out, force)
+        fractions = None if composition is None else parse_composition(composition)
         shape = None if cell is None else [float(v) for v in cell.split(",")]
         if shape is not None and (len(shape) != 3 or min(shape) <= 0):
             raise InputError(f"--cell {cell!r}: give three positive lengths 'a,b,c' in Å")
-        start = "random" if init is None else read_structures(init)
+        start = "random" if init is None else read_structures(init, types=types)
         ranges = parse_cn_ranges(cn_range)
     except ValueError as exc:
         fail(str(exc))
@@ -439,8 +477,10 @@ def generate(
             cell=shape,
             init=start,
             t_start=t_start,
+            preset=preset.value,
+            composition=fractions,
             n_restarts=restarts,
-            restart_mode=restart_mode.value,
+            restart_mode=None if restart_mode is None else restart_mode.value,
             cn_range=ranges,
             corrector_steps=corrector_steps,
             progress=True,
@@ -449,7 +489,7 @@ def generate(
     except (FileNotFoundError, ValueError) as exc:
         fail(str(exc))
     config = {**details["config"], "init": str(init) if init else "random", "report": details["report"]}
-    summary = summarize(structures)
+    summary = summarize(structures, cn_range=ranges, chemistry=details["chemistry"], density_g_cm3=density)
     write_generation(out, structures, config, summary, force=force)
     err.print(f"wrote {len(structures)} structures to {out / 'structures.extxyz'}")
 
@@ -501,37 +541,39 @@ def invert(
     init: Annotated[
         str, typer.Option(help="random, crystal (the element's reference crystal), or a structure file (seed/liquid).")
     ] = "random",
-    corrector_steps: Annotated[
-        int, typer.Option(help="Langevin corrector steps after each denoising step (predictor–corrector).")
-    ] = 0,
-    restarts: Annotated[int, typer.Option(help="Restart cycles for replicas with coordination defects.")] = 0,
-    restart_mode: RestartModeOption = RestartMode.replica,
+    corrector_steps: CorrectorOption = None,
+    restarts: RestartsOption = None,
+    restart_mode: RestartModeOption = None,
     cn_range: CnRangeOption = None,
+    preset: PresetOption = Preset.quality,
+    composition: CompositionOption = None,
     scan_replicas: Annotated[int, typer.Option(help="Replicas per density during a density scan.")] = 2,
     surrogate: Annotated[
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    types: TypesOption = None,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
+    from specguide.chemistry import parse_composition
     from specguide.diffusion.inversion import invert as run_inversion
     from specguide.diffusion.inversion import parse_densities, with_surrogate, write_inversion
-    from specguide.diffusion.targets import load_target, parse_target_spec
+    from specguide.diffusion.targets import parse_target_spec
     from specguide.io import read_structures, refuse_overwrite
 
     try:
         refuse_overwrite(out, force)
+        fractions = None if composition is None else parse_composition(composition)
         densities = parse_densities(density)
-        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)
-        for spec in specs:  # fail fast on unreadable targets, before any sampling
-            load_target(spec, half_cell=1e9)
-        start = init if init in ("random", "crystal") else read_structures(Path(init))
+        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)  # read before any sampling
+        start = init if init in ("random", "crystal") else read_structures(Path(init), types=types)
         ranges = parse_cn_ranges(cn_range)
         result = run_inversion(
             prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
             strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
             init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
-            corrector_steps=corrector_steps, restart_mode=restart_mode.value, cn_range=ranges,
+            corrector_steps=corrector_steps, restart_mode=None if restart_mode is None else restart_mode.value,
+            cn_range=ranges, preset=preset.value, composition=fractions,
         )  # fmt: skip
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         fail(str(exc))
@@ -539,6 +581,12 @@ def invert(
     losses = ", ".join(f"{label} {v['ensemble_mean_spectrum']:.3g}" for label, v in result.summary["losses"].items())
     err.print(f"wrote {len(result.structures)} structures to {out / 'structures.extxyz'}; look at {out / 'report.png'}")
     err.print(f"loss of the ensemble-mean spectrum: {losses}")
+    for label, notes in result.summary.get("target_notes", {}).items():
+        for note in notes:
+            err.print(f"note on {label}: {note}", markup=False, soft_wrap=True)
+    wrong = result.summary.get("shorter_than_reference")
+    if wrong:
+        err.print(f"warning: pairs closer than the prior's training data ever have: {wrong}", markup=False)
 
 
 @app.command()
@@ -729,6 +777,7 @@ def analyze(
     max_ring: Annotated[int, typer.Option(help="Largest ring size searched.")] = 10,
     energy: Annotated[bool, typer.Option(help="Energy per atom with the shipped classical potential (LAMMPS).")] = True,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    types: TypesOption = None,
 ) -> None:
     """Coordination, angles, dihedrals, rings, q4/q6, Voronoi, crystallinity, energy; Delta_ED vs a reference."""
     from specguide.analysis.report import analyze as run_analysis
@@ -737,8 +786,8 @@ def analyze(
 
     try:
         refuse_overwrite(out, force)
-        structures = [atoms for path in files for atoms in read_structures(path)]
-        references = [atoms for path in reference or [] for atoms in read_structures(path)]
+        structures = [atoms for path in files for atoms in read_structures(path, types=types)]
+        references = [atoms for path in reference or [] for atoms in read_structures(path, types=types)]
         cutoffs = {}
         for text in cutoff or []:
             pair, _, value = text.partition("=")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,24 +26,91 @@ class InputError(ValueError):
     """A user-supplied file or option is unusable; the message names the file and the fix."""
 
 
-def read_structures(path: str | Path, index: str = ":") -> list[ase.Atoms]:
+LAMMPS_FORMATS = ("lammps-data", "lammps-dump-text")
+
+
+def split_format(path: str | Path) -> tuple[Path, str | None]:
+    """``"dump.lammpstrj@lammps-dump-text"`` → ``(Path("dump.lammpstrj"), "lammps-dump-text")``.
+
+    The part after the last ``@`` is a format only if ASE knows it and the whole name is not an existing file
+    (bundled names like ``a-Si@1.5`` keep their ``@``).
+    """
+    from ase.io.formats import ioformats
+
+    text = str(path)
+    head, sep, tail = text.rpartition("@")
+    if sep and tail in ioformats and not Path(text).exists():
+        return Path(head), tail
+    return Path(text), None
+
+
+def parse_types(text: str | Sequence[str] | None) -> list[str] | None:
+    """``"Si,O"`` → ``["Si", "O"]``: element of LAMMPS atom type 1, 2, ... (``InputError`` for unknown symbols)."""
+    if text is None:
+        return None
+    symbols = [s.strip() for s in (text.split(",") if isinstance(text, str) else text) if s.strip()]
+    unknown = [s for s in symbols if s not in chemical_symbols[1:]]
+    if not symbols or unknown:
+        raise InputError(f"--types {text!r}: give element symbols in LAMMPS type order, e.g. --types Si,O")
+    return symbols
+
+
+def _lammps_options(path: Path, fmt: str, types: list[str] | None) -> dict:
+    """Reader options that turn LAMMPS atom types into elements, or ``InputError`` if nothing says which."""
+    from ase.data import atomic_numbers
+
+    head = path.read_text(errors="replace")[:200_000]
+    if fmt == "lammps-data":
+        if types:
+            return {"Z_of_type": {k + 1: atomic_numbers[s] for k, s in enumerate(types)}}
+        if not any(line.strip().startswith("Masses") for line in head.splitlines()):
+            raise InputError(f"{path}: a LAMMPS data file without a Masses section names types, not elements; "
+                             "give the element of each type in order, e.g. --types Si,O")  # fmt: skip
+        return {}
+    columns = next((line.split()[2:] for line in head.splitlines() if line.startswith("ITEM: ATOMS")), [])
+    if types:
+        return {"specorder": types}
+    if "element" not in columns and "mass" not in columns:
+        raise InputError(f"{path}: a LAMMPS dump with atom types but no element or mass column; give the element "
+                         "of each type in order, e.g. --types Si,O")  # fmt: skip
+    return {}
+
+
+def read_structures(
+    path: str | Path, index: str = ":", *, format: str | None = None, types: str | Sequence[str] | None = None
+) -> list[ase.Atoms]:
     """Read every frame of an ASE-readable structure file, with checks a scientist would want.
 
-    Raises ``InputError`` for a missing or unreadable file, an unknown element, a zero-volume cell
-    or overlapping atoms (< 0.5 Å apart).
+    ``path`` may end in ``@FORMAT`` (an ASE format name, e.g. ``dump.lammpstrj@lammps-dump-text``), as may
+    ``format=``. ``types`` names the element of each LAMMPS atom type in order (``"Si,O"``); a LAMMPS file that
+    gives neither types, masses nor element names is refused rather than read as H, He, ... Raises
+    ``InputError`` for a missing or unreadable file, an unknown element, a zero-volume cell or overlapping atoms
+    (< 0.5 Å apart).
     """
-    path = Path(path)
+    path, suffix_format = split_format(path)
+    fmt = format or suffix_format
+    types = parse_types(types)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
         raise InputError(f"{path}: is a directory; give a structure file (extxyz, POSCAR, CIF, LAMMPS data)")
+    if fmt is None:
+        try:
+            fmt = ase.io.formats.filetype(str(path), guess=True)
+        except Exception:  # ASE raises several kinds for files it cannot place; reading below says so
+            fmt = None
+    options = _lammps_options(path, fmt, types) if fmt in LAMMPS_FORMATS else {}
+    if types and fmt not in LAMMPS_FORMATS:
+        raise InputError(f"{path}: --types applies to LAMMPS data and dump files; this file reads as {fmt}")
     try:
-        frames = ase.io.read(str(path), index=index)
+        frames = ase.io.read(str(path), index=index, format=fmt, **options)
     except ase.io.formats.UnknownFileTypeError:
         raise InputError(
             f"{path}: unknown file format; use extxyz, POSCAR (.vasp), CIF or LAMMPS data, "
-            "or name the file with a recognised extension"
+            "or name the format: FILE@FORMAT (an ASE format, e.g. FILE@lammps-dump-text)"
         ) from None
+    except IndexError:
+        raise InputError(f"{path}: the file has more atom types than --types names ({','.join(types or [])})") from None
     except Exception as exc:  # ASE raises many kinds of errors for malformed files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{path}: could not be read as a structure ({first_line}); check the file format") from None

@@ -54,7 +54,17 @@ def plot_inversion_report(path: Path, result) -> None:
         values = result.spectra[target.label]
         mean, std = values.mean(0), values.std(0)
         active = target.point_weights.numpy() > 0
-        axis.plot(x[active], target.y.numpy()[active], color="k", lw=1.2, label="target")
+        seen = target.y.numpy()
+        if target.raw is not None:
+            raw_x, raw_y = (np.asarray(v) for v in target.raw)
+            shown = (raw_x >= x[0]) & (raw_x <= x[-1])
+            if not np.allclose(np.interp(x[active], raw_x, raw_y), seen[active], rtol=1e-6, atol=1e-9):
+                axis.plot(raw_x[shown], raw_y[shown], color="0.55", lw=0.9, label="data as measured")
+                axis.plot(x[active], seen[active], color="k", lw=1.2, label="data as the cell sees them")
+            else:
+                axis.plot(x[active], seen[active], color="k", lw=1.2, label="data")
+        else:
+            axis.plot(x[active], seen[active], color="k", lw=1.2, label="target")
         axis.plot(x, mean, color="tab:orange", lw=1.2, label=f"ensemble mean ({len(values)})")
         axis.fill_between(x, mean - std, mean + std, color="tab:orange", alpha=0.3, label="± std")
         loss = summary["losses"][target.label]["ensemble_mean_spectrum"]
@@ -76,7 +86,8 @@ def plot_inversion_report(path: Path, result) -> None:
     axis = rest[0]
     axis.plot(pdf.grid.numpy(), g.mean(0), lw=1.2)
     axis.fill_between(pdf.grid.numpy(), g.mean(0) - g.std(0), g.mean(0) + g.std(0), alpha=0.3)
-    axis.set_title(f"g(r), number-weighted (shortest pair {summary['min_distance']:.2f} Å)", fontsize=9)
+    shortest = summary.get("min_distance")
+    axis.set_title("g(r), number-weighted" + (f" (shortest pair {shortest:.2f} Å)" if shortest else ""), fontsize=9)
     axis.set_xlabel("r (Å)")
     axis.set_ylabel("g(r)")
     axis = rest[1]
@@ -87,12 +98,18 @@ def plot_inversion_report(path: Path, result) -> None:
     axis = rest[2]
     species = list(summary["coordination"])
     width = 0.8 / max(1, len(species))
+    reference = (summary.get("reference") or {}).get("coordination") or {}
     for k, symbol in enumerate(species):
         fractions = summary["coordination"][symbol]["fractions"]
         cns = np.array([int(c) for c in fractions])
-        axis.bar(cns + (k - (len(species) - 1) / 2) * width, [100 * fractions[str(c)] for c in cns], width,
-                 label=symbol)  # fmt: skip
-    axis.set_title("coordination numbers", fontsize=9)
+        shift = (k - (len(species) - 1) / 2) * width
+        axis.bar(cns + shift, [100 * fractions[str(c)] for c in cns], width, label=symbol)
+        if symbol in reference:
+            ref_cns = np.array([int(c) for c in reference[symbol]])
+            axis.scatter(ref_cns + shift, [100 * reference[symbol][str(c)] for c in ref_cns], marker="_", s=200,
+                         color="k", zorder=3, label="training MD" if k == 0 else None)  # fmt: skip
+    axis.set_title("coordination numbers (bars; lines: the prior's training data)" if reference else
+                   "coordination numbers", fontsize=9)  # fmt: skip
     axis.set_xlabel("CN")
     axis.set_ylabel("% of atoms")
     axis.legend(fontsize=7)

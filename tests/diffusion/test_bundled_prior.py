@@ -23,7 +23,7 @@ def test_checkpoint_records_data_and_hyperparameters(prior):
 
 
 def test_generation_is_physical_and_reproducible():
-    kwargs = dict(density_g_cm3=2.33, n_atoms=64, n_replicas=2, steps=48, seed=3, progress=False)
+    kwargs = dict(density_g_cm3=2.33, n_atoms=64, n_replicas=2, steps=48, seed=3, progress=False, preset="fast")
     first = generate("a-Si", **kwargs)
     second = generate("a-Si", **kwargs)
     for a, b in zip(first, second):
@@ -31,7 +31,7 @@ def test_generation_is_physical_and_reproducible():
         density = a.get_masses().sum() / a.get_volume() / 0.602214076
         assert abs(density - 2.33) < 1e-6 and set(a.get_chemical_symbols()) == {"Si"}
         distances = a.get_all_distances(mic=True)[np.triu_indices(len(a), 1)]
-        assert distances.min() > 1.5  # the default veto (0.7 × covalent radii = 1.55 Å) holds
+        assert distances.min() > 1.5  # the veto's floor (0.7 × covalent radii = 1.55 Å) holds
 
 
 def test_bundled_a_c_prior_covers_its_densities_and_bonds_like_carbon():
@@ -41,7 +41,8 @@ def test_bundled_a_c_prior_covers_its_densities_and_bonds_like_carbon():
     _, meta = load_prior("a-C")
     assert meta["data"]["elements"] == ["C"]
     np.testing.assert_allclose(meta["data"]["density_g_cm3"], [1.5, 3.5], rtol=1e-5)
-    (atoms,) = generate("a-C", density_g_cm3=2.0, n_atoms=216, steps=128, seed=1, n_restarts=4, progress=False)
+    (atoms,) = generate("a-C", density_g_cm3=2.0, n_atoms=216, steps=128, seed=1, n_restarts=4, progress=False,
+                        preset="fast", cn_range={"C": (2, 4)})  # fmt: skip
     distances = atoms.get_all_distances(mic=True)
     np.fill_diagonal(distances, np.inf)
     coordination = (distances < 1.85).sum(axis=1)
@@ -56,10 +57,25 @@ def test_bundled_a_sio2_prior_records_silica_and_generates_sio2():
     network, meta = load_prior("a-SiO2")
     assert meta["data"]["elements"] == ["O", "Si"] and tuple(network.config.species) == (8, 14)
     np.testing.assert_allclose(meta["data"]["density_g_cm3"], [2.2, 2.2], rtol=1e-5)
-    (atoms,) = generate(
-        "a-SiO2", density_g_cm3=2.2, n_atoms=48, composition={"Si": 1 / 3, "O": 2 / 3}, steps=32, progress=False
-    )
+    (atoms,) = generate("a-SiO2", density_g_cm3=2.2, n_atoms=48, steps=32, progress=False, preset="fast")
     symbols = atoms.get_chemical_symbols()
     assert symbols.count("Si") == 16 and symbols.count("O") == 32
     distances = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
-    assert distances.min() > 0.7 * 2 * 0.66 - 1e-6  # the veto's smallest distance: 0.7 × O–O covalent radii
+    assert distances.min() > 0.7 * 2 * 0.66 - 1e-6  # the veto's floor: 0.7 × O–O covalent radii
+    assert meta["chemistry"]["composition"] == pytest.approx({"O": 2 / 3, "Si": 1 / 3}, abs=1e-5)  # the default
+
+
+def test_the_quality_preset_uses_the_priors_recommendation_chemistry_and_a_tightening_veto():
+    """Defaults: corrector steps and local restarts as the prior records; restarts re-sample the coordination
+    classes the MD holds less often; the veto ends at the MD's shortest pair; nothing closer than that is left."""
+    structures, details = generate("a-Si", density_g_cm3=2.5, n_atoms=64, n_replicas=1, steps=16, seed=0,
+                                   progress=False, return_details=True)  # fmt: skip
+    config, chemistry = details["config"], details["chemistry"]
+    assert (config["preset"], config["corrector_steps"], config["n_restarts"], config["restart_mode"]) == (
+        "quality", 4, 12, "local")  # fmt: skip
+    assert config["cn_reference"]["Si"] == chemistry.coordination_at(2.5)["Si"] and config["cn_range"] is None
+    assert config["d_min"]["final"]["Si-Si"] == pytest.approx(chemistry.shortest["Si-Si"])
+    assert config["bond_cutoffs"] == {"Si-Si": chemistry.bond_cutoffs["Si-Si"]}
+    fast = generate("a-Si", density_g_cm3=2.5, n_atoms=64, steps=16, preset="fast", progress=False,
+                    return_details=True)[1]["config"]  # fmt: skip
+    assert (fast["corrector_steps"], fast["n_restarts"]) == (0, 0)

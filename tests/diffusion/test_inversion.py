@@ -42,7 +42,7 @@ def test_crystal_seed_sizes():
 
 def test_invert_reduces_the_target_loss_and_is_reproducible(target_file, tmp_path):
     torch.set_num_threads(2)
-    kwargs = dict(density_g_cm3=2.5, n_atoms=64, n_replicas=2, steps=24, seed=3, progress=False)
+    kwargs = dict(density_g_cm3=2.5, n_atoms=64, n_replicas=2, steps=24, seed=3, progress=False, preset="fast")
     unguided = invert("a-Si", [f"gr:{target_file}"], strength=0.0, **kwargs)
     guided = invert("a-Si", [f"gr:{target_file}"], strength=30.0, **kwargs)
     label = f"gr:{target_file.name}"
@@ -58,14 +58,17 @@ def test_invert_reduces_the_target_loss_and_is_reproducible(target_file, tmp_pat
     assert config["seed"] == 3 and config["guidance"]["strength"] == 30.0
     assert config["targets"][0]["file"] == str(target_file)
     table = np.loadtxt(out / "fit_gr_gr.dat")
-    assert table.shape[1] == 4 and np.isfinite(table).all()
+    assert table.shape[1] == 6 and np.isfinite(table[:, :5]).all()  # grid, fitted data, mean, std, weight, raw
+    measured = np.isfinite(table[:, 5])
+    np.testing.assert_allclose(table[measured, 5], table[measured, 1], atol=1e-6)  # g(r): the data are fitted as is
+    assert "data as measured" in (out / "fit_gr_gr.dat").read_text().splitlines()[1]
     with pytest.raises(FileExistsError):
         write_inversion(tmp_path / "run", guided)
 
 
 def test_density_scan_reports_every_density(target_file):
     result = invert("a-Si", [f"gr:{target_file}"], density_g_cm3="2.0:2.5:2", n_atoms=64, n_replicas=1, steps=8,
-                    scan_replicas=1, progress=False)  # fmt: skip
+                    scan_replicas=1, progress=False, preset="fast")  # fmt: skip
     scan = result.summary["density_scan"]
     assert scan["densities_g_cm3"] == [2.0, 2.5] and len(scan["loss"]) == 2
     assert result.summary["density_g_cm3_used"] == scan["best_g_cm3"]
@@ -77,6 +80,6 @@ def test_density_scan_reports_every_density(target_file):
 
 def test_target_reaching_past_half_the_cell_is_cut_to_it(target_file):
     result = invert("a-Si", [f"gr:{target_file}"], density_g_cm3=2.5, n_atoms=32, n_replicas=1, steps=32,
-                    progress=False)  # fmt: skip
+                    progress=False, preset="fast")  # fmt: skip
     half = result.structures[0].cell.lengths().min() / 2
     assert float(result.targets[0].observable.grid[-1]) <= half

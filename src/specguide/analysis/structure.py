@@ -19,9 +19,19 @@ from collections.abc import Mapping, Sequence
 import ase
 import numpy as np
 import torch
-from ase.data import atomic_numbers, chemical_symbols
+from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
-from specguide.diffusion.sampling import PairTable, coordination_numbers
+from specguide.chemistry import (
+    AMU_PER_A3_PER_G_CM3,
+    Chemistry,
+    PairTable,
+    composition_of,
+    coordination_numbers,
+    first_minimum,
+    first_peak_and_minimum,
+    pair_key,
+    shortest_pairs,
+)
 from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
 
@@ -48,35 +58,22 @@ def normalize_cutoffs(cutoffs: Mapping | float | None, structures: Sequence[ase.
     return {_key(k): float(v) for k, v in cutoffs.items()}
 
 
-def _first_minimum(r: np.ndarray, g: np.ndarray) -> float | None:
-    """r (Å) of the first minimum of g after its first peak (the first-shell boundary), or None."""
-    if g.max() <= 0:
-        return None
-    peak = int(np.argmax(g > 0.5 * g.max()))  # rising edge of the first peak
-    while peak + 1 < len(g) and g[peak + 1] >= g[peak]:
-        peak += 1
-    k = peak
-    while k + 1 < len(g) and g[k + 1] <= g[k]:
-        k += 1
-    return float(r[k]) if 0 < k < len(g) - 1 else None
-
-
 def first_shell_coordination(r: np.ndarray, g: np.ndarray, number_density: float) -> tuple[float, float]:
     """``(n1, r1)``: the mean first-shell coordination number ``∫_0^r1 4πρ r² g(r) dr`` of a g(r) on the grid ``r``
     (Å), with ``r1`` (Å) its first minimum after the first peak and ``ρ`` the number density (Å⁻³)."""
     r, g = np.asarray(r, dtype=float), np.asarray(g, dtype=float)
-    minimum = _first_minimum(r, g)
+    minimum = first_minimum(r, g)
     if minimum is None:
         raise ValueError("g(r) has no first minimum after its first peak on this grid")
     shell = r <= minimum
     return float(np.trapezoid(4.0 * math.pi * number_density * r[shell] ** 2 * g[shell], r[shell])), minimum
 
 
-def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05) -> Cutoffs:
-    """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak.
-
-    Raises ``ValueError`` for a pair whose partial has no minimum below ``r_max`` (give cutoffs instead).
-    """
+def partial_shells(
+    structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05
+) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    """``{("O", "Si"): (first peak, first minimum)}`` (Å) of every species pair's ensemble-mean partial g_ab(r)
+    (Gaussian width ``sigma``) up to ``r_max`` or half the narrowest cell; pairs never within reach are left out."""
     positions, cells, numbers, batch = batch_from_atoms(list(structures))
     half = float(perpendicular_widths(cells).min()) / 2
     reach = math.floor(min(r_max, half) / 0.01) * 0.01
@@ -84,16 +81,61 @@ def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: floa
     with torch.no_grad():
         partials = pdf.partials(positions, cells, numbers, batch)
     r = pdf.grid.numpy()
-    out: Cutoffs = {}
+    out = {}
     for k, label in enumerate(partials.labels):
         g = partials.values[:, k].mean(0).numpy()
-        minimum = _first_minimum(r, g)
-        if minimum is None:
-            if g.max() <= 0:
-                continue  # this pair never comes within reach: no bonds
-            raise ValueError(f"partial g(r) of {label} has no first minimum below {reach:.2f} Å; give cutoffs")
-        out[_key(label)] = round(minimum, 3)
+        if g.max() > 0:
+            out[_key(label)] = first_peak_and_minimum(r, g)
     return out
+
+
+def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05) -> Cutoffs:
+    """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak.
+
+    Raises ``ValueError`` for a pair whose partial has no minimum below ``r_max`` (give cutoffs instead).
+    """
+    out: Cutoffs = {}
+    for pair, (_, minimum) in partial_shells(structures, r_max, sigma).items():
+        if minimum is None:
+            raise ValueError(f"partial g(r) of {'-'.join(pair)} has no first minimum below {r_max:.2f} Å; "
+                             "give cutoffs")  # fmt: skip
+        out[pair] = round(minimum, 3)
+    return out
+
+
+BONDED_PEAK_FACTOR = 1.2  # a pair is bonded if its first g_ab peak is within this × the covalent radii sum
+DENSITY_GROUP = 0.05  # g/cm³: training structures this close in density share one coordination record
+
+
+def chemistry_of(structures: Sequence[ase.Atoms], source: str = "") -> Chemistry:
+    """The :class:`~specguide.chemistry.Chemistry` of a set of periodic structures (e.g. a prior's MD snapshots).
+
+    Bonded pairs are those whose partial g_ab(r) peaks within 1.2 × the sum of covalent radii; their bond cutoff is
+    the first minimum after that peak; coordination fractions are recorded per density (0.05 g/cm³ groups).
+    """
+    structures = list(structures)
+    if not structures:
+        raise ValueError("no structures to take the chemistry from")
+    cutoffs: Cutoffs = {}
+    for pair, (peak, minimum) in partial_shells(structures).items():
+        bond = BONDED_PEAK_FACTOR * sum(covalent_radii[atomic_numbers[s]] for s in pair)
+        if peak is not None and minimum is not None and peak <= bond:
+            cutoffs[pair] = round(minimum, 3)
+    densities = np.array([a.get_masses().sum() / a.get_volume() / AMU_PER_A3_PER_G_CM3 for a in structures])
+    groups = np.round(densities / DENSITY_GROUP) * DENSITY_GROUP
+    records = {}
+    if cutoffs:
+        for value in np.unique(groups):
+            members = [a for a, g in zip(structures, groups) if g == value]
+            fractions = coordination(members, cutoffs)["species"]
+            records[f"{value:.2f}"] = {s: {n: round(f, 6) for n, f in d.items()} for s, d in fractions.items()}
+    return Chemistry(
+        composition_of(structures),
+        {pair_key(*pair): value for pair, value in cutoffs.items()},
+        shortest_pairs(structures),
+        records,
+        source,
+    )
 
 
 def _table(cutoffs: Mapping) -> PairTable:

@@ -48,7 +48,8 @@ class Target:
 
     ``y [n]`` and ``point_weights [n]`` are on ``observable.grid``; ``weight`` is the target's share of the
     total loss; ``fit_scale`` / ``fit_offset`` fit ``a F + b`` to ``y`` per replica (least squares).
-    ``label`` names it in reports (e.g. ``"gr:target.dat"``).
+    ``label`` names it in reports (e.g. ``"gr:target.dat"``). ``y`` is what the model is compared with (measured
+    data as the cell sees them); ``raw`` keeps the data as measured, ``(x, y)`` on their own grid.
     """
 
     observable: Observable
@@ -60,6 +61,7 @@ class Target:
     label: str = ""
     kind: str = ""
     metadata: dict = field(default_factory=dict)
+    raw: tuple | None = None  # the measured curve (x, y) on its own grid, before the box saw it (plots, fit files)
 
     def __post_init__(self) -> None:
         grid = self.observable.grid

@@ -32,14 +32,14 @@ import numpy as np
 import torch
 from ase.data import atomic_masses, chemical_symbols
 
+from specguide.chemistry import AMU_PER_A3_PER_G_CM3, parse_composition, to_z
 from specguide.diffusion.guidance import SpectralGuidance, Target
 from specguide.diffusion.sampling import (
-    DEFAULT_CN_RANGE,
     PRIOR_META_KEYS,
     _species_counts,
-    _to_z,
     cubic_cell_side,
     generate,
+    prior_chemistry,
     summarize,
 )
 from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
@@ -159,7 +159,8 @@ def invert(
     n_replicas: int = 4,
     steps: int = 256,
     seed: int = 0,
-    corrector_steps: int = 0,
+    preset: str = "quality",
+    corrector_steps: int | None = None,
     strength: float = DEFAULT_STRENGTH,
     form: str = "x0",
     step: str = "normalized",
@@ -167,9 +168,10 @@ def invert(
     t_guide: float = 0.6,
     init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
     cell: Any = None,
-    composition: dict[str, float] | None = None,
-    n_restarts: int = 0,
-    restart_mode: str = "replica",
+    composition: dict[str, float] | str | None = None,
+    n_restarts: int | None = None,
+    restart_mode: str | None = None,
+    t_restart: float | None = None,
     cn_range: dict | None = None,
     bond_cutoffs: dict | float | None = None,
     d_min: Any = "auto",
@@ -183,11 +185,10 @@ def invert(
     ``density_g_cm3``: one density, or several (a list or ``"LO:HI:N"``) to scan first with ``scan_replicas``
     replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
-    ``t_guide``); restarts as in :func:`~specguide.diffusion.sampling.generate` (Si defaults to CN 3–4, C to
-    2–4; ``restart_mode`` "replica" or "local"); ``surrogate``: the checkpoint for ``xanes`` / ``exafs``
-    targets that do not name one; ``corrector_steps``: Langevin corrector steps after each predictor step
-    (predictor–corrector sampling, see :func:`~specguide.diffusion.sampling.sample`). The same ``seed`` gives
-    the same structures.
+    ``t_guide``); ``preset``, ``corrector_steps``, restarts, ``composition``, ``bond_cutoffs`` and ``d_min`` as in
+    :func:`~specguide.diffusion.sampling.generate` (by default what the prior's training data and its recorded
+    recommendation say); ``surrogate``: the checkpoint for ``xanes`` / ``exafs`` targets that do not name one.
+    The same ``seed`` gives the same structures.
     """
     started = time.perf_counter()
     if schedule not in SCHEDULES:
@@ -209,12 +210,17 @@ def invert(
             loaded_priors[path] = load_prior(path)
         return loaded_priors[path]
 
-    network, _ = prior_at(densities[len(densities) // 2])
+    network, middle_meta = prior_at(densities[len(densities) // 2])
     prior_species = list(network.config.species)
+    chemistry = prior_chemistry(middle_meta)
     seeds_init: list[ase.Atoms] | None = None
     if isinstance(init, str):
         if init == "crystal":
-            symbols = {chemical_symbols[z] for z in prior_species} if composition is None else set(composition)
+            symbols = (
+                {chemical_symbols[z] for z in prior_species}
+                if composition is None
+                else set(parse_composition(composition))
+            )
             if len(symbols) != 1:
                 raise InputError(f"a crystal seed needs one element; the prior/composition has {sorted(symbols)}")
             seeds_init = [crystal_seed(symbols.pop(), n_atoms)]
@@ -223,16 +229,17 @@ def invert(
     else:
         seeds_init = [init] if isinstance(init, ase.Atoms) else list(init)
     species = (
-        list(seeds_init[0].numbers) if seeds_init is not None else _species_counts(composition, n_atoms, prior_species)
+        list(seeds_init[0].numbers)
+        if seeds_init is not None
+        else _species_counts(composition, n_atoms, prior_species, chemistry)
     )
-    present = sorted(set(int(z) for z in species))
-    if n_restarts > 0 and cn_range is None:
-        cn_range = {z: r for z, r in DEFAULT_CN_RANGE.items() if z in present} or None
-        if cn_range is None:
-            raise ValueError("restarts need cn_range={symbol: (min CN, max CN)} for these species")
+
+    symbols = [chemical_symbols[int(z)] for z in species]
+    fractions = {s: symbols.count(s) / len(symbols) for s in sorted(set(symbols), key=symbols.index)}
 
     def targets_for(density: float) -> list[Target]:
         half = _half_cell(species, n_atoms, density, cell)
+        number_density = density * AMU_PER_A3_PER_G_CM3 / float(atomic_masses[np.asarray(species)].mean())
         loaded = []
         for item in targets:
             if isinstance(item, Target):
@@ -242,7 +249,8 @@ def invert(
                                      f"({half:.3g} Å); use more atoms or a shorter r_max")  # fmt: skip
                 loaded.append(item)
             else:
-                loaded.append(load_target(item if isinstance(item, TargetSpec) else parse_target_spec(item), half))
+                spec = item if isinstance(item, TargetSpec) else parse_target_spec(item)
+                loaded.append(load_target(spec, half, composition=fractions, number_density=number_density))
         labels = [t.label for t in loaded]
         if len(set(labels)) != len(labels):
             for k, target in enumerate(loaded):
@@ -256,8 +264,9 @@ def invert(
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
         common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
-                      corrector_steps=corrector_steps,
+                      preset=preset, corrector_steps=corrector_steps,
                       composition=composition, n_restarts=n_restarts, restart_mode=restart_mode, cn_range=cn_range,
+                      t_restart=t_restart,
                       bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
         stages = {}
         if seeds_init is None and schedule == "two-stage":
@@ -272,7 +281,7 @@ def invert(
                                            guidance=guidance, **common)  # fmt: skip
         stages["guided"] = details["report"]
         return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history,
-                                    "prior_file": meta["path"],
+                                    "prior_file": meta["path"], "chemistry": details["chemistry"],
                                     "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
 
     scan = None
@@ -308,8 +317,11 @@ def invert(
                 "mean": float(per_replica.mean()),
                 "ensemble_mean_spectrum": float(ensemble[0]),
             }
-    summary = summarize(structures, bond_cutoffs=bond_cutoffs, cn_range=cn_range)
-    summary.update({"density_g_cm3_used": best, "losses": losses, "density_scan": scan,
+    sampling = details["sampling"]
+    summary = summarize(structures, bond_cutoffs=bond_cutoffs, cn_range=cn_range, chemistry=details["chemistry"],
+                        density_g_cm3=best)  # fmt: skip
+    notes = {t.label: t.metadata["notes"] for t in loaded if t.metadata.get("notes")}
+    summary.update({"density_g_cm3_used": best, "losses": losses, "density_scan": scan, "target_notes": notes,
                     "seconds": round(time.perf_counter() - started, 2)})  # fmt: skip
     config = {
         "prior": str(prior),
@@ -330,15 +342,18 @@ def invert(
         "n_atoms": n_atoms,
         "n_replicas": n_replicas,
         "steps": steps,
-        "corrector_steps": corrector_steps,
+        "preset": preset,
+        "corrector_steps": sampling["corrector_steps"],
         "seed": seed,
         "guidance": {"strength": strength, "form": form, "step": step, "schedule": schedule, "t_guide": t_guide},
         "init": init if isinstance(init, str) else f"{len(seeds_init)} structure(s)",
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
-        "composition": composition,
-        "n_restarts": n_restarts,
-        "restart_mode": restart_mode,
-        "cn_range": None if cn_range is None else {chemical_symbols[_to_z(k)]: list(v) for k, v in cn_range.items()},
+        "composition": sampling["composition"],
+        "n_restarts": sampling["n_restarts"],
+        "restart_mode": sampling["restart_mode"],
+        "t_restart": sampling["t_restart"],
+        "cn_range": None if cn_range is None else {chemical_symbols[to_z(k)]: list(v) for k, v in cn_range.items()},
+        "cn_reference": sampling.get("cn_reference"),
         "d_min": d_min if isinstance(d_min, (str, float, int)) or d_min is None else str(d_min),
         "scan_replicas": scan_replicas,
         "scan_range": scan_range,
@@ -357,11 +372,19 @@ def write_inversion(out_dir: str | Path, result: InversionResult, force: bool = 
     write_generation(out_dir, result.structures, result.config, result.summary, force=force)
     for target in result.targets:
         values = result.spectra[target.label]
-        table = np.column_stack([target.observable.grid.numpy(), target.y.numpy(), values.mean(0), values.std(0)])
+        grid = target.observable.grid.numpy()
+        columns = [grid, target.y.numpy(), values.mean(0), values.std(0), target.point_weights.numpy()]
+        names = "data as the cell sees them (the fitted target), ensemble mean, ensemble std, fit weight"
+        if target.raw is not None:
+            raw_x, raw_y = (np.asarray(v, dtype=float) for v in target.raw)
+            inside = (grid >= raw_x.min()) & (grid <= raw_x.max())
+            columns.append(np.where(inside, np.interp(grid, raw_x, raw_y), np.nan))
+            names += ", data as measured (interpolated; nan outside the data)"
+        table = np.column_stack(columns)
         stem = target.label.rsplit(".", 1)[0] if "." in target.label.split(":")[-1] else target.label
         name = "fit_" + "".join(c if c.isalnum() or c in "-" else "_" for c in stem) + ".dat"
         header = (f"{target.observable.quantity}; target {target.label}\n"
-                  f"columns: {target.observable.x_label}, target, ensemble mean, ensemble std")  # fmt: skip
+                  f"columns: {target.observable.x_label}, {names}")  # fmt: skip
         write_atomically(out_dir / name, lambda tmp, t=table, h=header: np.savetxt(tmp, t, fmt="%.8g", header=h))
     if plot:
         from specguide.plotting import plot_inversion_report

@@ -41,17 +41,25 @@ import ase
 import ase.io
 import numpy as np
 import torch
-from ase.data import atomic_masses, atomic_numbers, chemical_symbols, covalent_radii
+from ase.data import atomic_masses, chemical_symbols
 
+from specguide.chemistry import (
+    AMU_PER_A3_PER_G_CM3,
+    Chemistry,
+    PairTable,
+    PairValues,
+    coordination_numbers,
+    excess_coordination,
+    parse_composition,
+    species_counts,
+    to_z,
+)
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
 from specguide.graph import atoms_from_batch, batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.io import write_atomically, write_json
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 GuidanceFn = Callable[..., torch.Tensor]
-PairValues = float | dict[tuple[int | str, int | str], float]
-
-AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
 PRIOR_META_KEYS = ("specguide_version", "network", "k", "data")  # what config.json keeps of a prior's metadata
 BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
 VETO_FACTOR = 0.7  # default veto distance = 0.7 x sum of covalent radii (C–C: 1.06 Å)
@@ -72,92 +80,35 @@ def wrap_positions(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Te
     return torch.einsum("ni,nij->nj", fractional, cell)
 
 
-def _to_z(key: int | str) -> int:
-    if isinstance(key, str):
-        if key not in atomic_numbers:
-            raise ValueError(f"unknown element symbol {key!r}")
-        return atomic_numbers[key]
-    return int(key)
-
-
-class PairTable:
-    """A distance per species pair: one float for all pairs, or a dict ``{(z1, z2): r}`` (symbols allowed).
-
-    Pairs missing from a dict get 0 (never bonded / never vetoed). Symmetric.
-    """
-
-    def __init__(self, values: PairValues):
-        self.table = torch.zeros(119, 119, dtype=torch.float64)
-        if isinstance(values, dict):
-            for (a, b), r in values.items():
-                za, zb = _to_z(a), _to_z(b)
-                self.table[za, zb] = self.table[zb, za] = float(r)
-        else:
-            self.table[:] = float(values)
-        if bool((self.table < 0).any()):
-            raise ValueError("pair distances must be >= 0")
-
-    def max_for(self, numbers: torch.Tensor) -> float:
-        present = torch.unique(numbers)
-        return float(self.table[present][:, present].max()) if present.numel() else 0.0
-
-    def lookup(self, zi: torch.Tensor, zj: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return self.table[zi, zj].to(dtype)
-
-    @staticmethod
-    def covalent(numbers: Sequence[int], factor: float) -> dict[tuple[int, int], float]:
-        zs = sorted({int(z) for z in numbers})
-        return {(a, b): round(factor * (covalent_radii[a] + covalent_radii[b]), 4) for a in zs for b in zs if a <= b}
-
-
-def coordination_numbers(
-    positions: torch.Tensor,
-    cells: torch.Tensor,
-    numbers: torch.Tensor,
-    batch: torch.Tensor,
-    bond_cutoffs: PairValues | PairTable,
-    *,
-    return_bonds: bool = False,
-):
-    """Number of bonded neighbours of every atom (bond: distance below the pair's cutoff)."""
-    table = bond_cutoffs if isinstance(bond_cutoffs, PairTable) else PairTable(bond_cutoffs)
-    cutoff = table.max_for(numbers)
-    n = positions.shape[0]
-    if cutoff <= 0:
-        cn = torch.zeros(n, dtype=torch.long)
-        return (cn, torch.zeros(2, 0, dtype=torch.long)) if return_bonds else cn
-    graph = neighbor_graph(positions.detach(), cells.detach(), batch, cutoff, full_list=True)
-    i, j = graph.edge_index
-    bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
-    cn = torch.bincount(i[bonded], minlength=n)
-    if return_bonds:
-        return cn, graph.edge_index[:, bonded]
-    return cn
-
-
 def find_defects(
     positions: torch.Tensor,
     cells: torch.Tensor,
     numbers: torch.Tensor,
     batch: torch.Tensor,
     bond_cutoffs: PairValues | PairTable,
-    cn_range: dict[int | str, tuple[int, int]],
+    cn_range: dict[int | str, tuple[int, int]] | None,
     *,
     return_bonds: bool = False,
+    return_cn: bool = False,
 ):
     """Boolean mask ``[N]`` of atoms whose coordination number is outside ``cn_range[species]``.
 
-    Species without an entry in ``cn_range`` are never defects.
+    Species without an entry in ``cn_range`` (or ``cn_range=None``) are never defects. ``return_bonds`` and
+    ``return_cn`` append the bonded edges ``[2, E]`` and the coordination numbers ``[N]``.
     """
     cn, bonds = coordination_numbers(positions, cells, numbers, batch, bond_cutoffs, return_bonds=True)
+    extra = ((bonds,) if return_bonds else ()) + ((cn,) if return_cn else ())
+    if not cn_range:
+        defects = torch.zeros_like(cn, dtype=torch.bool)
+        return (defects, *extra) if extra else defects
     low = torch.full((119,), -1, dtype=torch.long)
     high = torch.full((119,), 10**6, dtype=torch.long)
     for species, (lo, hi) in cn_range.items():
-        z = _to_z(species)
+        z = to_z(species)
         low[z], high[z] = int(lo), int(hi)
     zs = numbers.long()
     defects = (cn < low[zs]) | (cn > high[zs])
-    return (defects, bonds) if return_bonds else defects
+    return (defects, *extra) if extra else defects
 
 
 def minimum_distance_veto(
@@ -196,6 +147,41 @@ def minimum_distance_veto(
     return displacement, vetoed
 
 
+class VetoSchedule:
+    """Closest approach per species pair that tightens as the noise vanishes (Å).
+
+    ``d(σ) = max(floor, final − width · σ)``: at noise level σ (Å) a move is vetoed only if it brings a pair
+    closer than a structure whose clean positions obey ``final`` could come by noise alone (``width`` = 3√2: three
+    standard deviations of the noise on a pair distance), and never closer than ``floor``; from ``strict_below``
+    (Å of noise) down the veto is ``final`` itself (e.g. the shortest pairs of the prior's training data). A
+    fixed veto at ``final`` from the start freezes moves at high noise and costs the sampler structure quality.
+    """
+
+    def __init__(
+        self, final: PairValues, floor: PairValues, width: float = 3.0 * math.sqrt(2.0), strict_below: float = 0.08
+    ):
+        self.given = {"final": final, "floor": floor, "width": float(width), "strict_below": float(strict_below)}
+        self.final, self.floor, self.width = PairTable(final).table, PairTable(floor).table, float(width)
+        self.strict_below = float(strict_below)
+        self._cache: dict[float, PairTable] = {}
+
+    def to_dict(self) -> dict:
+        """JSON form: ``{"final": {"O-Si": Å}, "floor": {...}, "width": 4.24}``."""
+        return {k: _jsonable_pairs(v) for k, v in self.given.items()}
+
+    def at(self, sigma: float) -> PairTable:
+        key = 0.0 if float(sigma) <= self.strict_below else round(float(sigma), 4)
+        if key not in self._cache:
+            table = PairTable(0.0)
+            table.table = torch.maximum(self.floor, self.final - self.width * key).clamp(min=0.0)
+            self._cache[key] = table
+        return self._cache[key]
+
+
+def _veto_at(veto: PairTable | VetoSchedule | None, sigma: float) -> PairTable | None:
+    return veto.at(sigma) if isinstance(veto, VetoSchedule) else veto
+
+
 # --------------------------------------------------------------------------------------------------
 # options and results
 # --------------------------------------------------------------------------------------------------
@@ -203,17 +189,24 @@ def minimum_distance_veto(
 
 @dataclass
 class RestartOptions:
-    """Restart sampling: re-noise replicas with coordination defects to ``t_restart`` and denoise again."""
+    """Restart sampling: re-noise replicas with coordination defects to ``t_restart`` and denoise again.
+
+    Defects are atoms whose coordination number is outside ``cn_range[species]`` and, with ``cn_reference``
+    (``{"Si": {"4": 0.95, ...}}``, the training data's coordination fractions), atoms in the coordination classes
+    the ensemble holds more often than the reference (:func:`~specguide.chemistry.excess_coordination`): classes
+    the reference never shows are always re-sampled, the others until their share has come down to it.
+    """
 
     n_restarts: int = 0
     t_restart: float = 0.3
     bond_cutoffs: PairValues = 1.84
-    cn_range: dict = field(default_factory=lambda: dict(DEFAULT_CN_RANGE))
+    cn_range: dict | None = field(default_factory=lambda: dict(DEFAULT_CN_RANGE))
     mode: str = "replica"  # "replica": re-noise the whole replica (paper); "local": defects + bonded neighbours
     steps: int | None = None  # default: the main pass's step size over (t_min, t_restart)
     # local mode only: after the last cycle, every atom of the restarted replicas is re-noised to t_relax and
     # denoised together, so the seams between re-sampled and frozen atoms relax (None: no joint pass)
     t_relax: float | None = 0.1
+    cn_reference: dict | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("replica", "local"):
@@ -222,6 +215,8 @@ class RestartOptions:
             raise ValueError("n_restarts must be >= 0")
         if self.t_relax is not None and not 0 < self.t_relax <= 1.0:
             raise ValueError(f"t_relax must be in (0, 1] or None, got {self.t_relax}")
+        if not self.cn_range and not self.cn_reference:
+            raise ValueError("restarts need a cn_range {species: (lo, hi)} or a cn_reference of fractions")
 
 
 @dataclass
@@ -307,7 +302,7 @@ class _Sampler:
         score: ScoreFn,
         schedule: VESchedule,
         generator: torch.Generator,
-        veto: PairTable | None,
+        veto: PairTable | VetoSchedule | None,
         guidance: GuidanceFn | None,
         max_displacement: float | None,
         progress: _Progress,
@@ -335,8 +330,9 @@ class _Sampler:
             score = score + added.detach().to(x.dtype)
         return score
 
-    def move(self, x, drift, noise, cells, numbers, batch, limit, failed, mobile):
-        """Apply ``drift + noise`` (Å): freeze immobile atoms, flag exploding replicas, veto, wrap."""
+    def move(self, x, drift, noise, cells, numbers, batch, limit, failed, mobile, sigma: float = 0.0):
+        """Apply ``drift + noise`` (Å): freeze immobile atoms, flag exploding replicas, veto (at the noise level
+        ``sigma`` reached, Å), wrap."""
         displacement = drift + noise
         if mobile is not None:
             displacement = displacement * mobile[:, None].to(x.dtype)
@@ -345,7 +341,8 @@ class _Sampler:
         failed |= torch.zeros(cells.shape[0], dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
         displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
         if self.veto is not None:
-            displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, self.veto)
+            table = _veto_at(self.veto, sigma)
+            displacement, vetoed = minimum_distance_veto(x, displacement, cells, numbers, batch, table)
             self.report.vetoed_moves += int(vetoed.sum())
         return wrap_positions(x + displacement, cells, batch), failed
 
@@ -379,7 +376,10 @@ class _Sampler:
             score = self.full_score(x, *geometry, t_batch, replica_ids)
             g2 = self.schedule.g2(t)
             z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
-            x, failed = self.move(x, g2 * score * dt, math.sqrt(g2 * dt) * z, *geometry, limit, failed, mobile)
+            sigma_next = float(self.schedule.sigma(torch.tensor(float(t_grid[k + 1]))))
+            x, failed = self.move(
+                x, g2 * score * dt, math.sqrt(g2 * dt) * z, *geometry, limit, failed, mobile, sigma_next
+            )
             t_next = torch.full((n_structures,), float(t_grid[k + 1]), dtype=x.dtype)
             for _ in range(self.corrector_steps):
                 score = self.full_score(x, *geometry, t_next, replica_ids)
@@ -387,7 +387,9 @@ class _Sampler:
                 z_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, z.pow(2).sum(-1)).sqrt()
                 s_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, score.pow(2).sum(-1)).sqrt()
                 eps = (2.0 * (self.snr * z_norm / s_norm.clamp(min=1e-12)) ** 2).index_select(0, batch)[:, None]
-                x, failed = self.move(x, eps * score, torch.sqrt(2.0 * eps) * z, *geometry, limit, failed, mobile)
+                x, failed = self.move(
+                    x, eps * score, torch.sqrt(2.0 * eps) * z, *geometry, limit, failed, mobile, sigma_next
+                )
             self.progress.advance(self.guidance.status() if hasattr(self.guidance, "status") else "")
         return x, failed
 
@@ -486,21 +488,24 @@ def sample(
     numbers = numbers.long()
     batch = batch.long()
     n_structures = cells.shape[0]
-    veto = PairTable(d_min) if d_min is not None else None
+    veto = d_min if isinstance(d_min, VetoSchedule) else (PairTable(d_min) if d_min is not None else None)
     report = SampleReport(n_reinitialised=[0] * n_structures, n_restart_cycles=[0] * n_structures)
     bar = _Progress(progress)
     sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report, corrector_steps, snr)
     seeds = None if positions is None else positions.to(dtype)
 
+    sigma_start = float(schedule.sigma(torch.tensor(float(t_start))))
+
     def initialise(selected: torch.Tensor) -> torch.Tensor:
         atom_mask, sub_batch = _sub_batch(selected, batch)
         sub_cells = cells[selected]
         if seeds is None:
-            return random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, veto)
+            return random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, _veto_at(veto, sigma_start))
         start = seeds[atom_mask]
-        noise = schedule.sigma(t_start) * torch.randn(start.shape, generator=generator, dtype=dtype)
+        noise = sigma_start * torch.randn(start.shape, generator=generator, dtype=dtype)
         if veto is not None:
-            noise, _ = minimum_distance_veto(start, noise, sub_cells, numbers[atom_mask], sub_batch, veto)
+            table = _veto_at(veto, sigma_start)
+            noise, _ = minimum_distance_veto(start, noise, sub_cells, numbers[atom_mask], sub_batch, table)
         return wrap_positions(start + noise, sub_cells, sub_batch)
 
     def run(selected: torch.Tensor, x: torch.Tensor, t_grid: torch.Tensor, mobile=None):
@@ -549,6 +554,20 @@ def sample(
     return SampleResult(x, cells, numbers, batch, report)
 
 
+def _in_short_pairs(x, cells, numbers, batch, table: PairTable) -> torch.Tensor:
+    """Boolean mask ``[N]`` of atoms in a pair closer than ``table`` allows."""
+    cutoff = table.max_for(numbers)
+    short = torch.zeros(len(numbers), dtype=torch.bool)
+    if cutoff <= 0:
+        return short
+    graph = neighbor_graph(x, cells, batch, cutoff, full_list=False)
+    i, j = graph.edge_index
+    close = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
+    short[i[close]] = True
+    short[j[close]] = True
+    return short
+
+
 def _restart_cycles(
     x, cells, numbers, batch, schedule, restart, t_min, steps, t_start, run, bar, report, generator, veto
 ):
@@ -572,7 +591,8 @@ def _restart_cycles(
         atom_mask, sub_batch = _sub_batch(selected, batch)
         kick = (sigma * noise * mobile[:, None].to(x.dtype))[atom_mask]
         if veto is not None:  # re-noising must not create short pairs either
-            kick, _ = minimum_distance_veto(x[atom_mask], kick, cells[selected], numbers[atom_mask], sub_batch, veto)
+            table = _veto_at(veto, float(sigma))
+            kick, _ = minimum_distance_veto(x[atom_mask], kick, cells[selected], numbers[atom_mask], sub_batch, table)
         x = x.clone()
         x[atom_mask] = wrap_positions(x[atom_mask] + kick, cells[selected], sub_batch)
         bar.new(label, len(t_grid) - 1)
@@ -584,7 +604,12 @@ def _restart_cycles(
 
     restarted = torch.zeros(n_structures, dtype=torch.bool)
     for _cycle in range(restart.n_restarts + 1):
-        defects, bonds = find_defects(x, cells, numbers, batch, bonds_table, restart.cn_range, return_bonds=True)
+        defects, bonds, cn = find_defects(x, cells, numbers, batch, bonds_table, restart.cn_range,
+                                          return_bonds=True, return_cn=True)  # fmt: skip
+        if restart.cn_reference:
+            defects = defects | excess_coordination(cn, numbers, restart.cn_reference)
+        if isinstance(veto, VetoSchedule):  # atoms in pairs closer than the final veto are defects too
+            defects = defects | _in_short_pairs(x, cells, numbers, batch, veto.at(0.0))
         per_replica = torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, defects.long())
         report.defects_per_cycle.append(per_replica.tolist())
         selected = per_replica > 0
@@ -620,28 +645,30 @@ def cubic_cell_side(n_atoms: int, mean_mass_amu: float, density_g_cm3: float) ->
     return (n_atoms * mean_mass_amu / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)) ** (1.0 / 3.0)
 
 
-def _species_counts(composition: dict[str, float] | None, n_atoms: int, prior_species: Sequence[int]) -> list[int]:
-    """Atomic numbers of ``n_atoms`` atoms for a composition (largest-remainder rounding)."""
+def _species_counts(
+    composition: dict[str, float] | str | None,
+    n_atoms: int,
+    prior_species: Sequence[int],
+    chemistry: Chemistry | None = None,
+) -> list[int]:
+    """Atomic numbers of ``n_atoms`` atoms for a composition (largest-remainder rounding); without one, the
+    prior's single species or the composition of its training data."""
     if composition is None:
-        if len(prior_species) != 1:
+        if len(prior_species) == 1:
+            return [int(prior_species[0])] * n_atoms
+        if chemistry is None:
             symbols = [chemical_symbols[z] for z in prior_species]
-            raise ValueError(f"the prior covers several species {symbols}: give composition={{symbol: fraction}}")
-        return [int(prior_species[0])] * n_atoms
-    zs = [_to_z(symbol) for symbol in composition]
-    fractions = np.asarray([float(f) for f in composition.values()])
-    if (fractions < 0).any() or fractions.sum() <= 0:
-        raise ValueError(f"composition fractions must be non-negative and not all zero: {composition}")
-    unknown = [chemical_symbols[z] for z in zs if z not in prior_species]
+            raise ValueError(f"the prior covers several species {symbols} and records no training composition: "
+                             "give the composition (e.g. --composition SiO2)")  # fmt: skip
+        composition = chemistry.composition
+    fractions = parse_composition(composition)
+    unknown = [s for s in fractions if prior_species and to_z(s) not in prior_species]
     if unknown:
         raise ValueError(
             f"composition has {unknown}, which the prior was not trained on "
             f"({[chemical_symbols[z] for z in prior_species]})"
         )
-    exact = fractions / fractions.sum() * n_atoms
-    counts = np.floor(exact).astype(int)
-    for index in np.argsort(-(exact - counts), kind="stable")[: n_atoms - counts.sum()]:
-        counts[index] += 1
-    return [z for z, c in zip(zs, counts) for _ in range(c)]
+    return species_counts(fractions, n_atoms)
 
 
 def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | None) -> list[ase.Atoms]:
@@ -661,6 +688,28 @@ def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | 
     return seeds
 
 
+PRESETS = ("quality", "fast")
+FAST_PRESET = {"corrector_steps": 0, "n_restarts": 0, "restart_mode": "replica", "t_restart": 0.3}
+# what a prior without its own recommendation gets under "quality" (bundled priors record theirs: MODELCARD.md)
+QUALITY_PRESET = {"corrector_steps": 4, "n_restarts": 6, "restart_mode": "local", "t_restart": 0.3}
+
+
+def preset_settings(preset: str, meta: dict | None = None) -> dict[str, Any]:
+    """Sampler settings of a preset: ``fast`` (plain Euler–Maruyama, no restarts) or ``quality`` (the prior's
+    recorded recommendation ``meta["sampling"]["quality"]``, else :data:`QUALITY_PRESET`)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if preset == "fast":
+        return dict(FAST_PRESET)
+    return {**QUALITY_PRESET, **((meta or {}).get("sampling", {}).get("quality", {}))}
+
+
+def prior_chemistry(meta: dict | None) -> Chemistry | None:
+    """The :class:`~specguide.chemistry.Chemistry` a prior's checkpoint records, if any."""
+    data = (meta or {}).get("chemistry")
+    return Chemistry.from_dict(data) if data else None
+
+
 def generate(
     prior: str | Path | torch.nn.Module | ScoreFn,
     *,
@@ -669,16 +718,17 @@ def generate(
     n_replicas: int = 1,
     steps: int = 256,
     seed: int = 0,
-    corrector_steps: int = 0,
+    preset: str = "quality",
+    corrector_steps: int | None = None,
     snr: float = 0.16,
     cell: Any = None,
-    composition: dict[str, float] | None = None,
+    composition: dict[str, float] | str | None = None,
     init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
     t_start: float | None = None,
     t_min: float = T_MIN,
-    n_restarts: int = 0,
-    t_restart: float = 0.3,
-    restart_mode: str = "replica",
+    n_restarts: int | None = None,
+    t_restart: float | None = None,
+    restart_mode: str | None = None,
     bond_cutoffs: PairValues | None = None,
     cn_range: dict | None = None,
     d_min: PairValues | str | None = "auto",
@@ -689,34 +739,56 @@ def generate(
 ):
     """Generate ``n_replicas`` periodic structures of ``n_atoms`` atoms at ``density_g_cm3`` from a prior.
 
-    - ``prior``: a checkpoint path (:func:`~specguide.diffusion.training.load_prior`), a ``ScoreNetwork``, or any
-      score callable (then give ``composition``);
+    - ``prior``: a checkpoint path or bundled name (:func:`~specguide.diffusion.training.load_prior`), a
+      ``ScoreNetwork``, or any score callable (then give ``composition``);
+    - ``preset``: ``"quality"`` (default: the predictor–corrector steps and local restarts the prior recommends)
+      or ``"fast"`` (plain Euler–Maruyama, no restarts); ``corrector_steps``, ``n_restarts``, ``restart_mode``
+      and ``t_restart`` given explicitly override it;
     - ``cell``: ``None`` for a cubic cell; otherwise a cell shape (3x3 rows or 3 lengths) scaled isotropically
       to the density. The side of the cubic cell is ``(N m̄ / rho)^(1/3)`` with masses from ASE;
-    - ``composition``: ``{symbol: fraction}``; default the prior's single species;
+    - ``composition``: ``{symbol: fraction}`` or a formula (``"SiO2"``); default the prior's training composition;
     - ``init``: ``"random"`` (uniform, ``t_start`` 0.999) or structures (a crystal seed, liquid snapshots; one,
       or one per replica, cycled) mapped by fractional coordinates into the target cell (``m x m x m``
       supercells when ``n_atoms`` asks for it) and noised to ``t_start`` (default 0.6);
-    - restarts: ``n_restarts`` cycles at ``t_restart`` for replicas with atoms whose coordination number is
-      outside ``cn_range`` (default carbon 2–4, silicon 3–4) with ``bond_cutoffs`` (default 1.21 x covalent
-      radii: C–C 1.84 Å); ``restart_mode`` ``"replica"`` re-noises whole replicas, ``"local"`` only the defective
-      atoms and their bonded neighbours, followed by one joint pass of all atoms from ``RestartOptions.t_relax``;
-    - ``d_min``: veto distance, ``"auto"`` = 0.7 x covalent radii (C–C 1.06 Å), a number, a per-pair dict, or
-      ``None`` to disable;
-    - ``corrector_steps``, ``snr``: Langevin corrector steps after each of the ``steps`` predictor steps
-      (see :func:`sample`);
+    - restarts: ``n_restarts`` cycles at ``t_restart`` for atoms with coordination defects under ``bond_cutoffs``:
+      by default those the prior's training data define (:class:`~specguide.chemistry.Chemistry`: bond cutoffs
+      from the partial g(r); atoms of coordination classes the ensemble holds more often than the training data
+      at this density are re-sampled), else CN outside ``cn_range`` (default carbon 2–4, silicon 3–4; 1.21 × covalent
+      radii). ``restart_mode`` ``"replica"`` re-noises whole replicas, ``"local"`` only the defective atoms and
+      their bonded neighbours, then one joint pass of all atoms from ``RestartOptions.t_relax``;
+    - ``d_min``: veto distance, ``"auto"`` = a :class:`VetoSchedule` that tightens to the shortest pair per
+      species pair of the prior's training data as the noise vanishes (else 0.7 × covalent radii, C–C 1.06 Å),
+      a number, a per-pair dict, a :class:`VetoSchedule`, or ``None`` to disable;
+    - ``snr``: signal-to-noise ratio of the Langevin corrector steps (see :func:`sample`);
     - ``guidance``: see :func:`sample`.
 
     Returns a list of ``ase.Atoms`` (``info`` holds replica, seed and sampling counters); with
-    ``return_details=True`` returns ``(structures, {"config": every parameter, "report": SampleReport dict})``.
+    ``return_details=True`` returns ``(structures, {"config": every parameter, "report": SampleReport dict,
+    "chemistry": the prior's Chemistry or None})``.
     """
+    meta: dict = {}
+    if isinstance(prior, (str, Path)):
+        from specguide.diffusion.training import load_prior
+
+        network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
+        score_fn: ScoreFn = network
+    else:
+        score_fn = prior
+        meta = dict(getattr(prior, "prior_meta", None) or {})
+    settings = preset_settings(preset, meta)
+    corrector_steps = settings["corrector_steps"] if corrector_steps is None else corrector_steps
+    n_restarts = settings["n_restarts"] if n_restarts is None else n_restarts
+    restart_mode = settings["restart_mode"] if restart_mode is None else restart_mode
+    t_restart = settings["t_restart"] if t_restart is None else t_restart
+    chemistry = prior_chemistry(meta)
     config = {
-        "prior": str(prior) if isinstance(prior, (str, Path)) else type(prior).__name__,
+        "prior": str(prior) if isinstance(prior, (str, Path)) else meta.get("path", type(prior).__name__),
         "density_g_cm3": density_g_cm3,
         "n_atoms": n_atoms,
         "n_replicas": n_replicas,
         "steps": steps,
         "seed": seed,
+        "preset": preset,
         "corrector_steps": corrector_steps,
         "snr": snr,
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
@@ -730,16 +802,9 @@ def generate(
         "max_reinit": max_reinit,
         "guidance": None if guidance is None else getattr(guidance, "__name__", type(guidance).__name__),
     }
-    meta: dict = {}
-    if isinstance(prior, (str, Path)):
-        from specguide.diffusion.training import load_prior
-
-        network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
-        score_fn: ScoreFn = network
+    if meta:
         config["prior_meta"] = {k: meta[k] for k in PRIOR_META_KEYS if k in meta}
-        config["prior_file"] = meta["path"]
-    else:
-        score_fn = prior
+        config["prior_file"] = meta.get("path")
     prior_species = list(getattr(getattr(score_fn, "config", None), "species", ()) or [])
     schedule = getattr(score_fn, "schedule", None) or VESchedule()
     if n_replicas < 1:
@@ -752,7 +817,8 @@ def generate(
             raise ValueError("n_atoms must be a positive integer")
         if not prior_species and composition is None:
             raise ValueError("give composition={symbol: fraction} for a score function without species information")
-        zs = _species_counts(composition, n_atoms, prior_species or [_to_z(s) for s in composition])
+        zs = _species_counts(composition, n_atoms, prior_species or list(parse_composition(composition)), chemistry)
+        zs = [to_z(z) for z in zs]
         per_replica = [zs] * n_replicas
         fractional_seeds = None
         t_start = T_MAX if t_start is None else t_start
@@ -765,14 +831,18 @@ def generate(
         fractional_seeds = [a.get_scaled_positions(wrap=True) for a in seeds]
         t_start = 0.6 if t_start is None else t_start
     config["n_atoms"], config["t_start"] = n_atoms, t_start
-    present = sorted({z for zs in per_replica for z in zs})
+    present = sorted({int(z) for zs in per_replica for z in zs})
+    config["composition"] = {chemical_symbols[z]: round(per_replica[0].count(z) / n_atoms, 6) for z in present}
     if prior_species and set(present) - set(prior_species):
-        raise ValueError(f"species {sorted(set(present) - set(prior_species))} are not covered by the prior")
+        missing = [chemical_symbols[z] for z in sorted(set(present) - set(prior_species))]
+        raise ValueError(f"species {', '.join(missing)} are not covered by the prior "
+                         f"({', '.join(chemical_symbols[z] for z in prior_species)})")  # fmt: skip
     density_range = meta.get("data", {}).get("density_g_cm3")
     if density_range and not density_range[0] - 0.25 <= density_g_cm3 <= density_range[1] + 0.25:
         warnings.warn(
             f"density {density_g_cm3} g/cm³ is outside the prior's training range {density_range}", stacklevel=2
         )
+    covers = chemistry is not None and {to_z(s) for s in chemistry.composition} >= set(present)
 
     cells_list, numbers_list, positions_list = [], [], []
     for r in range(n_replicas):
@@ -798,24 +868,32 @@ def generate(
     )
 
     if d_min == "auto":
-        d_min = PairTable.covalent(present, VETO_FACTOR)
+        floor = PairTable.covalent(present, VETO_FACTOR)
+        d_min = VetoSchedule(chemistry.veto_table(), floor) if covers else floor
+    if bond_cutoffs is None:
+        bond_cutoffs = chemistry.bond_table() if covers and chemistry.bond_cutoffs else None
     restart = None
+    cn_reference = None
     if n_restarts > 0:
         if bond_cutoffs is None:
             bond_cutoffs = PairTable.covalent(present, BOND_FACTOR)
-        if cn_range is None:
+        if cn_range is None and covers and chemistry.coordination:
+            cn_reference = chemistry.coordination_at(density_g_cm3)
+        elif cn_range is None:
             cn_range = {z: DEFAULT_CN_RANGE[z] for z in present if z in DEFAULT_CN_RANGE}
             if not cn_range:
                 raise ValueError(
                     "restart sampling needs cn_range={symbol or Z: (min CN, max CN)} for these species "
                     f"{[chemical_symbols[z] for z in present]}"
                 )
-        restart = RestartOptions(n_restarts, t_restart, bond_cutoffs, cn_range, restart_mode)
+        restart = RestartOptions(n_restarts, t_restart, bond_cutoffs, cn_range, restart_mode, cn_reference=cn_reference)
     config.update(
         {
             "bond_cutoffs": _jsonable_pairs(bond_cutoffs),
             "cn_range": None if cn_range is None else {str(k): list(v) for k, v in cn_range.items()},
+            "cn_reference": cn_reference,
             "d_min": _jsonable_pairs(d_min),
+            "chemistry": None if not covers else chemistry.source or "prior checkpoint",
         }
     )
 
@@ -840,13 +918,15 @@ def generate(
         if report.defects_per_cycle:
             atoms.info["defects"] = report.defects_per_cycle[-1][r]
     if return_details:
-        return structures, {"config": config, "report": report.to_dict()}
+        return structures, {"config": config, "report": report.to_dict(), "chemistry": chemistry if covers else None}
     return structures
 
 
 def _jsonable_pairs(values):
+    if isinstance(values, VetoSchedule):
+        return values.to_dict()
     if isinstance(values, dict):
-        return {"-".join(chemical_symbols[_to_z(k)] for k in key): float(v) for key, v in values.items()}
+        return {"-".join(chemical_symbols[to_z(k)] for k in key): float(v) for key, v in values.items()}
     return values
 
 
@@ -861,18 +941,26 @@ def summarize(
     cn_range: dict | None = None,
     r_max: float = 5.0,
     dr: float = 0.02,
+    chemistry: Chemistry | None = None,
+    density_g_cm3: float | None = None,
 ) -> dict:
-    """Quick structural checks: coordination fractions per species, minimum distance, RDF first peak.
+    """Quick structural checks: coordination fractions per species, shortest pair per species pair, RDF first peak.
 
-    ``bond_cutoffs`` defaults to 1.21 x covalent radii (C–C 1.84 Å). The RDF is a histogram of pair distances
-    (bin ``dr``) normalised by the ideal-gas shell; its first peak is the maximum below the largest bond
-    cutoff x 1.3 (or below ``r_max``).
+    ``bond_cutoffs`` defaults to the ``chemistry``'s (the prior's training data: first minimum of each bonded
+    partial g(r)) or else 1.21 x covalent radii (C–C 1.84 Å). With ``chemistry`` the summary also holds the
+    training data's coordination fractions (at the training density nearest ``density_g_cm3``) and shortest
+    pairs under ``reference``, and ``shorter_than_reference`` lists pairs that came closer than the data ever do.
+    The RDF is a histogram of pair distances (bin ``dr``) normalised by the ideal-gas shell; its first peak is the
+    maximum below the largest bond cutoff x 1.3 (or below ``r_max``).
     """
     structures = list(structures)
     if not structures:
         raise ValueError("no structures to summarize")
     positions, cells, numbers, batch = batch_from_atoms(structures)
     present = sorted({int(z) for z in numbers.tolist()})
+    covers = chemistry is not None and {to_z(s) for s in chemistry.composition} >= set(present)
+    if bond_cutoffs is None:
+        bond_cutoffs = chemistry.bond_table() if covers and chemistry.bond_cutoffs else None
     if bond_cutoffs is None:
         bond_cutoffs = PairTable.covalent(present, BOND_FACTOR)
     table = PairTable(bond_cutoffs)
@@ -893,6 +981,13 @@ def summarize(
     graph = neighbor_graph(positions, cells, batch, r_hist, full_list=False)
     distances = graph.distances.double()
     min_distance = float(distances.min()) if distances.numel() else float("nan")
+    i, j = graph.edge_index
+    code = torch.minimum(numbers[i], numbers[j]) * 119 + torch.maximum(numbers[i], numbers[j])
+    shortest = torch.full((119 * 119,), math.inf, dtype=torch.float64).scatter_reduce(0, code, distances, "amin")
+    shortest_pairs = {
+        f"{chemical_symbols[c // 119]}-{chemical_symbols[c % 119]}": round(float(shortest[c]), 4)
+        for c in torch.nonzero(torch.isfinite(shortest)).flatten().tolist()
+    }
     bins = max(1, int(r_hist / dr))
     hist = torch.histc(distances, bins=bins, min=0.0, max=r_hist)
     edges = torch.linspace(0.0, r_hist, bins + 1, dtype=torch.float64)
@@ -914,9 +1009,20 @@ def summarize(
         ],
         "bond_cutoffs": _jsonable_pairs(bond_cutoffs),
         "coordination": coordination,
-        "min_distance": round(min_distance, 4),
-        "rdf_first_peak": round(peak, 3),
+        "min_distance": round(min_distance, 4) if math.isfinite(min_distance) else None,
+        "shortest_pairs": shortest_pairs,
+        "rdf_first_peak": round(peak, 3) if math.isfinite(peak) else None,
     }
+    if covers:
+        summary["reference"] = {
+            "source": chemistry.source or "the prior's training data",
+            "coordination": chemistry.coordination_at(density_g_cm3),
+            "shortest_pairs": chemistry.shortest,
+        }
+        summary["shorter_than_reference"] = {
+            pair: value for pair, value in shortest_pairs.items()
+            if pair in chemistry.shortest and value < chemistry.shortest[pair] - 1e-4
+        }  # fmt: skip
     if cn_range:
         defects = find_defects(positions, cells, numbers, batch, table, cn_range)
         summary["cn_range"] = {str(k): list(v) for k, v in cn_range.items()}

@@ -1,43 +1,56 @@
-"""Measured spectra as guidance targets: read a text/CSV file, check it, convert units, resample onto a grid.
+"""Measured spectra as guidance targets: read a lab's file, check it is what the kind says, see it as the cell can.
 
 A target is named on the command line as ``KIND:FILE[:key=value,...]``:
 
 - ``KIND``: ``gr`` (g(r)), ``pdf`` (G(r) = 4πρr[g(r) − 1], Å⁻²), ``rdf`` (4πr²ρg(r), Å⁻¹), ``adf`` (bond
-  angles, degrees), ``sq`` (S(Q)), ``fq`` (F(Q) = Q[S(Q) − 1]), ``xrd`` (X-ray I(Q)), ``nd`` (neutron I(Q));
-  conventions as in docs/CONVENTIONS.md;
-- ``FILE``: two or more numeric columns (whitespace or commas; ``#`` comments and a text header are skipped):
-  x, y and, if present, the standard error of y (used as weights 1/err²);
-- keys: ``units`` of x (``A`` | ``nm`` for real space, ``A-1`` | ``nm-1`` for Q, ``deg`` | ``rad`` for
-  angles; default Å, Å⁻¹, degrees); ``weighting`` (``number`` | ``xray`` | ``neutron``, for gr/pdf/rdf/sq/fq);
-  ``weight`` (this target's share of the loss, default 1); ``range`` (``lo-hi`` in Å, Å⁻¹ or degrees: only this
-  part of the data guides); ``scale`` and ``offset`` (``fit`` | ``fixed``: fit ``a F + b`` to the data per
-  replica; default ``fit`` for xrd/nd, whose absolute scale is rarely known, ``fixed`` otherwise);
-  ``sigma`` (Å, Gaussian broadening of real-space spectra, default 0.15); ``columns`` (1-based, e.g. ``1,2``
-  or ``1,2,3``); ``cutoff`` (Å, bond cutoff for adf); ``surrogate`` (checkpoint of a learned XANES / EXAFS
-  surrogate, for the kinds ``xanes`` and ``exafs``, whose x column is on the surrogate's grid: eV, Å⁻¹, or the
-  index 0…G−1 when the training data had no energies); ``core`` (for gr / pdf / rdf: the weight of the grid
-  points inside the excluded core, below the first-neighbour onset, where no pair belongs; default 1. GLASS
-  weights small r more to suppress unphysical short bonds; the README's far-target recipe uses ``core=100``).
-  The loss is a weighted *mean* (see specguide.diffusion.guidance), so a large ``core`` also takes weight from
-  the rest of the curve: with ``core=100`` on a 0–8 Å a-Si g(r) the core's ~25 % of points carry ~97 % of the
-  weight, and once the core is empty the normalised step pulls on the rest ~5x (√ of the mean weight) more weakly
-  than with ``core=1``; raise the strength to compensate.
+  angles, degrees), ``sq`` (Faber–Ziman S(Q)), ``fq`` (F(Q) = Q[S(Q) − 1]), ``xrd`` (X-ray I(Q)), ``nd`` (neutron
+  I(Q)), ``xanes`` / ``exafs`` (through a surrogate); conventions as in docs/CONVENTIONS.md;
+- ``FILE``: any format of :data:`specguide.observables.datafiles.FORMATS` (PDFgetX3 .gr/.sq/.fq/.iq with their
+  header, PDFgui 4-column .gr, .xye/.chi/pyFAI/GSAS patterns in 2θ or Q, Gudrun .mint01/.dcs01, RMCProfile
+  .fq/.gr, ISIS GENIE, Larch .chik/.xmu/.nor, plain columns x, y[, error of y]); the error becomes weights 1/err²;
+- keys: ``units`` of x in plain files (``A`` | ``nm``, ``A-1`` | ``nm-1``, ``deg`` | ``rad``); ``weighting``
+  (``number`` | ``xray`` | ``neutron``, for gr/pdf/rdf/sq/fq; default the file header's ``mode``, else number);
+  ``weight`` (this target's share of the loss); ``range`` (``lo-hi``: only this part guides); ``scale``,
+  ``offset`` (``fit`` | ``fixed``; default fit for xrd/nd); ``sigma`` (Å, Gaussian width of the model's pair
+  distances); ``columns`` (1-based, or names: ``columns=k,chik2``); ``format`` (a FORMATS key); ``wavelength``
+  (Å, for 2θ data); ``qmax``, ``qmin``, ``qdamp``, ``qbroad`` (Å⁻¹, the finite Q range and instrument terms of a
+  measured PDF; default the file header's; ``qmax=none`` switches the termination off); ``resolution`` (the
+  instrument's Gaussian FWHM in Q: ``0.03`` Å⁻¹ or ``1%`` of Q); ``b_iso`` (Å², Debye–Waller pair damping of
+  reciprocal kinds; default 4π²(0.07 Å)² = 0.19 Å² for sq/fq, room-temperature vibrations, and 1.5 for xrd/nd);
+  ``cutoff`` (Å, adf); ``surrogate`` (checkpoint, xanes/exafs); ``core`` (weight of the
+  excluded core of gr/pdf/rdf, below the first-neighbour onset; the loss is a weighted *mean*, so a large core
+  weight also takes pull from the rest of the curve — raise the strength to compensate); ``quantity`` (what y is,
+  for files that do not say: ``g(r)``, ``G(r)``, ``RDF``, ``S(Q)``, ``S(Q)-1``, ``F(Q)``, ``F_keen(Q)``, ``I(Q)``).
 
-The observable's grid spans the part of its default grid (r: 0–8 Å in 0.02 Å, limited by half the cell;
-Q: 0.5–20 Å⁻¹ in 0.05 Å⁻¹; angles: 1° bins) that the data cover; the data are interpolated linearly onto it.
+What the model is compared with (docs/CONVENTIONS.md, "Comparing with measured data"):
+
+- reciprocal space: the model sums pairs up to half the cell width under a Lorch window, and the *data* are seen
+  through the same box (:func:`specguide.observables.resolution.box_view`); grid points the box cannot see
+  reliably near the ends of the data get no weight. When the box changes the data by more than 5 % rms, the
+  target says so and names the cell that would resolve them;
+- real space with a finite Qmax (from the header or ``qmax=``): the *model* G(r) is terminated, damped and
+  broadened as the data were (:class:`~specguide.observables.resolution.TerminatedPDF`), with a default pair
+  width of 0.07 Å (room-temperature vibrations, which the inherent structures of the MD training data lack);
+  without a Qmax the model is compared as is, with 0.15 Å (GLASS);
+- Keen's F(Q) (barn/sr/atom: .mint01, RMCProfile .fq) becomes S(Q) or F(Q) with ⟨b⟩² of the composition, and a
+  Gudrun differential cross section becomes S(Q) with ⟨b²⟩ and ⟨b⟩²; 2θ becomes Q with the wavelength;
+- a file that holds another quantity than the kind names (G(r) given as ``gr:``, g(r) below −0.5, S(Q) as
+  ``fq:``, ...) is refused with the kind to use.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from specguide.chemistry import parse_composition, to_z
 from specguide.diffusion.guidance import Target
-from specguide.io import InputError, read_columns
+from specguide.io import InputError
+from specguide.observables.datafiles import MeasuredData, keen_to_faber_ziman, looks_like, read_measured, to_q
 from specguide.observables.registry import (
     KINDS,
     REAL_SPACE_KINDS,
@@ -45,18 +58,43 @@ from specguide.observables.registry import (
     SURROGATE_KINDS,
     build_observable,
 )
+from specguide.observables.resolution import (
+    ResolvedScattering,
+    TerminatedPDF,
+    Termination,
+    box_view,
+    resolving_half_width,
+)
+from specguide.observables.weights import neutron_scattering_length
 
 DR = 0.02  # Å
 DQ = 0.05  # Å⁻¹
-R_MAX_DEFAULT = 8.0  # Å
-Q_LIMITS = (0.5, 20.0)  # Å⁻¹
+Q_LIMITS = (0.5, 30.0)  # Å⁻¹
+SIGMA_MODEL = 0.15  # Å: pair width against curves that carry no finite-Q termination (GLASS)
+SIGMA_MEASURED = 0.07  # Å: pair width against a measured PDF (room-temperature vibrations)
+BLUR_TOLERANCE = 0.05  # rms change of the data by the box above which the target says so
 UNITS = {
     "real": {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": 10.0},
     "reciprocal": {"a-1": 1.0, "1/a": 1.0, "å-1": 1.0, "1/å": 1.0, "nm-1": 0.1, "1/nm": 0.1},
     "angle": {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "rad": 180.0 / math.pi},
 }
-KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "columns", "cutoff", "surrogate", "core")
+KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "columns", "cutoff", "surrogate", "core",
+        "format", "wavelength", "qmax", "qmin", "qdamp", "qbroad", "resolution", "b_iso", "quantity")  # fmt: skip
+# what ``quantity=`` may say a file's y is (for files that do not say it themselves)
+QUANTITIES = ("g(r)", "G(r)", "RDF", "S(Q)", "S(Q)-1", "F(Q)", "F_keen(Q)", "I(Q)")
 CORE_FRACTION = 0.01  # the core ends where g(r) first reaches this fraction of its maximum
+# what a kind's y must be, and what a file may hold instead (converted) — everything else is refused
+ACCEPTS = {
+    "gr": ("g(r)",),
+    "pdf": ("G(r)",),
+    "rdf": ("RDF",),
+    "sq": ("S(Q)", "S(Q)-1", "F_keen(Q)", "I(Q)"),
+    "fq": ("F(Q)", "S(Q)-1", "F_keen(Q)"),
+    "xrd": ("I(Q)",),
+    "nd": ("I(Q)", "F_keen(Q)"),
+}
+FIXED_UNIT_FORMATS = ("gudrun", "genie", "rmcprofile", "pdfgetx3")  # formats whose Q is always in Å⁻¹
+KIND_OF = {"g(r)": "gr", "G(r)": "pdf", "RDF": "rdf", "S(Q)": "sq", "F(Q)": "fq", "I(Q)": "xrd or nd"}
 
 
 @dataclass
@@ -107,7 +145,7 @@ def _parse_options(text: str, tail: str) -> dict[str, str]:
     return options
 
 
-def _float_option(spec: TargetSpec, key: str, default: float) -> float:
+def _float_option(spec: TargetSpec, key: str, default: float | None) -> float | None:
     if key not in spec.options:
         return default
     try:
@@ -129,57 +167,163 @@ def _space(kind: str) -> str:
     return "angle"
 
 
-def read_target_data(spec: TargetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """``(x, y, err or None)`` from the file, x converted to Å / Å⁻¹ / degrees and checked."""
-    table = read_columns(spec.path)
-    columns = spec.options.get("columns")
-    if columns:
-        try:
-            index = [int(c) - 1 for c in columns.split(",")]
-        except ValueError:
-            raise InputError(
-                f"{spec.path}: columns={columns!r}; give 1-based column numbers like 1,2 or 1,2,3"
-            ) from None
-        if len(index) not in (2, 3) or min(index) < 0 or max(index) >= table.shape[1]:
-            raise InputError(f"{spec.path}: columns={columns!r} does not fit a table of {table.shape[1]} columns")
-    else:
-        index = [0, 1, 2] if table.shape[1] >= 3 else [0, 1]
-    x, y = table[:, index[0]].copy(), table[:, index[1]].copy()
-    err = table[:, index[2]].copy() if len(index) == 3 else None
+# ----------------------------------------------------------------------------------------------------------------
+# reading: the file's curve in the kind's own convention
+# ----------------------------------------------------------------------------------------------------------------
 
+
+@dataclass
+class TargetData:
+    """A measured curve converted to its kind's convention (x in Å, Å⁻¹ or degrees)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    err: np.ndarray | None
+    header: dict
+    notes: list[str]
+    format: str
+    quantity: str | None  # what the file held before conversion
+
+
+def _columns(spec: TargetSpec) -> list[int | str] | None:
+    text = spec.options.get("columns")
+    if not text:
+        return None
+    parts = [c.strip() for c in text.split(",") if c.strip()]
+    if len(parts) not in (2, 3):
+        raise InputError(f"{spec.path}: columns={text!r}; give x,y or x,y,err (1-based numbers or column names)")
+    if all(p.isdigit() for p in parts):
+        if min(int(p) for p in parts) < 1:
+            raise InputError(f"{spec.path}: columns={text!r}; column numbers start at 1")
+        return [int(p) - 1 for p in parts]
+    return parts
+
+
+def _composition(spec: TargetSpec, data: MeasuredData, composition: dict[str, float] | None) -> dict[str, float]:
+    """The composition for conversions: the structures' own, else the file header's (refused if neither)."""
+    from_file = data.header.get("composition")
+    if composition is None and isinstance(from_file, dict):
+        return from_file
+    if composition is None:
+        raise InputError(f"{spec.path}: converting {data.y_quantity} needs the composition; give the prior's "
+                         "composition or --composition")  # fmt: skip
+    return parse_composition(composition)
+
+
+def _convert(spec: TargetSpec, data: MeasuredData, composition: dict[str, float] | None) -> tuple[np.ndarray, list]:
+    """y in the kind's convention, refusing quantities that do not match it."""
+    kind, quantity, x, y = spec.kind, data.y_quantity, data.x, data.y
+    notes = []
+    if quantity is None and kind in ("gr", "pdf", "sq", "fq"):
+        quantity = looks_like(replace(data, x_quantity="r" if kind in REAL_SPACE_KINDS else "Q"))
+        guessed = {"gr": "g(r)", "pdf": "G(r)", "sq": "S(Q)", "fq": "F(Q)"}[kind]
+        confused = {"gr": "G(r)", "pdf": "g(r)", "sq": "F(Q)", "fq": "S(Q)"}[kind]  # the mix-ups the shape tells
+        if quantity == confused:
+            raise InputError(f"{spec.path}: the curve looks like {quantity}, not {guessed}; if so, give it as "
+                             f"{KIND_OF[quantity]}:{spec.path.name} (the file does not say which it is)")  # fmt: skip
+        quantity = guessed
+    if kind == "gr" and float(np.min(y)) < -0.5:
+        raise InputError(f"{spec.path}: g(r) reaches {np.min(y):.3g}, but g(r) ≥ 0; is this G(r) = 4πρr[g − 1]? "
+                         f"then give pdf:{spec.path.name}")  # fmt: skip
+    own = {"gr": "g(r)", "pdf": "G(r)", "rdf": "RDF", "sq": "S(Q)", "fq": "F(Q)"}.get(kind)
+    if quantity is None or quantity == own:
+        return y, notes
+    if kind in ("xrd", "nd") and quantity == "I(Q)":
+        return y, notes
+    if quantity not in ACCEPTS.get(kind, ()):
+        better = KIND_OF.get(quantity)
+        fix = f"give it as {better}:{spec.path.name}" if better else "convert it to a quantity specguide fits"
+        raise InputError(f"{spec.path}: holds {quantity}, not what {kind} fits; {fix}")
+    if quantity == "S(Q)-1":
+        return (1.0 + y, notes) if kind == "sq" else (x * y, notes)
+    fractions = _composition(spec, data, composition)
+
+    b = {s: neutron_scattering_length(to_z(s)) for s in fractions}  # fm
+    b_mean2 = sum(c * b[s] for s, c in fractions.items()) ** 2 / 100.0  # barn
+    b2_mean = sum(c * b[s] ** 2 for s, c in fractions.items()) / 100.0  # barn
+    if quantity == "F_keen(Q)":
+        s_q = keen_to_faber_ziman(x, y, fractions)
+        notes.append(f"Keen F(Q) (barn/sr/atom) converted with ⟨b⟩² = {b_mean2:.4g} barn for {_formula(fractions)}")
+        if kind == "sq":
+            return s_q, notes
+        if kind == "fq":
+            return x * (s_q - 1.0), notes
+        return 100.0 * (b2_mean + b_mean2 * (s_q - 1.0)), notes  # nd: I(Q)/N in fm² per atom
+    # kind sq from a neutron differential cross section (barn/sr/atom): S − 1 = (DCS − ⟨b²⟩) / ⟨b⟩²
+    if data.format != "gudrun":
+        raise InputError(f"{spec.path}: holds an intensity I(Q); give it as xrd: or nd: (scale and offset are fitted)")
+    notes.append(f"differential cross section converted with ⟨b²⟩ = {b2_mean:.4g}, ⟨b⟩² = {b_mean2:.4g} barn")
+    return 1.0 + (y - b2_mean) / b_mean2, notes
+
+
+def _formula(fractions: dict[str, float]) -> str:
+    return " ".join(f"{s}{c:.3g}" for s, c in fractions.items())
+
+
+def read_target_data(spec: TargetSpec, composition: dict[str, float] | None = None) -> TargetData:
+    """The file's curve in the convention of ``spec.kind``, x in Å / Å⁻¹ / degrees, checked.
+
+    ``composition`` (``{symbol: fraction}``, the structures') converts Keen's F(Q) and cross sections; the file
+    header's composition is used when it is not given.
+    """
     space = _space(spec.kind)
+    wavelength = _float_option(spec, "wavelength", None)
+    if wavelength is not None and wavelength <= 0:
+        raise InputError(f"{spec.path}: wavelength={spec.options['wavelength']!r}; give the wavelength in Å (> 0)")
+    data = read_measured(spec.path, fmt=spec.options.get("format"), columns=_columns(spec), wavelength=wavelength)
+    notes = list(data.notes)
+    if "quantity" in spec.options:
+        said = {q.lower(): q for q in QUANTITIES}.get(spec.options["quantity"].replace(" ", "").lower())
+        if said is None:
+            raise InputError(f"{spec.path}: quantity={spec.options['quantity']!r}; use one of {', '.join(QUANTITIES)}")
+        if data.y_quantity not in (None, said):
+            notes.append(f"the file says y is {data.y_quantity}; read as {said} (quantity=)")
+        data = replace(data, y_quantity=said)
     if space == "surrogate":  # x is on the surrogate's own grid (eV, Å⁻¹ or index): no conversion
         if "units" in spec.options:
             raise InputError(f"{spec.path}: units do not apply to {spec.kind}; x must be on the surrogate's grid")
-        if len(x) < 5 or not (np.diff(x) > 0).all():
-            raise InputError(f"{spec.path}: need at least 5 points with x increasing strictly")
-        return x, y, err
-    unit = spec.options.get("units", {"real": "A", "reciprocal": "A-1", "angle": "deg"}[space]).lower()
-    if unit not in UNITS[space]:
-        raise InputError(
-            f"{spec.path}: units={unit!r} do not fit a {spec.kind} target; use one of {', '.join(UNITS[space])}"
-        )
-    x *= UNITS[space][unit]
-    if spec.kind in ("fq",) and unit.startswith(("nm", "1/nm")):
-        y *= 0.1  # F(Q) = Q[S(Q) - 1] carries the unit of Q
+        if len(data.x) < 5:
+            raise InputError(f"{spec.path}: only {len(data.x)} data points; a spectrum needs at least 5")
+        return TargetData(data.x, data.y, data.err, data.header, notes, data.format, data.y_quantity)
+
+    expected = {"real": ("r",), "reciprocal": ("Q", "2theta"), "angle": ("angle",)}[space]
+    if data.x_quantity not in (*expected, "unknown"):
+        raise InputError(f"{spec.path}: x is {data.x_quantity}, but {spec.kind} needs "
+                         f"{' or '.join(expected)}; check the kind or the columns")  # fmt: skip
+    if data.x_quantity == "2theta":
+        data = to_q(data)
+        notes = list(data.notes)
+    unit = spec.options.get("units")
+    x = data.x.copy()
+    y = data.y.copy()
+    err = None if data.err is None else data.err.copy()
+    if unit is not None:
+        unit = unit.lower()
+        if unit not in UNITS[space]:
+            raise InputError(f"{spec.path}: units={unit!r} do not fit a {spec.kind} target; use one of "
+                             f"{', '.join(UNITS[space])}")  # fmt: skip
+        x *= UNITS[space][unit]
+        if spec.kind == "fq" and unit.startswith(("nm", "1/nm")):
+            y *= 0.1  # F(Q) = Q[S(Q) - 1] carries the unit of Q
+            err = None if err is None else err * 0.1
     if len(x) < 5:
         raise InputError(f"{spec.path}: only {len(x)} data points; a spectrum needs at least 5")
-    steps = np.diff(x)
-    if not (steps > 0).all():
-        bad = int(np.argmax(steps <= 0)) + 1
-        raise InputError(
-            f"{spec.path}: x must increase strictly (row {bad + 1} does not); sort the data and remove duplicates"
-        )
-    if err is not None and not (err > 0).all():
-        raise InputError(f"{spec.path}: the error column must be > 0 everywhere (it weights points by 1/err²)")
-    if "units" not in spec.options:
+    if unit is None:
         if space == "real" and x.max() < 1.5:
             raise InputError(f"{spec.path}: r only reaches {x.max():.3g}; if r is in nm, add :units=nm")
-        if space == "reciprocal" and x.max() > 80:
+        if space == "reciprocal" and x.max() > 80 and data.format not in FIXED_UNIT_FORMATS:
             raise InputError(f"{spec.path}: Q reaches {x.max():.3g}; if Q is in nm⁻¹, add :units=nm-1")
         if space == "angle" and x.max() < 2 * math.pi + 1e-6:
             raise InputError(f"{spec.path}: angles only reach {x.max():.3g}; if they are in radians, add :units=rad")
-    return x, y, err
+    said = data.header.get("composition")
+    if isinstance(said, dict) and composition is not None:
+        ours = parse_composition(composition)
+        if any(abs(said.get(k, 0.0) - ours.get(k, 0.0)) > 0.02 for k in set(said) | set(ours)):
+            notes.append(f"the file's header says the sample is {_formula(said)}; the structures are "
+                         f"{_formula(ours)} (give --composition to change them)")  # fmt: skip
+    converted = replace(data, x=x, y=y, err=err)
+    y, more = _convert(spec, converted, composition)
+    return TargetData(x, y, err, data.header, notes + more, data.format, data.y_quantity)
 
 
 def core_mask(kind: str, grid: np.ndarray, y: np.ndarray, fraction: float = CORE_FRACTION) -> np.ndarray:
@@ -201,30 +345,106 @@ def core_mask(kind: str, grid: np.ndarray, y: np.ndarray, fraction: float = CORE
     return grid < grid[onset]
 
 
-def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
+# ----------------------------------------------------------------------------------------------------------------
+# loading: the observable, and the data as it sees them
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _termination(spec: TargetSpec, header: dict) -> Termination | None:
+    """The finite-Q terms of a measured PDF from the keys, else from the file header; None if there is no Qmax."""
+    if spec.options.get("qmax", "").lower() in ("none", "off", "0"):
+        return None
+    values = {}
+    for key in ("qmax", "qmin", "qdamp", "qbroad"):
+        option = _float_option(spec, key, None)
+        value = option if option is not None else header.get(key)
+        values[key] = float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+    if values["qmax"] is None or values["qmax"] <= 0:
+        return None
+    try:
+        return Termination(values["qmax"], values["qmin"] or 0.0, values["qdamp"] or 0.0, values["qbroad"] or 0.0)
+    except ValueError as exc:
+        raise InputError(f"{spec.path}: {exc}") from None
+
+
+def _resolution(spec: TargetSpec) -> tuple[float, float] | None:
+    text = spec.options.get("resolution")
+    if not text:
+        return None
+    try:
+        value = float(text.rstrip("%"))
+    except ValueError:
+        raise InputError(f"{spec.path}: resolution={text!r}; give a FWHM in Å⁻¹ (0.03) or of Q (1%)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise InputError(f"{spec.path}: resolution={text!r} must be > 0")
+    return (0.0, value / 100.0) if text.endswith("%") else (value, 0.0)
+
+
+def _atoms_for(half_width: float, number_density: float | None) -> str:
+    if not number_density:
+        return f"a cell of ≥ {2 * half_width:.0f} Å"
+    return f"a cell of ≥ {2 * half_width:.0f} Å (≈ {number_density * (2 * half_width) ** 3:,.0f} atoms)"
+
+
+def load_target(
+    spec: TargetSpec | str,
+    half_cell: float,
+    *,
+    composition: dict[str, float] | None = None,
+    number_density: float | None = None,
+) -> Target:
     """Read a target file and put it onto its observable's grid for cells whose half width is ``half_cell`` (Å).
 
-    Raises ``InputError`` (naming the file and the fix) for malformed files, non-monotonic or non-overlapping
-    grids and unusable options.
+    ``composition`` (``{symbol: fraction}``) and ``number_density`` (Å⁻³) of the structures convert Keen-convention
+    data and size the cell a note recommends. Raises ``InputError`` (naming the file and the fix) for malformed
+    files, mismatched quantities, non-overlapping grids and unusable options. ``Target.metadata["notes"]`` holds
+    what the user should be told (conversions, averaging, what the cell cannot resolve).
     """
     if isinstance(spec, str):
         spec = parse_target_spec(spec)
-    x, y, err = read_target_data(spec)
+    data = read_target_data(spec, composition)
+    x, y, err, notes = data.x, data.y, data.err, list(data.notes)
     kind, space = spec.kind, _space(spec.kind)
-    weighting = spec.options.get("weighting", "number").lower()
+    mode = data.header.get("mode")
+    default_weighting = {"neutron": "neutron", "xray": "xray"}.get(str(mode).lower(), "number")
+    if data.quantity == "F_keen(Q)" or data.format == "gudrun":
+        default_weighting = "neutron"
+    weighting = spec.options.get("weighting", default_weighting).lower()
     if weighting not in ("number", "xray", "neutron"):
         raise InputError(f"{spec.path}: weighting={weighting!r}; use number, xray or neutron")
-    sigma = _float_option(spec, "sigma", 0.15)
+    if str(mode).lower() == "electron" and "weighting" not in spec.options:
+        raise InputError(f"{spec.path}: electron diffraction data; specguide weights number, xray or neutron: give "
+                         "weighting= explicitly")  # fmt: skip
     cutoff = _float_option(spec, "cutoff", 0.0) or None
-    r_limit = math.floor(min(R_MAX_DEFAULT, half_cell) / DR) * DR
+    half_cell = float(half_cell)
+    r_limit = math.floor(half_cell / DR) * DR
+    raw = (x, y)
+    valid = None
     try:
         if space == "real":
-            r_max = min(r_limit, math.ceil(x.max() / DR) * DR)
+            termination = _termination(spec, data.header)
+            sigma = _float_option(spec, "sigma", SIGMA_MEASURED if termination else SIGMA_MODEL)
+            if not sigma:
+                raise InputError(f"{spec.path}: sigma must be > 0 Å")
+            reach = x.max() + (2 * termination.ripple() if termination else 0.0)
+            r_max = min(r_limit, math.ceil(reach / DR) * DR)
             if r_max < 1.0:
                 raise InputError(
-                    f"{spec.path}: the data reach {x.max():.3g} Å; a real-space target needs data beyond 1 Å"
+                    f"{spec.path}: the data reach {x.max():.3g} Å and the cell's half width is {half_cell:.3g} Å; "
+                    "a real-space target needs r beyond 1 Å: use more atoms"
                 )
             observable = build_observable(kind, weighting=weighting, r_max=r_max, dr=DR, sigma=sigma)
+            if termination:
+                observable = TerminatedPDF(observable, termination)
+                notes.append(f"model G(r) terminated at Qmax = {termination.q_max:g} Å⁻¹ (Qmin {termination.q_min:g}, "
+                             f"Qdamp {termination.q_damp:g}, Qbroad {termination.q_broad:g}) as the data were; "
+                             f"pair width σ = {sigma:g} Å")  # fmt: skip
+                if r_max >= r_limit - 1e-9:  # the model's G(r) ends at the cell: its last ripple sees that edge
+                    valid = observable.grid.numpy() <= r_max - termination.ripple()
+            if x.max() > r_limit + DR:
+                notes.append(f"the data reach {x.max():.3g} Å but this cell holds pairs up to {half_cell:.3g} Å only: "
+                             f"r ≤ {r_limit:.3g} Å is fitted; {_atoms_for(x.max(), number_density)} would fit it "
+                             "all")  # fmt: skip
         elif space == "reciprocal":
             q_min = max(Q_LIMITS[0], math.ceil(x.min() / DQ) * DQ)
             q_max = min(Q_LIMITS[1], math.floor(x.max() / DQ) * DQ)
@@ -233,9 +453,37 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
                     f"{spec.path}: Q from {x.min():.3g} to {x.max():.3g} Å⁻¹ barely overlaps the usable range "
                     f"{Q_LIMITS[0]}–{Q_LIMITS[1]} Å⁻¹; check the units (add :units=nm-1 for nm⁻¹)"
                 )
-            observable = build_observable(
-                kind, weighting=weighting, r_max=r_limit, q_min=q_min, q_max=q_max + DQ / 2, dq=DQ
-            )
+            if r_limit < 2.0:
+                raise InputError(f"{spec.path}: the cell's half width ({half_cell:.3g} Å) is too small for a "
+                                 "structure factor; use more atoms")  # fmt: skip
+            # measured S(Q) / F(Q) carry room-temperature vibrations that the inherent structures of the training MD
+            # lack: pair damping exp(−σ²Q²/2) with σ = SIGMA_MEASURED, i.e. B = 4π²σ² (xrd/nd keep GLASS's 1.5 Å²)
+            default_b = 4 * math.pi**2 * SIGMA_MEASURED**2 if kind in ("sq", "fq") else None
+            b_iso = _float_option(spec, "b_iso", default_b)
+
+            def build(lo: float, hi: float, dq: float):
+                return build_observable(kind, weighting=weighting, r_max=r_limit, q_min=lo, q_max=hi + dq / 2,
+                                        dq=dq, b_iso=b_iso)  # fmt: skip
+
+            observable = build(q_min, q_max, DQ)
+            resolution = _resolution(spec)
+            if resolution:
+                observable = ResolvedScattering(build, observable.grid.numpy(), *resolution)
+            grid = observable.grid.numpy()
+            form = {"sq": "S", "fq": "F", "xrd": "I", "nd": "I"}[kind]
+            view = box_view(x, y, form, grid, r_limit, "lorch")
+            y_seen, valid = view.seen, view.reliable
+            blur = view.blur()
+            if blur > BLUR_TOLERANCE:
+                q_worst, raw_worst, seen_worst = view.worst()
+                needed = resolving_half_width(x, y, form, grid, "lorch", BLUR_TOLERANCE)
+                size = _atoms_for(needed, number_density) if needed else "no cell up to 120 Å"
+                notes.append(
+                    f"this cell (pairs up to {r_limit:.3g} Å) cannot resolve the sharpest features of the data: seen "
+                    f"through it they change by {100 * blur:.0f} % rms (at Q = {q_worst:.2f} Å⁻¹ the data read "
+                    f"{raw_worst:.3g}, the cell sees {seen_worst:.3g}); the fit compares the model with the data as "
+                    f"the cell sees them. {size} would keep the change below {100 * BLUR_TOLERANCE:.0f} %"
+                )
         elif space == "surrogate":
             if not spec.options.get("surrogate"):
                 raise InputError(
@@ -248,10 +496,14 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from None
     except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
         raise InputError(f"{spec.path}: {exc}") from None
 
     grid = observable.grid.numpy()
     inside = (grid >= x.min()) & (grid <= x.max())
+    if valid is not None:
+        inside &= valid
     lo_hi = spec.options.get("range")
     if lo_hi:
         try:
@@ -264,7 +516,7 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
             f"{spec.path}: data ({x.min():.3g}–{x.max():.3g}) overlap the {kind} grid ({grid[0]:.3g}–{grid[-1]:.3g}) "
             "in fewer than 5 points; check the units and the range"
         )
-    values = np.interp(grid, x, y)
+    values = y_seen if space == "reciprocal" else np.interp(grid, x, y)
     weights = inside.astype(np.float64)
     if err is not None:
         inverse = 1.0 / np.interp(grid, x, err) ** 2
@@ -280,6 +532,7 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
         if value not in ("fit", "fixed"):
             raise InputError(f"{spec.path}: {key}={value!r}; use fit or fixed")
         fits[key] = value == "fit"
+    header = {k: v for k, v in data.header.items() if isinstance(v, (str, int, float, dict, list))}
     try:
         return Target(
             observable,
@@ -291,7 +544,9 @@ def load_target(spec: TargetSpec | str, half_cell: float) -> Target:
             label=spec.label,
             kind=kind,
             metadata={"file": str(spec.path), "options": dict(spec.options), "weighting": weighting,
-                      "data_range": [float(x.min()), float(x.max())], "points": int(len(x))},
+                      "format": data.format, "file_quantity": data.quantity, "header": header,
+                      "data_range": [float(x.min()), float(x.max())], "points": int(len(x)), "notes": notes},
+            raw=raw,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{spec.path}: {str(exc).split(': ', 1)[-1]}") from None

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import specguide
+from specguide.analysis.structure import chemistry_of
 from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
 from specguide.io import bundled_names, resolve_checkpoint, write_atomically
@@ -416,8 +417,15 @@ def save_prior(
     *,
     data: dict,
     training: dict,
+    chemistry: dict | None = None,
+    sampling: dict | None = None,
 ) -> Path:
-    """Write our self-describing prior checkpoint atomically (weights given are stored as is)."""
+    """Write our self-describing prior checkpoint atomically (weights given are stored as is).
+
+    ``chemistry``: :meth:`specguide.chemistry.Chemistry.to_dict` of the training data (composition, bond cutoffs,
+    coordination, shortest pairs), which generation uses by default; ``sampling``: recommended sampler settings
+    per preset, e.g. ``{"quality": {"corrector_steps": 16, "n_restarts": 6, "restart_mode": "local"}}``.
+    """
     path = Path(path)
     payload = {
         "format": CHECKPOINT_FORMAT,
@@ -430,6 +438,10 @@ def save_prior(
         "data": data,
         "training": training,
     }
+    if chemistry is not None:
+        payload["chemistry"] = chemistry
+    if sampling is not None:
+        payload["sampling"] = sampling
     write_atomically(path, lambda tmp: torch.save(payload, tmp))
     return path
 
@@ -515,6 +527,7 @@ def load_prior(
     network.eval()
     meta = {key: value for key, value in payload.items() if key != "state_dict"}
     meta["path"] = str(path)
+    network.prior_meta = meta  # generate() takes the chemistry and presets the checkpoint records from here
     return network, meta
 
 
@@ -725,7 +738,13 @@ def train_prior(
     if init_from is not None:
         extra["init_from"] = {"prior": str(init_from), "data": start_meta.get("data"),
                               "training": start_meta.get("training")}  # fmt: skip
-    exporter = _ExportPrior(out, lightning_ckpt, data, extra)
+    chemistry = chemistry_of(structures, source=f"{len(structures)} training structures").to_dict()
+    sampling = start_meta.get("sampling") if init_from is not None else None
+
+    def save(path, net, data, training):
+        return save_prior(path, net, data=data, training=training, chemistry=chemistry, sampling=sampling)
+
+    exporter = _ExportPrior(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
                progress=progress, accelerator=accelerator, gradient_clip_val=gradient_clip_val,
