@@ -190,6 +190,26 @@ def read_columns(path: str | Path, min_columns: int = 2) -> np.ndarray:
     return table
 
 
+def load_checkpoint(path: str | Path, what: str, fix: str, map_location: Any = "cpu") -> Any:
+    """``torch.load(path, weights_only=True)``: tensors and plain data only, so a file that would run code when
+    unpickled is refused, never executed. Raises ``FileNotFoundError`` for a missing file and ``ValueError``
+    (``"{path}: not a readable {what} (...); {fix}"``) for anything else, without torch's advice to load unsafely."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # unpickling anything but tensors and plain data, corrupt or truncated files
+        text = str(exc).strip()
+        if "Weights only load failed" in text or "weights_only" in text:
+            reason = "it holds Python objects besides tensors and plain data, and loading those could run code"
+        else:
+            reason = text.splitlines()[0][:160] if text else type(exc).__name__
+        raise ValueError(f"{path}: not a readable {what} ({reason}); {fix}") from None
+
+
 def bundled_names(folder: Path) -> list[str]:
     """Names of the ``*.pt`` checkpoints shipped in ``folder``."""
     return sorted(p.stem for p in folder.glob("*.pt"))

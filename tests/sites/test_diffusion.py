@@ -90,7 +90,7 @@ def test_checkpoint_without_new_options_loads_as_noise_predictor(tmp_path):
     model = SiteDenoiser(old)
     path = tmp_path / "old.pt"
     save_site_model(path, model, np.linspace(-1, 19, 20), 20.0, {"steps": 0})
-    payload = torch.load(path, weights_only=False)
+    payload = torch.load(path, weights_only=True)
     for key in ("prediction", "n_rbf", "n_time_fourier", "rbf_max"):
         payload["config"].pop(key)
     torch.save(payload, path)

@@ -34,7 +34,7 @@ import specguide
 from specguide.analysis.structure import chemistry_of
 from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
-from specguide.io import bundled_names, resolve_checkpoint, write_atomically
+from specguide.io import bundled_names, load_checkpoint, resolve_checkpoint, write_atomically
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 
 CHECKPOINT_FORMAT = "specguide-prior"
@@ -494,14 +494,7 @@ def load_prior(
     and the problem for anything that is not a compatible specguide prior.
     """
     path = resolve_prior(path, density_g_cm3)
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupted, truncated, pickles of arbitrary objects, other formats
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(
-            f"{path}: not a readable specguide prior checkpoint ({first[:200]}); "
-            "train one with specguide.diffusion.training.train_prior"
-        ) from None
+    payload = load_checkpoint(path, "specguide prior checkpoint", "train one with specguide train-prior", map_location)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         hint = ""
         if isinstance(payload, dict) and "pytorch-lightning_version" in payload:
@@ -605,6 +598,16 @@ def training_paths(
     return out, lightning_ckpt
 
 
+def load_training_state(path: str | Path) -> dict:
+    """The Lightning training state saved beside a checkpoint, read as tensors and plain data only
+    (:func:`specguide.io.load_checkpoint`: a file that would run code when unpickled is refused, never executed)."""
+    fix = "start the training again without --resume"
+    state = load_checkpoint(path, "specguide training state", fix)
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise ValueError(f"{path}: not a specguide training state; {fix}")
+    return state
+
+
 def fit_module(
     module: EMAModule,
     datamodule: PriorDataModule,
@@ -646,7 +649,9 @@ def fit_module(
         warnings.filterwarnings("ignore", message=".*number of training batches.*")
         warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
         ckpt_path = str(exporter.lightning_path) if resume else None
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        if resume:
+            load_training_state(exporter.lightning_path)  # refuses anything but tensors and plain data, naming the file
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         if datamodule.val_set and not module.last_val:  # stopped before the first validation: validate now
             trainer.validate(module, datamodule=datamodule, verbose=False)
     exporter.save_state(trainer)
@@ -719,7 +724,7 @@ def train_prior(
         module.net.load_state_dict(start.state_dict())
         module.ema_net.load_state_dict(start.state_dict())
     if resume:
-        stored = torch.load(lightning_ckpt, map_location="cpu", weights_only=False)
+        stored = load_training_state(lightning_ckpt)
         stored_config = stored.get("hyper_parameters", {}).get("config")
         if stored_config is not None and ScoreNetworkConfig.from_dict(stored_config) != config:
             raise ValueError(

@@ -19,7 +19,7 @@ from ase.data import chemical_symbols
 
 import specguide
 from specguide.graph import NeighborGraph
-from specguide.io import bundled_names, resolve_checkpoint, write_atomically
+from specguide.io import bundled_names, load_checkpoint, resolve_checkpoint, write_atomically
 from specguide.models.score import GraphBackbone, mlp
 
 CHECKPOINT_FORMAT = "specguide-surrogate"
@@ -168,11 +168,9 @@ def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -
     ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
     """
     path = resolve_surrogate(path)
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: not a readable specguide surrogate checkpoint ({first[:200]})") from None
+    payload = load_checkpoint(
+        path, "specguide surrogate checkpoint", "train one with specguide train-surrogate", map_location
+    )
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a specguide surrogate checkpoint (train one with specguide train-surrogate)")
     if payload.get("format_version") != CHECKPOINT_VERSION:

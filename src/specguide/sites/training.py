@@ -16,9 +16,13 @@ import numpy as np
 import torch
 
 from specguide.diffusion.training import EMA
+from specguide.io import load_checkpoint
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
 from specguide.sites.dataset import SiteDataset, default_sites_dir
 from specguide.sites.diffusion import SPECIES, diffusion_loss
+
+SITE_MODEL_FORMAT = "specguide-site-model"
+SITE_MODEL_VERSION = 1  # files from before the format key read as this version (same contents)
 
 
 def spectrum_scale(grid: np.ndarray) -> float:
@@ -121,6 +125,8 @@ def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, sca
     from specguide.io import write_atomically
 
     payload = dict(
+        format=SITE_MODEL_FORMAT,
+        format_version=SITE_MODEL_VERSION,
         state_dict=model.state_dict(),
         config=model.config.to_dict(),
         grid=np.asarray(grid, dtype=np.float64).tolist(),
@@ -146,7 +152,14 @@ def resolve_site_model(name_or_path: str | Path) -> Path:
 def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
     """Load a site model; returns ``(model in eval mode, metadata: grid, spectrum_scale, species, log)``."""
     path = resolve_site_model(name_or_path)
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    fix = "train one with specguide sites train"
+    payload = load_checkpoint(path, "specguide site model", fix)
+    if not isinstance(payload, dict) or payload.get("format", SITE_MODEL_FORMAT) != SITE_MODEL_FORMAT:
+        kind = f" (it is a {payload['format']} checkpoint)" if isinstance(payload, dict) and "format" in payload else ""
+        raise ValueError(f"{path}: not a specguide site model{kind}; {fix}")
+    version = payload.get("format_version", SITE_MODEL_VERSION)
+    if version != SITE_MODEL_VERSION or not {"config", "state_dict", "grid"} <= set(payload):
+        raise ValueError(f"{path}: site model format version {version} or its contents are not supported; {fix}")
     config = dict(payload["config"])
     # models saved before these options existed: noise prediction, no radial basis, no Fourier time features
     for key, old in (("prediction", "eps"), ("n_rbf", 0), ("n_time_fourier", 0)):
