@@ -94,7 +94,8 @@ def main() -> None:
         dataset = load_spectra_bundle(args.data)
         train_surrogate(dataset, args.out, kind="exafs", absorber="Si", config=CONFIG, max_time_minutes=args.minutes,
                         seed=args.seed, batch_size=4, lr=args.lr, val_names=VAL_NAMES, noise_max=0.8,
-                        lr_schedule="cosine", val_every_n_steps=200, progress=False)  # fmt: skip
+                        lr_schedule="cosine", val_every_n_steps=200, progress=False,
+                        quantity="k²χ(k) (Å⁻²)")  # fmt: skip
     result = evaluate(args.out, args.data)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     print(json.dumps({k: v for k, v in result.items() if k != "per_structure"}, indent=1))

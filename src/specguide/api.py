@@ -16,6 +16,18 @@ from specguide.observables.registry import build_observable, pair_range
 DEFAULT_R_MAX = 8.0  # Å
 
 
+def check_grid(**options: float | None) -> None:
+    """``InputError`` naming the option and the fix for a grid that cannot be built: steps and widths (``dr``,
+    ``dq``, ``sigma``, ``r_max``) must be finite and > 0, ``0 <= q_min < q_max``, ``adf_cutoff`` > 0."""
+    for name in ("dr", "dq", "sigma", "r_max", "adf_cutoff"):
+        value = options.get(name)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name.replace('_', '-')} {value:g}: must be a positive number")
+    q_min, q_max = options.get("q_min"), options.get("q_max")
+    if q_min is not None and q_max is not None and not 0 <= q_min < q_max:
+        raise InputError(f"--q-min {q_min:g} --q-max {q_max:g}: need 0 <= q-min < q-max (Å⁻¹)")
+
+
 def compute_spectrum(
     structure: str | Path,
     kind: str,
@@ -34,13 +46,20 @@ def compute_spectrum(
     ``(x, y, observable)`` with ``x`` the grid and ``y`` the frame-averaged spectrum. ``structure`` may end in
     ``@FORMAT``; ``types`` names the elements of LAMMPS atom types (``"Si,O"``).
     """
+    check_grid(r_max=r_max, **options)
     frames = read_structures(structure, types=types)
     positions, cells, numbers, batch = batch_from_atoms(frames)
     half_width = float(perpendicular_widths(cells).min()) / 2
     if r_max is None:
-        step = float(options.get("dr", 0.02))
+        step = float(options.get("dr") or 0.02)
         r_max = min(DEFAULT_R_MAX, math.floor(half_width / step) * step)
-    observable = build_observable(kind, weighting=weighting, r_max=r_max, **options)
+        if r_max <= 0:
+            raise InputError(f"{structure}: --dr {step:g} Å does not fit into half the cell ({half_width:.3g} Å); "
+                             "use a smaller --dr or a larger cell")  # fmt: skip
+    try:
+        observable = build_observable(kind, weighting=weighting, r_max=r_max, **options)
+    except ValueError as exc:
+        raise InputError(f"{structure}: {exc}") from None
     needed = pair_range(observable)
     if needed > half_width + 1e-9:
         raise InputError(

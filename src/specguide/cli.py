@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-from specguide.io import InputError
+from specguide.io import InputError, OutputDirectory
 
 TypesOption = Annotated[
     str | None,
@@ -27,10 +33,48 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
-def fail(message: str) -> None:
-    """Print one error line and exit with status 2."""
-    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
+STATE = {"debug": False, "verbose": False}
+
+
+def _say(label: str, style: str, message: str) -> None:
+    """One line to stderr; the message is printed as is (no markup: brackets in element lists survive)."""
+    err.print(Text.assemble((label, style), " ", str(message)), soft_wrap=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Bad input, found before any work: print one error line and exit with status 2."""
+    _say("error:", "bold red", message)
     raise typer.Exit(code=2)
+
+
+def failed(exc: BaseException, kept: Path | None = None) -> NoReturn:
+    """A failure after the work started: one line (the traceback with --debug) and exit status 1."""
+    if STATE["debug"]:
+        raise exc
+    where = f"; what had finished is in {kept}" if kept is not None and kept.exists() and any(kept.iterdir()) else ""
+    _say("failed:", "bold red", f"{exc}{where} (rerun with --debug for the traceback)")
+    raise typer.Exit(code=1)
+
+
+@contextmanager
+def result_folder(out: Path, force: bool, resume: bool = False) -> Iterator[tuple[OutputDirectory, Path]]:
+    """Check and lock ``out`` before any work, yield ``(output, staging folder)``; the caller writes into the staging
+    folder and calls ``output.commit()``. Bad input exits 2, later failures 1, Ctrl-C 130 — each with one line."""
+    output = OutputDirectory(out, force, keep_partial=resume)
+    try:
+        with output as staging:
+            yield output, staging
+    except (typer.Exit, typer.Abort):
+        raise
+    except InputError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        kept = output.staging if output.staging.exists() and any(output.staging.iterdir()) else None
+        what = f"what had finished is in {kept} (--resume continues from it)" if kept else "nothing was kept"
+        _say("interrupted:", "bold yellow", f"nothing was written to {out}; {what}")
+        raise typer.Exit(code=130) from None
+    except Exception as exc:  # noqa: BLE001 - any failure after the start: one line, exit 1
+        failed(exc, output.staging)
 
 
 class Kind(str, Enum):
@@ -52,9 +96,49 @@ class Weighting(str, Enum):
     neutron = "neutron"
 
 
+def _version(value: bool) -> None:
+    if value:
+        import specguide
+
+        print(f"specguide {specguide.__version__}")
+        raise typer.Exit()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings from specguide itself as one line each; other libraries' only with --verbose."""
+    if STATE["verbose"]:
+        err.print(Text(warnings.formatwarning(message, category, filename, lineno, line).rstrip()))
+    elif "specguide" in str(filename):
+        _say("warning:", "bold yellow", str(message))
+
+
 @app.callback()
-def main() -> None:
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback when a run fails.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the libraries' warnings too.")] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="CPU threads (default: OMP_NUM_THREADS, else the cores of this process's affinity that "
+            "other processes leave idle)."
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """specguide: realistic 3D structures of disordered materials from their spectra."""
+    STATE["debug"], STATE["verbose"] = debug, verbose
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("default")
+    from specguide.threads import use_threads
+
+    try:
+        chosen, why = use_threads(threads)
+    except ValueError as exc:
+        fail(str(exc))
+    if verbose:
+        _say("threads:", "bold cyan", f"{chosen} ({why})")
 
 
 @app.command()
@@ -101,7 +185,7 @@ def spectrum(
     try:
         for target in (out, plot):
             if target is not None:
-                refuse_overwrite(target, force)
+                refuse_overwrite(target, force, directory=False)
         if kind.value in ("xanes", "exafs"):
             _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out, types)
             return
@@ -169,7 +253,7 @@ def example(
         fail(f"no bundled data set {name!r}; choose one of {', '.join(list_md_datasets())}")
     target = out or Path(f"{name}.extxyz")
     try:
-        refuse_overwrite(target, force)
+        refuse_overwrite(target, force, directory=False)
     except InputError as exc:
         fail(str(exc))
     held_out = load_md_dataset(dataset, split="test") or load_md_dataset(dataset)
@@ -195,47 +279,110 @@ def melt_quench_command(
     quench_rate: Annotated[float, typer.Option(help="Quench rate, K/ps.")] = 100.0,
     workers: Annotated[int, typer.Option(help="Parallel processes (one replica each).")] = 1,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted run into the same --out: finished replicas are kept.")
+    ] = False,
 ) -> None:
     """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Vashishta Si-O, Mendelev Cu-Zr)."""
-    from specguide.data.md import MeltQuenchProtocol, coordination_fractions, melt_quench_replicas, write_extxyz
+    import ase.io
+
+    from specguide.data.md import (
+        MeltQuenchProtocol,
+        _species_counts,
+        coordination_fractions,
+        melt_quench_replicas,
+        resolve_potential,
+        write_extxyz,
+    )
     from specguide.io import refuse_overwrite, write_atomically, write_json
 
     if (element is None) == (composition is None):
         fail("give exactly one of --element or --composition")
     try:
-        refuse_overwrite(out, force)
-    except InputError as exc:
-        fail(str(exc))
-    protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
-    try:
-        frames = melt_quench_replicas(
-            element,
-            composition,
-            density_g_cm3=density,
-            n_atoms=atoms,
-            n_replicas=replicas,
-            seed=seed,
-            protocol=protocol,
-            potential=potential,
-            workers=workers,
-        )
+        refuse_overwrite(out, force, directory=True)
+        if atoms < 1 or replicas < 1 or workers < 1 or not density > 0:
+            raise InputError("--atoms, --replicas, --workers and --density must be positive")
+        protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
+        counts = _species_counts(element, composition, atoms)
+        resolve_potential(sorted(counts), potential)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomically(out / "structures.extxyz", lambda tmp: write_extxyz(tmp, frames))
-    config = dict(
-        element=element,
-        composition=composition,
-        density_g_cm3=density,
-        n_atoms=atoms,
-        replicas=replicas,
-        seed=seed,
-        potential=frames[0].info.get("potential"),
-        protocol=protocol.to_dict(),
-        coordination=coordination_fractions(frames),
-    )
-    write_json(out / "config.json", config)
+    settings = dict(element=element, composition=composition, density_g_cm3=density, n_atoms=atoms, replicas=replicas,
+                    seed=seed, potential=potential, protocol=protocol.to_dict())  # fmt: skip
+    with result_folder(out, force, resume=resume) as (output, staging):
+        folder = staging / "replicas"
+        done = {}
+        if resume and (staging / "settings.json").is_file():
+            if json.loads((staging / "settings.json").read_text()) != json.loads(json.dumps(settings)):
+                raise InputError(f"{output.staging}: was started with other settings; rerun them or drop --resume")
+            done = {int(p.stem.split("_")[1]): ase.io.read(p) for p in sorted(folder.glob("replica_*.extxyz"))}
+        folder.mkdir(exist_ok=True)
+        write_json(staging / "settings.json", settings)
+        each = protocol.melt_time + protocol.quench_time + protocol.anneal_time
+        bar = _Bar(f"melt-quench ({atoms} atoms, {each:g} ps each)", replicas, len(done))
+
+        def save(index, frame) -> None:
+            write_atomically(folder / f"replica_{index:03d}.extxyz", lambda tmp: write_extxyz(tmp, frame))
+            bar.advance()
+
+        try:
+            frames = melt_quench_replicas(element, composition, density_g_cm3=density, n_atoms=atoms,
+                                          n_replicas=replicas, seed=seed, protocol=protocol, potential=potential,
+                                          workers=workers, done=done, on_replica=save)  # fmt: skip
+        finally:
+            bar.close()
+        write_atomically(staging / "structures.extxyz", lambda tmp: write_extxyz(tmp, frames))
+        config = dict(settings, potential=frames[0].info.get("potential"), coordination=coordination_fractions(frames),
+                      resumed_replicas=sorted(done))  # fmt: skip
+        write_json(staging / "config.json", config)
+        shutil.rmtree(folder)
+        (staging / "settings.json").unlink()
+        output.commit()
     err.print(f"wrote {len(frames)} structures to {out / 'structures.extxyz'}")
+
+
+ResumeOption = Annotated[
+    bool,
+    typer.Option(help="Continue an interrupted run into the same --out (same settings): it picks up where it stopped "
+                 "and gives the same structures as an uninterrupted run."),
+]  # fmt: skip
+
+
+def _resumable(staging: Path, settings: dict, resume: bool):
+    """The sampler checkpoint of a run in ``staging``; with ``resume`` the saved settings must match ``settings``."""
+    from specguide.diffusion.sampling import SamplerCheckpoint
+    from specguide.io import write_json
+
+    saved = staging / "settings.json"
+    settings = json.loads(json.dumps(settings, default=str))
+    if resume and saved.is_file() and json.loads(saved.read_text()) != settings:
+        raise InputError(f"{staging}: the interrupted run had other settings; rerun with those or drop --resume")
+    write_json(saved, settings)
+    return SamplerCheckpoint(staging / "checkpoints")
+
+
+def _finish_resumable(staging: Path) -> None:
+    """Remove what only a resumed run needs before the result is published."""
+    shutil.rmtree(staging / "checkpoints", ignore_errors=True)
+    (staging / "settings.json").unlink(missing_ok=True)
+
+
+class _Bar:
+    """A rich progress bar over a count of finished items, with elapsed time (for work that reports per item)."""
+
+    def __init__(self, label: str, total: int, completed: int = 0):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err)  # fmt: skip
+        self.task = self.progress.add_task(label, total=total, completed=completed)
+        self.progress.start()
+
+    def advance(self) -> None:
+        self.progress.advance(self.task)
+
+    def close(self) -> None:
+        self.progress.stop()
 
 
 @app.command("train-prior")
@@ -273,7 +420,7 @@ def train_prior_command(
 
     try:
         if not resume:
-            refuse_overwrite(out, force)
+            refuse_overwrite(out, force, directory=False)
         structures = [atoms for path in files for atoms in read_structures(path, types=types)]
     except InputError as exc:
         fail(str(exc))
@@ -351,7 +498,7 @@ def train_surrogate_command(
         if max_time is None and max_epochs is None:
             raise InputError("give --max-time MINUTES or --max-epochs N so that training ends")
         if not resume:
-            refuse_overwrite(out, force)
+            refuse_overwrite(out, force, directory=False)
         dataset = load_spectra_dataset(structures, spectra or None, absorber=absorber)
         species = tuple(sorted({int(z) for atoms in dataset.structures for z in atoms.numbers}))
         config = SurrogateConfig(species=species, n_grid=dataset.n_grid, hidden=hidden, n_layers=layers, cutoff=cutoff)
@@ -448,6 +595,7 @@ def generate(
         float | None, typer.Option(help="Starting time in (0, 1) (default 0.999, or 0.6 with --init).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    resume: ResumeOption = False,
     types: TypesOption = None,
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
@@ -457,40 +605,37 @@ def generate(
     from specguide.io import read_structures, refuse_overwrite
 
     try:
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, directory=True)
         fractions = None if composition is None else parse_composition(composition)
         shape = None if cell is None else [float(v) for v in cell.split(",")]
         if shape is not None and (len(shape) != 3 or min(shape) <= 0):
             raise InputError(f"--cell {cell!r}: give three positive lengths 'a,b,c' in Å")
+        if atoms < 1 or replicas < 1 or steps < 1:
+            raise InputError("--atoms, --replicas and --steps must be positive")
         start = "random" if init is None else read_structures(init, types=types)
         ranges = parse_cn_ranges(cn_range)
     except ValueError as exc:
         fail(str(exc))
-    try:
-        structures, details = generate_structures(
-            prior,
-            density_g_cm3=density,
-            n_atoms=atoms,
-            n_replicas=replicas,
-            steps=steps,
-            seed=seed,
-            cell=shape,
-            init=start,
-            t_start=t_start,
-            preset=preset.value,
-            composition=fractions,
-            n_restarts=restarts,
-            restart_mode=None if restart_mode is None else restart_mode.value,
-            cn_range=ranges,
-            corrector_steps=corrector_steps,
-            progress=True,
-            return_details=True,
-        )
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    config = {**details["config"], "init": str(init) if init else "random", "report": details["report"]}
-    summary = summarize(structures, cn_range=ranges, chemistry=details["chemistry"], density_g_cm3=density)
-    write_generation(out, structures, config, summary, force=force)
+    settings = dict(command="generate", prior=prior, density=density, atoms=atoms, replicas=replicas, steps=steps,
+                    seed=seed, cell=cell, init=str(init), t_start=t_start, preset=preset.value,
+                    composition=composition, restarts=restarts, restart_mode=restart_mode, cn_range=cn_range,
+                    corrector_steps=corrector_steps)  # fmt: skip
+    with result_folder(out, force, resume=resume) as (output, staging):
+        checkpoint = _resumable(staging, settings, resume)
+        try:
+            structures, details = generate_structures(
+                prior, density_g_cm3=density, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed, cell=shape,
+                init=start, t_start=t_start, preset=preset.value, composition=fractions, n_restarts=restarts,
+                restart_mode=None if restart_mode is None else restart_mode.value, cn_range=ranges,
+                corrector_steps=corrector_steps, progress=True, return_details=True, checkpoint=checkpoint,
+            )  # fmt: skip
+        except (FileNotFoundError, ValueError) as exc:  # found before sampling: bad input
+            raise InputError(str(exc)) from None
+        config = {**details["config"], "init": str(init) if init else "random", "report": details["report"]}
+        summary = summarize(structures, cn_range=ranges, chemistry=details["chemistry"], density_g_cm3=density)
+        _finish_resumable(staging)
+        write_generation(staging, structures, config, summary, force=True)
+        output.commit()
     err.print(f"wrote {len(structures)} structures to {out / 'structures.extxyz'}")
 
 
@@ -552,6 +697,7 @@ def invert(
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
     ] = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
+    resume: ResumeOption = False,
     types: TypesOption = None,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
@@ -562,31 +708,46 @@ def invert(
     from specguide.io import read_structures, refuse_overwrite
 
     try:
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, directory=True)
         fractions = None if composition is None else parse_composition(composition)
         densities = parse_densities(density)
-        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)  # read before any sampling
+        if atoms < 1 or replicas < 1 or steps < 1:
+            raise InputError("--atoms, --replicas and --steps must be positive")
+        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)
         start = init if init in ("random", "crystal") else read_structures(Path(init), types=types)
         ranges = parse_cn_ranges(cn_range)
-        result = run_inversion(
-            prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
-            strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
-            init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
-            corrector_steps=corrector_steps, restart_mode=None if restart_mode is None else restart_mode.value,
-            cn_range=ranges, preset=preset.value, composition=fractions,
-        )  # fmt: skip
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    write_inversion(out, result, force=force)
+
+    def note(message: str) -> None:
+        _say("note:", "bold cyan", message)
+
+    settings = dict(command="invert", prior=prior, target=target, density=density, atoms=atoms, replicas=replicas,
+                    steps=steps, seed=seed, strength=strength, guidance=guidance, step=step, schedule=schedule,
+                    t_guide=t_guide, init=init, corrector_steps=corrector_steps, restarts=restarts,
+                    restart_mode=restart_mode, cn_range=cn_range, preset=preset, composition=composition,
+                    scan_replicas=scan_replicas, surrogate=surrogate)  # fmt: skip
+    with result_folder(out, force, resume=resume) as (output, staging):
+        checkpoint = _resumable(staging, settings, resume)
+        try:
+            result = run_inversion(
+                prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
+                strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
+                init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
+                corrector_steps=corrector_steps, restart_mode=None if restart_mode is None else restart_mode.value,
+                cn_range=ranges, preset=preset.value, composition=fractions, notify=note, checkpoint=checkpoint,
+            )  # fmt: skip
+        except (ValueError, FileNotFoundError) as exc:  # targets and options are read before any sampling
+            raise InputError(str(exc)) from None
+        _finish_resumable(staging)
+        write_inversion(staging, result, force=True)
+        output.commit()
     losses = ", ".join(f"{label} {v['ensemble_mean_spectrum']:.3g}" for label, v in result.summary["losses"].items())
     err.print(f"wrote {len(result.structures)} structures to {out / 'structures.extxyz'}; look at {out / 'report.png'}")
     err.print(f"loss of the ensemble-mean spectrum: {losses}")
-    for label, notes in result.summary.get("target_notes", {}).items():
-        for note in notes:
-            err.print(f"note on {label}: {note}", markup=False, soft_wrap=True)
     wrong = result.summary.get("shorter_than_reference")
     if wrong:
-        err.print(f"warning: pairs closer than the prior's training data ever have: {wrong}", markup=False)
+        _say("warning:", "bold yellow", f"pairs closer than the prior's training data ever have: {wrong}")
 
 
 @app.command()
@@ -599,11 +760,17 @@ def demo(
 ) -> None:
     """Invert the g(r) of a held-out a-Si MD replica with the bundled prior (a few minutes on 2 CPU cores)."""
     from specguide.demo import run_demo
+    from specguide.io import refuse_overwrite
 
     try:
-        result, comparison = run_demo(out, n_replicas=replicas, steps=steps, seed=seed, force=force)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        refuse_overwrite(out, force, directory=True)
+        if replicas < 1 or steps < 1:
+            raise InputError("--replicas and --steps must be positive")
+    except InputError as exc:
         fail(str(exc))
+    with result_folder(out, force) as (output, staging):
+        result, comparison = run_demo(staging, n_replicas=replicas, steps=steps, seed=seed, force=True)
+        output.commit()
     loss = next(iter(result.summary["losses"].values()))["ensemble_mean_spectrum"]
     err.print(f"\n[bold]specguide demo[/] — results in {out}/")
     err.print("  report.png         target g(r) vs the generated ensemble, g(r), bond angles, coordination")
@@ -613,7 +780,8 @@ def demo(
     err.print(
         f"four-fold Si: {comparison['four_fold_pct_generated']:.1f} % generated vs "
         f"{comparison['four_fold_pct_reference']:.1f} % in the MD replica; g(r) loss {loss:.2e}; "
-        f"shortest pair {result.summary['min_distance']:.2f} Å"
+        f"shortest pair {result.summary['min_distance']:.2f} Å",
+        markup=False,
     )
 
 
@@ -655,7 +823,7 @@ def sites_train_command(
     from specguide.sites.training import train_site_model
 
     try:
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, directory=False)
         dataset = load_site_dataset(data)
         train, _ = split_by_material(dataset, _split_materials(test_materials), _split_materials(kinds))
     except (InputError, FileNotFoundError, ValueError) as exc:
@@ -705,12 +873,17 @@ def sites_generate_command(
     if samples < 1 or steps < 1 or (atoms is not None and atoms < 2):
         fail("--samples and --steps must be ≥ 1 and --atoms ≥ 2")
     try:
-        refuse_overwrite(out, force)
-        clusters, summary = generate_sites(model, spectrum, samples=samples, n_atoms=atoms, steps=steps, seed=seed)
-    except (InputError, FileNotFoundError, ValueError) as exc:
+        refuse_overwrite(out, force, directory=True)
+    except InputError as exc:
         fail(str(exc))
     config = dict(model=model, spectrum=str(spectrum), samples=samples, atoms=atoms, steps=steps, seed=seed)
-    write_generation(out, clusters, summary, config, force=True)
+    with result_folder(out, force) as (output, staging):
+        try:
+            clusters, summary = generate_sites(model, spectrum, samples=samples, n_atoms=atoms, steps=steps, seed=seed)
+        except (FileNotFoundError, ValueError) as exc:  # the model and the spectrum are read before sampling
+            raise InputError(str(exc)) from None
+        write_generation(staging, clusters, summary, config, force=True)
+        output.commit()
     err.print(
         f"wrote {len(clusters)} clusters to {out / 'clusters.extxyz'}, most representative first "
         f"(sample {summary['selected_sample']}: highest mean SOAP similarity to the others)"
@@ -739,7 +912,7 @@ def sites_evaluate_command(
     from specguide.sites.dataset import load_site_dataset, split_by_material
 
     try:
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, directory=False)
         dataset = load_site_dataset(data)
         train, test = split_by_material(dataset, _split_materials(test_materials), ["crystal", "perturbed"])
     except (InputError, FileNotFoundError, ValueError) as exc:
@@ -785,9 +958,14 @@ def analyze(
     from specguide.io import read_structures, refuse_overwrite
 
     try:
-        refuse_overwrite(out, force)
+        refuse_overwrite(out, force, directory=True)
         structures = [atoms for path in files for atoms in read_structures(path, types=types)]
         references = [atoms for path in reference or [] for atoms in read_structures(path, types=types)]
+        ours = sorted({s for atoms in structures for s in atoms.get_chemical_symbols()})
+        theirs = sorted({s for atoms in references for s in atoms.get_chemical_symbols()})
+        if references and ours != theirs:
+            raise InputError(f"--reference holds {', '.join(theirs)} but the structures hold {', '.join(ours)}; "
+                             "compare structures of the same elements")  # fmt: skip
         cutoffs = {}
         for text in cutoff or []:
             pair, _, value = text.partition("=")
@@ -798,13 +976,18 @@ def analyze(
             if "-" not in pair or not distance > 0:
                 raise InputError(f"--cutoff {text!r}: write PAIR=Å with a positive distance, e.g. Si-Si=2.85")
             cutoffs[pair.strip()] = distance
-        result = run_analysis(structures, reference=references or None, cutoffs=cutoffs or None,
-                              max_ring=max_ring, energy=energy)  # fmt: skip
     except ValueError as exc:
         fail(str(exc))
     config = {"files": [str(f) for f in files], "reference": [str(f) for f in reference or []], "cutoffs": cutoffs,
               "max_ring": max_ring, "energy": energy}  # fmt: skip
-    write_analysis(out, result, structures, references or None, config=config, force=True)
+    with result_folder(out, force) as (output, staging):
+        try:
+            result = run_analysis(structures, reference=references or None, cutoffs=cutoffs or None,
+                                  max_ring=max_ring, energy=energy)  # fmt: skip
+        except ValueError as exc:  # e.g. a pair without a first minimum: give --cutoff
+            raise InputError(str(exc)) from None
+        write_analysis(staging, result, structures, references or None, config=config, force=True)
+        output.commit()
     coordination = ", ".join(
         f"{s}: " + " ".join(f"CN{k} {100 * v:.1f}%" for k, v in f.items())
         for s, f in result.summary["coordination"].items()

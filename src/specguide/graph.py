@@ -14,6 +14,7 @@ differentiable with respect to both.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -146,6 +147,17 @@ def neighbor_graph(
     return NeighborGraph(torch.stack([i, j]), shifts, vectors, distances, e_batch)
 
 
+_LISTS: weakref.WeakSet = weakref.WeakSet()  # every live VerletNeighborList, for reset_verlet_lists()
+
+
+def reset_verlet_lists() -> None:
+    """Make every Verlet list rebuild on its next call. A list built at another moment holds the same pairs in
+    another order, which changes float sums in the last bit; the sampler resets all lists at fixed steps so that a
+    run resumed from such a step continues bit for bit as the uninterrupted run did."""
+    for neighbor_list in list(_LISTS):
+        neighbor_list.reset()
+
+
 class VerletNeighborList:
     """:func:`neighbor_graph` with a skin (a Verlet list), for observables evaluated again and again on
     slowly moving atoms (guidance along a denoising trajectory).
@@ -166,6 +178,13 @@ class VerletNeighborList:
         self._key = None
         self._candidates: NeighborGraph | None = None
         self._reference: torch.Tensor | None = None
+        _LISTS.add(self)
+
+    def reset(self) -> None:
+        """Forget the candidate list: the next call builds a fresh one."""
+        self._key = None
+        self._candidates = None
+        self._reference = None
 
     def _reusable(self, positions, cells, batch, key) -> torch.Tensor | None:
         """The integer lattice jump ``[N, 3]`` of every atom since the last build, or None to rebuild."""

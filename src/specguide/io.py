@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -111,8 +112,12 @@ def read_structures(
         ) from None
     except IndexError:
         raise InputError(f"{path}: the file has more atom types than --types names ({','.join(types or [])})") from None
+    except KeyError as exc:  # ASE looks element symbols up in a table: an unknown one raises KeyError(symbol)
+        raise InputError(f"{path}: unknown element {exc.args[0]!r}; fix the species (element symbols)") from None
     except Exception as exc:  # ASE raises many kinds of errors for malformed files
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, AttributeError) and "NoneType" in first_line:
+            first_line = "ASE found no structure in it"
         raise InputError(f"{path}: could not be read as a structure ({first_line}); check the file format") from None
     if isinstance(frames, ase.Atoms):
         frames = [frames]
@@ -230,13 +235,123 @@ def resolve_checkpoint(name_or_path: str | Path, folder: Path, what: str, hint: 
     raise FileNotFoundError(f"{path}: no such {what} checkpoint file or bundled {what} (bundled: {names}){hint}")
 
 
-def refuse_overwrite(path: Path, force: bool) -> None:
-    """Raise ``InputError`` if ``path`` exists (a non-empty directory or a file) and ``force`` is off."""
-    if force or not path.exists():
-        return
-    if path.is_dir() and not any(path.iterdir()):
-        return
-    raise InputError(f"{path}: already exists; choose another output or pass --force to overwrite it")
+MIN_FREE_BYTES = 100 * 2**20  # an output is refused up front when its file system has less room than this
+
+
+def refuse_overwrite(path: Path, force: bool, directory: bool | None = None, min_free: int = MIN_FREE_BYTES) -> None:
+    """Check, before any work, that ``path`` can be written; ``InputError`` with the fix if not.
+
+    Refused: a path below a file (``afile/sub``), a folder where a file is wanted or the reverse (``directory``:
+    True for result folders, False for files, None for either), an existing output without ``force`` (an empty
+    folder is fine), a folder that cannot be written, and a file system with less than ``min_free`` bytes free.
+    """
+    path = Path(path)
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"{path}: {ancestor} is a file, not a folder; choose another output path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InputError(f"{path}: cannot write into {ancestor} (permission denied); choose another output path")
+    if path.exists():
+        if directory is True and not path.is_dir():
+            raise InputError(f"{path}: exists and is a file; results go into a folder: choose another --out")
+        if directory is False and path.is_dir():
+            raise InputError(f"{path}: is a folder; give a file name")
+        if not force and not (path.is_dir() and not any(path.iterdir())):
+            raise InputError(f"{path}: already exists; choose another output or pass --force to overwrite it")
+    free = shutil.disk_usage(ancestor).free
+    if free < min_free:
+        raise InputError(f"{path}: only {free / 2**20:.0f} MiB free on that file system (need {min_free / 2**20:.0f}); "
+                         "free some space or choose another output")  # fmt: skip
+
+
+class OutputDirectory:
+    """A result folder that appears whole or not at all: ``with OutputDirectory(out, force) as staging: ...``.
+
+    On entry (before any work) the output is checked (:func:`refuse_overwrite`) and locked (``.<name>.lock`` beside
+    it, holding the process id; a second run into the same folder is refused while the first is alive). Results are
+    written into the staging folder ``.<name>.partial`` beside it; :meth:`commit` renames it to ``out``, replacing
+    an old result as a whole (with ``force``), so two runs never mix. A run that fails or is interrupted leaves the
+    staging folder (what it had finished, e.g. for ``--resume``) and releases the lock.
+    """
+
+    def __init__(self, path: str | Path, force: bool = False, keep_partial: bool = False):
+        self.path = Path(path)
+        self.force = force
+        self.keep_partial = keep_partial  # True: an existing staging folder is resumed instead of cleared
+        self.staging = self.path.parent / f".{self.path.name}.partial"
+        self.lock = self.path.parent / f".{self.path.name}.lock"
+        self.committed = False
+
+    def __enter__(self) -> Path:
+        refuse_overwrite(self.path, self.force, directory=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        try:
+            if self.staging.exists() and not self.keep_partial:
+                if any(self.staging.iterdir()) and not self.force:
+                    raise InputError(f"{self.path}: an interrupted run left its finished work in {self.staging}; "
+                                     "continue it with --resume, or start afresh with --force")  # fmt: skip
+                shutil.rmtree(self.staging)
+            self.staging.mkdir(exist_ok=True)
+        except BaseException:
+            self._release_lock()
+            raise
+        return self.staging
+
+    def commit(self) -> Path:
+        """Publish the staging folder as ``path`` (an existing result is replaced as a whole)."""
+        old = None
+        if self.path.exists():
+            old = self.path.parent / f".{self.path.name}.old-{os.getpid()}"
+            os.replace(self.path, old)
+        os.replace(self.staging, self.path)
+        if old is not None:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+        self.committed = True
+        return self.path
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if not self.committed and self.staging.is_dir() and not any(self.staging.iterdir()):
+            self.staging.rmdir()  # nothing was finished: leave nothing behind
+        self._release_lock()
+
+    def _take_lock(self) -> None:
+        for _ in range(2):
+            try:
+                handle = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise InputError(f"{self.path}: another specguide run (process {pid}) is writing there; wait "
+                                     f"for it or choose another --out (stale lock: {self.lock})") from None  # fmt: skip
+                self.lock.unlink(missing_ok=True)  # left by a run that no longer exists
+                continue
+            with os.fdopen(handle, "w") as lock:
+                lock.write(str(os.getpid()))
+            return
+        raise InputError(f"{self.path}: could not lock it ({self.lock}); remove that file if no run is writing there")
+
+    def _release_lock(self) -> None:
+        try:
+            if self.lock.exists() and self.lock.read_text().strip() == str(os.getpid()):
+                self.lock.unlink()
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
@@ -258,8 +373,24 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
 
 
 def write_json(path: Path, data: dict, indent: int | None = 2) -> None:
-    """Write ``data`` as JSON (indented, or on one line with ``indent=None``), atomically."""
-    write_atomically(path, lambda tmp: tmp.write_text(json.dumps(data, indent=indent, default=_jsonable) + "\n"))
+    """Write ``data`` as valid JSON (indented, or on one line with ``indent=None``), atomically.
+
+    NaN and infinities, which JSON cannot hold, are written as ``null``."""
+    text = json.dumps(_finite(data), indent=indent, default=_jsonable, allow_nan=False)
+    write_atomically(path, lambda tmp: tmp.write_text(text + "\n"))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (also inside containers and numpy arrays) replaced by None."""
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _finite(value.tolist())
+    return value
 
 
 def write_two_columns(path: Path, x: np.ndarray, y: np.ndarray, header: str) -> None:

@@ -38,7 +38,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -385,6 +385,23 @@ class MeltQuenchProtocol:
     min_separation: float | None = None  # Å, random start; None = the potential's default
     thermo_every: int = 1000  # steps between thermo lines (LAMMPS log only)
 
+    def __post_init__(self) -> None:
+        positive = {"melt_temperature": self.melt_temperature, "quench_temperature": self.quench_temperature,
+                    "quench_rate": self.quench_rate, "tdamp": self.tdamp, "pdamp": self.pdamp}  # fmt: skip
+        if self.timestep is not None:
+            positive["timestep"] = self.timestep
+        not_negative = {"melt_time": self.melt_time, "anneal_time": self.anneal_time}
+        for name, value in positive.items():
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"--{name.replace('_', '-')} {value:g}: must be a positive number")
+        for name, value in not_negative.items():
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"--{name.replace('_', '-')} {value:g}: must be zero or positive (ps)")
+        if self.quench_temperature > self.melt_temperature:
+            raise ValueError("the quench temperature must not exceed the melt temperature")
+        if self.ensemble not in ("nvt", "npt"):
+            raise ValueError(f"ensemble must be nvt or npt, got {self.ensemble!r}")
+
     @property
     def quench_time(self) -> float:
         return (self.melt_temperature - self.quench_temperature) / self.quench_rate
@@ -620,6 +637,11 @@ def force_field_commands(spec: PotentialSpec, symbols: Sequence[str]) -> list[st
     return [*masses, f"pair_style {spec.pair_style}", f"pair_coeff * * {spec.path()} {labels}"]
 
 
+def _melt_quench_indexed(item: tuple[int, dict[str, Any]]) -> tuple[int, ase.Atoms]:
+    index, kwargs = item
+    return index, melt_quench(**kwargs)
+
+
 def _melt_quench_star(kwargs: dict[str, Any]) -> ase.Atoms:
     return melt_quench(**kwargs)
 
@@ -635,33 +657,42 @@ def melt_quench_replicas(
     protocol: MeltQuenchProtocol = DEFAULT_PROTOCOL,
     potential: str | None = None,
     workers: int = 1,
+    done: Mapping[int, ase.Atoms] | None = None,
+    on_replica: Callable[[int, ase.Atoms], None] | None = None,
 ) -> list[ase.Atoms]:
     """``n_replicas`` independent melt–quenches; replica ``i`` uses ``replica_seeds(seed, n)[i]`` and gets
-    ``atoms.info['replica'] = i``. ``workers > 1`` runs replicas in separate (spawned) processes."""
+    ``atoms.info['replica'] = i``. ``workers > 1`` runs replicas in separate (spawned) processes.
+
+    ``done``: replicas already finished (by index; e.g. read back after an interruption), which are not run again;
+    ``on_replica(i, atoms)`` is called as each replica finishes (to save it at once). A replica depends only on its
+    own seed, so a resumed set equals an uninterrupted one.
+    """
     seeds = replica_seeds(seed, n_replicas)
-    jobs = [
-        dict(
-            element=element,
-            composition=composition,
-            density_g_cm3=density_g_cm3,
-            n_atoms=n_atoms,
-            seed=s,
-            protocol=protocol,
-            potential=potential,
-        )
-        for s in seeds
-    ]
-    if workers > 1 and n_replicas > 1:
+    jobs = {
+        i: dict(element=element, composition=composition, density_g_cm3=density_g_cm3, n_atoms=n_atoms, seed=s,
+                protocol=protocol, potential=potential)
+        for i, s in enumerate(seeds)
+        if i not in (done or {})
+    }  # fmt: skip
+    frames: dict[int, ase.Atoms] = dict(done or {})
+
+    def finished(i: int, atoms: ase.Atoms) -> None:
+        atoms.info["replica"] = i
+        atoms.info["replica_base_seed"] = int(seed)
+        frames[i] = atoms
+        if on_replica is not None:
+            on_replica(i, atoms)
+
+    if workers > 1 and len(jobs) > 1:
         import multiprocessing as mp
 
-        with mp.get_context("spawn").Pool(min(workers, n_replicas)) as pool:
-            frames = pool.map(_melt_quench_star, jobs, chunksize=1)
+        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            for i, atoms in pool.imap_unordered(_melt_quench_indexed, list(jobs.items()), chunksize=1):
+                finished(i, atoms)
     else:
-        frames = [melt_quench(**j) for j in jobs]
-    for i, a in enumerate(frames):
-        a.info["replica"] = i
-        a.info["replica_base_seed"] = int(seed)
-    return frames
+        for i, job in jobs.items():
+            finished(i, melt_quench(**job))
+    return [frames[i] for i in range(n_replicas)]
 
 
 # --------------------------------------------------------------------------------------------------

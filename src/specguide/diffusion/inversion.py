@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from specguide.chemistry import AMU_PER_A3_PER_G_CM3, parse_composition, to_z
 from specguide.diffusion.guidance import SpectralGuidance, Target
 from specguide.diffusion.sampling import (
     PRIOR_META_KEYS,
+    SamplerCheckpoint,
     _species_counts,
     cubic_cell_side,
     generate,
@@ -179,6 +180,8 @@ def invert(
     scan_range: tuple[float, float] | None = None,
     surrogate: str | Path | None = None,
     progress: bool = True,
+    notify: Callable[[str], None] | None = None,
+    checkpoint: SamplerCheckpoint | None = None,
 ) -> InversionResult:
     """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
 
@@ -188,7 +191,10 @@ def invert(
     ``t_guide``); ``preset``, ``corrector_steps``, restarts, ``composition``, ``bond_cutoffs`` and ``d_min`` as in
     :func:`~specguide.diffusion.sampling.generate` (by default what the prior's training data and its recorded
     recommendation say); ``surrogate``: the checkpoint for ``xanes`` / ``exafs`` targets that do not name one.
-    The same ``seed`` gives the same structures.
+    ``notify`` receives, once and before any sampling, what the user should be told about each target (conversions,
+    what the cell cannot resolve). ``checkpoint``: a :class:`~specguide.diffusion.sampling.SamplerCheckpoint` that
+    saves every stage's progress, so that the same call after an interruption continues where it stopped. The
+    same ``seed`` gives the same structures.
     """
     started = time.perf_counter()
     if schedule not in SCHEDULES:
@@ -237,6 +243,8 @@ def invert(
     symbols = [chemical_symbols[int(z)] for z in species]
     fractions = {s: symbols.count(s) / len(symbols) for s in sorted(set(symbols), key=symbols.index)}
 
+    told: set[tuple[str, str]] = set()
+
     def targets_for(density: float) -> list[Target]:
         half = _half_cell(species, n_atoms, density, cell)
         number_density = density * AMU_PER_A3_PER_G_CM3 / float(atomic_masses[np.asarray(species)].mean())
@@ -255,6 +263,11 @@ def invert(
         if len(set(labels)) != len(labels):
             for k, target in enumerate(loaded):
                 target.label = f"{target.label}#{k + 1}"
+        for target in loaded:
+            for text in target.metadata.get("notes", []):
+                if notify is not None and (target.label, text) not in told:
+                    notify(f"{target.label}: {text}")
+                told.add((target.label, text))
         return loaded
 
     def run(density: float, replicas: int, run_seed: int) -> tuple[list[ase.Atoms], list[Target], dict]:
@@ -269,16 +282,22 @@ def invert(
                       t_restart=t_restart,
                       bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
         stages = {}
+        scope = None if checkpoint is None else checkpoint.scope(f"density{density:g}_seed{run_seed}")
+
+        def stage(name: str):
+            return None if scope is None else scope.scope(name)
+
         if seeds_init is None and schedule == "two-stage":
-            first, details = generate(network, seed=run_seed, **common)
+            first, details = generate(network, seed=run_seed, checkpoint=stage("unconditional"), **common)
             stages["unconditional"] = details["report"]
             structures, details = generate(network, seed=run_seed + 1, init=first, t_start=t_guide,
-                                           guidance=guidance, **common)  # fmt: skip
+                                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
         elif seeds_init is None:
-            structures, details = generate(network, seed=run_seed, guidance=guidance, **common)
+            structures, details = generate(network, seed=run_seed, guidance=guidance, checkpoint=stage("guided"),
+                                           **common)  # fmt: skip
         else:
             structures, details = generate(network, seed=run_seed, init=seeds_init, t_start=t_guide,
-                                           guidance=guidance, **common)  # fmt: skip
+                                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
         stages["guided"] = details["report"]
         return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history,
                                     "prior_file": meta["path"], "chemistry": details["chemistry"],

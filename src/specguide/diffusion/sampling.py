@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -55,7 +56,13 @@ from specguide.chemistry import (
     to_z,
 )
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
-from specguide.graph import atoms_from_batch, batch_from_atoms, neighbor_graph, perpendicular_widths
+from specguide.graph import (
+    atoms_from_batch,
+    batch_from_atoms,
+    neighbor_graph,
+    perpendicular_widths,
+    reset_verlet_lists,
+)
 from specguide.io import write_atomically, write_json
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -291,6 +298,45 @@ class _Progress:
             self.progress.stop()
 
 
+CHECKPOINT_EVERY = 32  # steps between the sampler's fixed points (neighbour lists rebuilt; progress saved if asked)
+
+
+class SamplerCheckpoint:
+    """The sampler's progress in a folder, so that an interrupted run continues exactly where it stopped.
+
+    Every pass of the sampler (the main denoising pass, each re-initialisation, restart cycle and joint pass) is one
+    numbered *call*. Within a call the state (positions, failure flags, step, random generator) is saved every
+    :data:`CHECKPOINT_EVERY` steps; when the call ends its result is saved. A run given the same folder again skips
+    the calls that ended, restores the last saved step of the one that did not, and continues: the same seed gives
+    the same structures as an uninterrupted run (the neighbour lists are rebuilt at those steps in every run, see
+    :func:`specguide.graph.reset_verlet_lists`). Files hold tensors and plain numbers only (read back with
+    ``weights_only=True``). ``scope(name)`` gives a sub-folder for one stage of a multi-stage run.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def scope(self, name: str) -> SamplerCheckpoint:
+        return SamplerCheckpoint(self.folder / name)
+
+    def _path(self, call: int, partial: bool) -> Path:
+        return self.folder / f"call{call:03d}{'.partial' if partial else ''}.pt"
+
+    def load(self, call: int, partial: bool) -> dict | None:
+        path = self._path(call, partial)
+        if not path.is_file():
+            return None
+        from specguide.io import load_checkpoint
+
+        return load_checkpoint(path, "sampler checkpoint", "remove the folder and start again without --resume")
+
+    def save(self, call: int, partial: bool, state: dict) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_atomically(self._path(call, partial), lambda tmp: torch.save(state, tmp))
+        if not partial:
+            self._path(call, True).unlink(missing_ok=True)
+
+
 # --------------------------------------------------------------------------------------------------
 # the sampler
 # --------------------------------------------------------------------------------------------------
@@ -309,8 +355,11 @@ class _Sampler:
         report: SampleReport,
         corrector_steps: int = 0,
         snr: float = 0.16,
+        checkpoint: SamplerCheckpoint | None = None,
     ):
         self.score, self.schedule, self.generator = score, schedule, generator
+        self.checkpoint = checkpoint
+        self.calls = 0  # passes integrated so far (their number names their checkpoint)
         self.corrector_steps, self.snr = int(corrector_steps), float(snr)
         self.veto, self.guidance, self.progress, self.report = veto, guidance, progress, report
         self.max_displacement = max_displacement
@@ -355,6 +404,7 @@ class _Sampler:
         t_grid: torch.Tensor,
         replica_ids: torch.Tensor,
         mobile: torch.Tensor | None = None,
+        call: int = 0,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the reverse SDE over ``t_grid`` (descending); returns ``(x, failed [S])``.
 
@@ -370,7 +420,19 @@ class _Sampler:
             limit = torch.full((n_structures,), float(self.max_displacement), dtype=x.dtype)
         limit = limit.to(x.dtype).index_select(0, batch)
         geometry = (cells, numbers, batch)
-        for k in range(len(t_grid) - 1):
+        first = 0
+        saved = self.checkpoint.load(call, partial=True) if self.checkpoint is not None else None
+        if saved is not None:
+            x, failed, first = saved["x"].to(x.dtype), saved["failed"], int(saved["step"])
+            self.generator.set_state(saved["generator"])
+            for _ in range(first):
+                self.progress.advance()
+        for k in range(first, len(t_grid) - 1):
+            if k % CHECKPOINT_EVERY == 0:  # a fixed point of every run: fresh neighbour lists, progress saved
+                reset_verlet_lists()
+                if self.checkpoint is not None and (k > first or saved is None):
+                    state = {"x": x, "failed": failed, "step": k, "generator": self.generator.get_state()}
+                    self.checkpoint.save(call, partial=True, state=state)
             t, dt = float(t_grid[k]), float(t_grid[k] - t_grid[k + 1])
             t_batch = torch.full((n_structures,), t, dtype=x.dtype)
             score = self.full_score(x, *geometry, t_batch, replica_ids)
@@ -444,6 +506,7 @@ def sample(
     corrector_steps: int = 0,
     snr: float = 0.16,
     progress: bool = False,
+    checkpoint: SamplerCheckpoint | None = None,
 ) -> SampleResult:
     """Sample a batch of replicas with the reverse-time SDE (Euler–Maruyama, ``steps`` steps).
 
@@ -491,7 +554,8 @@ def sample(
     veto = d_min if isinstance(d_min, VetoSchedule) else (PairTable(d_min) if d_min is not None else None)
     report = SampleReport(n_reinitialised=[0] * n_structures, n_restart_cycles=[0] * n_structures)
     bar = _Progress(progress)
-    sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report, corrector_steps, snr)
+    sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report, corrector_steps, snr,
+                       checkpoint)  # fmt: skip
     seeds = None if positions is None else positions.to(dtype)
 
     sigma_start = float(schedule.sigma(torch.tensor(float(t_start))))
@@ -511,10 +575,22 @@ def sample(
     def run(selected: torch.Tensor, x: torch.Tensor, t_grid: torch.Tensor, mobile=None):
         atom_mask, sub_batch = _sub_batch(selected, batch)
         ids = torch.nonzero(selected).flatten()
-        x_sub, failed = sampler.integrate(
-            x[atom_mask], cells[selected], numbers[atom_mask], sub_batch, t_grid, ids,
-            None if mobile is None else mobile[atom_mask],
-        )  # fmt: skip
+        call = sampler.calls
+        sampler.calls += 1
+        done = checkpoint.load(call, partial=False) if checkpoint is not None else None
+        if done is not None:  # this pass ended before an interruption: its result and the generator after it
+            x_sub, failed = done["x"].to(x.dtype), done["failed"]
+            generator.set_state(done["generator"])
+            for _ in range(len(t_grid) - 1):
+                bar.advance()
+        else:
+            x_sub, failed = sampler.integrate(
+                x[atom_mask], cells[selected], numbers[atom_mask], sub_batch, t_grid, ids,
+                None if mobile is None else mobile[atom_mask], call,
+            )  # fmt: skip
+            if checkpoint is not None:
+                checkpoint.save(call, partial=False, state={"x": x_sub, "failed": failed,
+                                                            "generator": generator.get_state()})  # fmt: skip
         x = x.clone()
         x[atom_mask] = x_sub
         out = torch.zeros(n_structures, dtype=torch.bool)
@@ -688,6 +764,63 @@ def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | 
     return seeds
 
 
+DENSITY_REACH = (0.5, 1.5)  # a prior is refused below half its lowest and above 1.5 x its highest training density
+# bytes per graph edge and feature alive at once while sampling: above the measured peak (a-Si, 64 features, 16.6
+# edges per atom: 21 KB per atom at 16,000 atoms, against 28 KB estimated with this figure)
+BYTES_PER_EDGE_FEATURE = 24
+
+
+def available_memory() -> int:
+    """Bytes this process may still allocate: MemAvailable of /proc/meminfo (Linux), else the physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def check_request(score_fn, meta: dict, density_g_cm3: float, masses: Sequence[float], n_replicas: int, cell) -> None:
+    """Refuse, before any work, what a prior cannot represent or this machine cannot hold (``InputError`` with the
+    range or the estimate): densities far outside the prior's training range, cells narrower than the network's
+    reach, and runs whose estimated memory exceeds what is available."""
+    from specguide.io import InputError
+
+    if not math.isfinite(density_g_cm3) or density_g_cm3 <= 0:
+        raise InputError(f"--density {density_g_cm3}: give a positive density in g/cm³")
+    trained = meta.get("data", {}).get("density_g_cm3")
+    if trained:
+        lo, hi = DENSITY_REACH[0] * trained[0], DENSITY_REACH[1] * trained[1]
+        if not lo <= density_g_cm3 <= hi:
+            raise InputError(
+                f"--density {density_g_cm3} g/cm³ is far outside what this prior was trained on "
+                f"({trained[0]:.3g}–{trained[1]:.3g} g/cm³); it can represent {lo:.3g}–{hi:.3g} g/cm³"
+            )
+        if not trained[0] - 0.25 <= density_g_cm3 <= trained[1] + 0.25:
+            message = (f"density {density_g_cm3} g/cm³ is outside the prior's training range "
+                       f"{trained[0]:.3g}–{trained[1]:.3g} g/cm³")  # fmt: skip
+            warnings.warn(message, stacklevel=3)
+    config = getattr(score_fn, "config", None)
+    n_atoms = len(masses)
+    volume = float(np.sum(masses)) / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)
+    if config is not None and cell is None:
+        side = volume ** (1 / 3)
+        reach = float(config.cutoff)
+        if side < reach:
+            need = math.ceil(n_atoms * (reach / side) ** 3)
+            raise InputError(f"--atoms {n_atoms}: the cell would be {side:.2f} Å wide, narrower than the prior's "
+                             f"{reach:g} Å reach; use at least {need} atoms")  # fmt: skip
+    hidden = int(getattr(config, "hidden", 64) or 64)
+    reach = float(getattr(config, "cutoff", 5.0) or 5.0)
+    edges = n_atoms / volume * 4.0 / 3.0 * math.pi * reach**3  # neighbours per atom within the graph cutoff
+    estimate = n_replicas * n_atoms * (edges * hidden * BYTES_PER_EDGE_FEATURE + 40 * hidden + 2000)
+    free = available_memory()
+    if estimate > 0.8 * free:
+        raise InputError(f"{n_replicas} × {n_atoms:,} atoms need about {estimate / 2**30:.1f} GiB; "
+                         f"{free / 2**30:.1f} GiB are available: use fewer atoms or replicas")  # fmt: skip
+
+
 PRESETS = ("quality", "fast")
 FAST_PRESET = {"corrector_steps": 0, "n_restarts": 0, "restart_mode": "replica", "t_restart": 0.3}
 # what a prior without its own recommendation gets under "quality" (bundled priors record theirs: MODELCARD.md)
@@ -736,6 +869,7 @@ def generate(
     max_reinit: int = 3,
     progress: bool = True,
     return_details: bool = False,
+    checkpoint: SamplerCheckpoint | None = None,
 ):
     """Generate ``n_replicas`` periodic structures of ``n_atoms`` atoms at ``density_g_cm3`` from a prior.
 
@@ -760,7 +894,9 @@ def generate(
       species pair of the prior's training data as the noise vanishes (else 0.7 × covalent radii, C–C 1.06 Å),
       a number, a per-pair dict, a :class:`VetoSchedule`, or ``None`` to disable;
     - ``snr``: signal-to-noise ratio of the Langevin corrector steps (see :func:`sample`);
-    - ``guidance``: see :func:`sample`.
+    - ``guidance``: see :func:`sample`;
+    - ``checkpoint``: a :class:`SamplerCheckpoint` that saves progress, so that the same call after an interruption
+      continues where it stopped and gives the same structures.
 
     Returns a list of ``ase.Atoms`` (``info`` holds replica, seed and sampling counters); with
     ``return_details=True`` returns ``(structures, {"config": every parameter, "report": SampleReport dict,
@@ -837,11 +973,7 @@ def generate(
         missing = [chemical_symbols[z] for z in sorted(set(present) - set(prior_species))]
         raise ValueError(f"species {', '.join(missing)} are not covered by the prior "
                          f"({', '.join(chemical_symbols[z] for z in prior_species)})")  # fmt: skip
-    density_range = meta.get("data", {}).get("density_g_cm3")
-    if density_range and not density_range[0] - 0.25 <= density_g_cm3 <= density_range[1] + 0.25:
-        warnings.warn(
-            f"density {density_g_cm3} g/cm³ is outside the prior's training range {density_range}", stacklevel=2
-        )
+    check_request(score_fn, meta, density_g_cm3, [atomic_masses[z] for z in per_replica[0]], n_replicas, cell)
     covers = chemistry is not None and {to_z(s) for s in chemistry.composition} >= set(present)
 
     cells_list, numbers_list, positions_list = [], [], []
@@ -903,6 +1035,7 @@ def generate(
             positions=positions, schedule=schedule, steps=steps, t_start=t_start, t_min=t_min,
             generator=torch.Generator().manual_seed(int(seed)), restart=restart, d_min=d_min,
             guidance=guidance, max_reinit=max_reinit, progress=progress, corrector_steps=corrector_steps, snr=snr,
+            checkpoint=checkpoint,
         )  # fmt: skip
     structures = result.to_atoms()
     report = result.report

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import math
 import time
 import warnings
@@ -544,6 +545,45 @@ class _WallClockLimit(pl.Callback):
             trainer.should_stop = True
 
 
+class _TrainingProgress(pl.Callback):
+    """One progress line for a training run: elapsed of the time limit (or epochs of the limit), step, losses.
+
+    Replaces Lightning's bar, which shows ``Epoch N/-2`` when training is limited by time."""
+
+    def __init__(self, minutes: float | None, max_epochs: int | None):
+        self.minutes, self.max_epochs = minutes, max_epochs
+        self.progress = None
+        self.task = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.start = time.monotonic()
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                 console=Console(stderr=True))  # fmt: skip
+        total = 60.0 * self.minutes if self.minutes is not None else float(self.max_epochs or 1)
+        self.task = self.progress.add_task("training", total=total)
+        self.progress.start()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.progress is None or trainer.global_step % 10:
+            return
+        done = time.monotonic() - self.start if self.minutes is not None else trainer.current_epoch
+        loss = trainer.callback_metrics.get("train/loss")
+        val = getattr(pl_module, "last_val", None) or {}
+        text = f"training: step {trainer.global_step}, epoch {trainer.current_epoch}"
+        if loss is not None:
+            text += f", loss {float(loss):.3f}"
+        if "val/loss" in val:
+            text += f", validation {float(val['val/loss']):.3f}"
+        self.progress.update(self.task, completed=done, description=text)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
 class _ExportPrior(pl.Callback):
     """After every validation write our checkpoint (EMA weights, via ``save``) and the Lightning state beside
     it, both atomically, so an interrupted run leaves a usable model and can be resumed."""
@@ -553,7 +593,7 @@ class _ExportPrior(pl.Callback):
         self.save = save or (lambda path, net, data, training: save_prior(path, net, data=data, training=training))
 
     def save_state(self, trainer) -> None:
-        write_atomically(self.lightning_path, lambda tmp: trainer.save_checkpoint(tmp))
+        write_atomically(self.lightning_path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
 
     def export(self, trainer, module: EMAModule) -> None:
         training = dict(self.extra)
@@ -628,34 +668,43 @@ def fit_module(
     steps in whole epochs, resume from ``exporter.lightning_path``), then export the final EMA weights."""
     batch_size = datamodule.batch_size
     batches_per_epoch = math.ceil(len(datamodule.train_set) / min(batch_size, len(datamodule.train_set)))
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=max_epochs if max_epochs is not None else -1,
-        max_steps=max_steps,
-        callbacks=[_WallClockLimit(max_time_minutes), exporter],
-        check_val_every_n_epoch=max(1, round(val_every_n_steps / batches_per_epoch)),
-        enable_checkpointing=False,
-        logger=pl.loggers.CSVLogger(log_dir, name=log_name),
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        log_every_n_steps=10,
-        num_sanity_val_steps=0,
-        gradient_clip_val=gradient_clip_val,
-        deterministic=False,
-    )
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*number of training batches.*")
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-        ckpt_path = str(exporter.lightning_path) if resume else None
-        if resume:
-            load_training_state(exporter.lightning_path)  # refuses anything but tensors and plain data, naming the file
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-        if datamodule.val_set and not module.last_val:  # stopped before the first validation: validate now
-            trainer.validate(module, datamodule=datamodule, verbose=False)
-    exporter.save_state(trainer)
-    exporter.export(trainer, module)
+    quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:  # "GPU available: False", tips about cloud products: not what a user needs to read
+        logger.setLevel(logging.WARNING)
+    try:
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            max_epochs=max_epochs if max_epochs is not None else -1,
+            max_steps=max_steps,
+            callbacks=[_WallClockLimit(max_time_minutes), exporter]
+            + ([_TrainingProgress(max_time_minutes, max_epochs)] if progress else []),
+            check_val_every_n_epoch=max(1, round(val_every_n_steps / batches_per_epoch)),
+            enable_checkpointing=False,
+            logger=pl.loggers.CSVLogger(log_dir, name=log_name),
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            log_every_n_steps=10,
+            num_sanity_val_steps=0,
+            gradient_clip_val=gradient_clip_val,
+            deterministic=False,
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*number of training batches.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            ckpt_path = str(exporter.lightning_path) if resume else None
+            if resume:  # refuses anything but tensors and plain data, naming the file
+                load_training_state(exporter.lightning_path)
+            trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+            if datamodule.val_set and not module.last_val:  # stopped before the first validation: validate now
+                trainer.validate(module, datamodule=datamodule, verbose=False)
+            exporter.save_state(trainer)
+            exporter.export(trainer, module)
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
 
 
 def train_prior(

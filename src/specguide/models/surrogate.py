@@ -121,8 +121,10 @@ def save_surrogate(
     grid_unit: str,
     data: dict,
     training: dict,
+    quantity: str | None = None,
 ) -> Path:
-    """Write a self-describing surrogate checkpoint atomically (network, grid, absorber, kind, provenance)."""
+    """Write a self-describing surrogate checkpoint atomically (network, grid, absorber, kind, provenance);
+    ``quantity`` names what the spectra are, with units (e.g. ``"k²χ(k) (Å⁻²)"``), for file headers and plots."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if grid_unit not in GRID_UNITS:
@@ -143,6 +145,8 @@ def save_surrogate(
         "data": data,
         "training": training,
     }
+    if quantity:
+        payload["quantity"] = quantity
     path = Path(path)
     write_atomically(path, lambda tmp: torch.save(payload, tmp))
     return path

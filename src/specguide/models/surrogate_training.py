@@ -241,6 +241,7 @@ def train_surrogate(
     val_every_n_steps: int = 50,
     lr_schedule: str = "constant",
     lr_min_fraction: float = 0.05,
+    quantity: str | None = None,
 ) -> Path:
     """Train a surrogate on ``dataset`` and write the checkpoint ``out`` (EMA weights, grid, absorber, kind).
 
@@ -307,7 +308,7 @@ def train_surrogate(
 
     def save(path, net, data_, training):
         save_surrogate(path, net, kind=kind, absorber=absorber_z, grid=torch.as_tensor(grid), grid_unit=grid_unit,
-                       data=data_, training=training)  # fmt: skip
+                       data=data_, training=training, quantity=quantity)  # fmt: skip
 
     exporter = _ExportPrior(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",

@@ -17,7 +17,8 @@ from ase.data import chemical_symbols
 from specguide.models.surrogate import GRID_UNITS, SpectrumSurrogate, load_surrogate
 from specguide.observables.base import Observable
 
-Y_LABELS = {"xanes": "μ(E) (surrogate, arb. units)", "exafs": "χ(k) (surrogate)"}
+# what y is, unless the checkpoint records it (``quantity``; the bundled Si K-edge EXAFS surrogate: k²χ(k))
+Y_LABELS = {"xanes": "μ(E) (surrogate, arb. units)", "exafs": "EXAFS as in the training spectra (surrogate)"}
 
 
 class SurrogateSpectrum(Observable):
@@ -55,7 +56,7 @@ class SurrogateSpectrum(Observable):
         where = "all " + symbol if self.sites is None else f"{self.sites.numel()} chosen {symbol}"
         self.quantity = f"{symbol} {edge}, surrogate {Path(meta.get('path', '')).name}, mean over {where} sites"
         self.x_label = GRID_UNITS[meta["grid_unit"]]
-        self.y_label = Y_LABELS[self.kind]
+        self.y_label = f"{meta['quantity']} (surrogate)" if meta.get("quantity") else Y_LABELS[self.kind]
 
     def site_mask(self, numbers: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
         """Boolean ``[N]``: the atoms averaged over (checked: absorbers, chosen sites present)."""
