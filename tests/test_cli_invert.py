@@ -113,13 +113,13 @@ def test_silica_runs_from_the_command_line_with_the_prior_s_own_composition_and_
     rows = "\n".join(f"{a:.4f} {b_mean2 * (v - 1):.6f} 0.001" for a, v in zip(edges, s))
     path.write_text("#   glass.mint01\n" + rows)
     run = tmp_path / "inv"
-    args = ["invert", "--prior", "a-SiO2", "--target", f"sq:{path}", "--density", "2.2", "--atoms", "48",
+    args = ["invert", "--prior", "a-SiO2", "--target", f"sq:{path}", "--density", "2.2", "--atoms", "72",
             "--replicas", "1", "--steps", "8", "--preset", "fast", "--out", str(run)]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     config = json.loads((run / "config.json").read_text())
     (target,) = config["targets"]
     assert target["weighting"] == "neutron" and target["file_quantity"] == "F_keen(Q)"
-    assert "cannot resolve" in result.output  # a 48-atom cell blurs the glass's S(Q), and says which cell would not
+    assert "cannot resolve" in result.output  # a 72-atom cell blurs the glass's S(Q), and says which cell would not
     bad = runner.invoke(app, [*args[:-1], str(tmp_path / "x"), "--composition", "SiO2x"])
     assert bad.exit_code == 2 and "composition" in bad.output

@@ -91,6 +91,7 @@ def test_outputs_are_checked_and_locked_before_any_work_and_force_replaces_a_res
         (["spectrum", "{structure}", "--kind", "gr", "--dr", "0"], "--dr"),
         (["spectrum", "{structure}", "--kind", "sq", "--q-min", "10", "--q-max", "2"], "q-min"),
         (["example", "a-Si", "--out", "{afile}/x"], "is a file"),
+        (["invert", "--prior", "a-Si", "--target", "gr:{gr8}", "--density", "2.33", "--atoms", "8"], "atoms"),
         (["analyze", "{structure}", "--reference", "{silica}", "--no-energy"], "same elements"),
     ],
 )
@@ -101,8 +102,10 @@ def test_nonsense_is_refused_before_any_work_with_one_line(tmp_path, args, messa
     ase.io.write(structure, load_md_dataset("a-Si_2.5", split="test")[0])
     ase.io.write(silica, load_md_dataset("a-SiO2_2.2", split="test")[0])
     afile.write_text("")
-    args = [a.format(structure=structure, silica=silica, afile=afile) for a in args]
-    if args[0] in ("generate", "md", "analyze"):
+    r = np.arange(1, 800) * 0.01  # a g(r) reaching 8 Å: an 8-atom cell (pairs to 2.7 Å) cannot fit it
+    np.savetxt(tmp_path / "gr8.dat", np.column_stack([r, 1 + np.exp(-((r - 2.35) ** 2) / 0.01) * (r > 2)]))
+    args = [a.format(structure=structure, silica=silica, afile=afile, gr8=tmp_path / "gr8.dat") for a in args]
+    if args[0] in ("generate", "md", "analyze", "invert"):
         args += ["--out", str(tmp_path / "out")]
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output

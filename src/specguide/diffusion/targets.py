@@ -73,6 +73,7 @@ Q_LIMITS = (0.5, 30.0)  # Å⁻¹
 SIGMA_MODEL = 0.15  # Å: pair width against curves that carry no finite-Q termination (GLASS)
 SIGMA_MEASURED = 0.07  # Å: pair width against a measured PDF (room-temperature vibrations)
 BLUR_TOLERANCE = 0.05  # rms change of the data by the box above which the target says so
+MIN_PAIR_RANGE = 5.0  # Å: a cell must hold pairs this far (or half a real-space target's reach) to fit a target
 UNITS = {
     "real": {"a": 1.0, "å": 1.0, "angstrom": 1.0, "nm": 10.0},
     "reciprocal": {"a-1": 1.0, "1/a": 1.0, "å-1": 1.0, "1/å": 1.0, "nm-1": 0.1, "1/nm": 0.1},
@@ -418,6 +419,11 @@ def load_target(
     cutoff = _float_option(spec, "cutoff", 0.0) or None
     half_cell = float(half_cell)
     r_limit = math.floor(half_cell / DR) * DR
+    if space in ("real", "reciprocal"):
+        needed = MIN_PAIR_RANGE if space == "reciprocal" else min(MIN_PAIR_RANGE, 0.5 * float(x.max()))
+        if half_cell < needed:
+            raise InputError(f"{spec.path}: this cell holds pairs up to {half_cell:.3g} Å only, too few for a {kind} "
+                             f"target (it needs {needed:.3g} Å): use {_atoms_for(needed, number_density)}")  # fmt: skip
     raw = (x, y)
     valid = None
     try:
