@@ -68,7 +68,14 @@ def plot_inversion_report(path: Path, result) -> None:
         axis.plot(x, mean, color="tab:orange", lw=1.2, label=f"ensemble mean ({len(values)})")
         axis.fill_between(x, mean - std, mean + std, color="tab:orange", alpha=0.3, label="± std")
         loss = summary["losses"][target.label]["ensemble_mean_spectrum"]
-        axis.set_title(f"{target.label}  (loss {loss:.2e})", fontsize=9)
+        title = f"{target.label}  (loss {loss:.2e})"
+        aligned = summary["losses"][target.label].get("alignment")
+        if aligned:
+            before = result.spectra[f"{target.label} (before alignment)"].mean(0)
+            axis.plot(x, before, color="tab:orange", lw=0.9, ls=":", label="ensemble mean, before shift/broadening")
+            title += (f"\nshift {aligned['shift_eV']:+.1f} eV, broadening {aligned['gaussian_fwhm_eV']:.2f} eV "
+                      f"(Gaussian FWHM), {aligned['lorentzian_fwhm_eV']:.2f} eV (Lorentzian)")  # fmt: skip
+        axis.set_title(title, fontsize=9)
         axis.set_xlabel(target.observable.x_label)
         axis.set_ylabel(target.observable.y_label)
         axis.legend(fontsize=7)

@@ -62,6 +62,7 @@ class Target:
     kind: str = ""
     metadata: dict = field(default_factory=dict)
     raw: tuple | None = None  # the measured curve (x, y) on its own grid, before the box saw it (plots, fit files)
+    alignment: object | None = None  # an observables.xas.Alignment: shift/broadening fitted to the data (XAS)
 
     def __post_init__(self) -> None:
         grid = self.observable.grid
@@ -87,9 +88,25 @@ class Target:
                 "check the units of x (Å vs nm, Å⁻¹ vs nm⁻¹) and the range"
             )
 
-    def fitted(self, spectra: torch.Tensor) -> torch.Tensor:
-        """``a F + b`` per replica, with ``a, b`` fitted (detached: by the envelope theorem the loss gradient
-        at the optimum is the same as with ``a, b`` held fixed)."""
+    def fitted(self, spectra: torch.Tensor, realign: bool = False) -> torch.Tensor:
+        """``a A(F) + b`` per replica: ``A`` the :attr:`alignment` (shift and broadening, chosen on the ensemble
+        mean; ``realign`` chooses again now), ``a, b`` fitted (detached: by the envelope theorem the loss gradient
+        at the optimum is the same as with them held fixed)."""
+        return self.scaled(self._aligned(spectra, realign))
+
+    def _aligned(self, spectra: torch.Tensor, realign: bool = False) -> torch.Tensor:
+        if self.alignment is None:
+            return spectra
+        self.alignment.choose(spectra.detach().mean(0), self._raw_loss, force=realign)
+        return self.alignment.apply(spectra)
+
+    def _raw_loss(self, spectra: torch.Tensor) -> torch.Tensor:
+        residual = self.scaled(spectra) - self.y.to(spectra.dtype)
+        u = self.point_weights.to(spectra.dtype)
+        return (u * residual**2).sum(-1) / u.sum() / self.norm**2
+
+    def scaled(self, spectra: torch.Tensor) -> torch.Tensor:
+        """``a F + b`` per replica with the scale and offset fitted (no alignment); see :meth:`fitted`."""
         if not (self.fit_scale or self.fit_offset):
             return spectra
         u = self.point_weights.to(spectra.dtype)
@@ -110,11 +127,9 @@ class Target:
             b = ((y - f) * u).sum(-1) / w_sum
         return a[:, None] * spectra + b[:, None]
 
-    def loss(self, spectra: torch.Tensor) -> torch.Tensor:
+    def loss(self, spectra: torch.Tensor, realign: bool = False) -> torch.Tensor:
         """Normalised weighted mean squared misfit per replica ``[S]`` (dimensionless, without ``weight``)."""
-        residual = self.fitted(spectra) - self.y.to(spectra.dtype)
-        u = self.point_weights.to(spectra.dtype)
-        return (u * residual**2).sum(-1) / u.sum() / self.norm**2
+        return self._raw_loss(self._aligned(spectra, realign))
 
     def evaluate(self, positions, cells, numbers, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(spectra [S, n], loss [S])`` of a batch of structures."""

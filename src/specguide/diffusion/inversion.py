@@ -327,7 +327,7 @@ def invert(
     with torch.no_grad():
         for target in loaded:
             raw = target.observable(positions.double(), cells.double(), numbers, batch)
-            fitted = target.fitted(raw)
+            fitted = target.fitted(raw, realign=True)  # a fitted shift / broadening chosen for the final ensemble
             spectra[target.label] = fitted.numpy()
             per_replica = target.loss(raw)
             ensemble = target.loss(raw.mean(0, keepdim=True))
@@ -336,6 +336,9 @@ def invert(
                 "mean": float(per_replica.mean()),
                 "ensemble_mean_spectrum": float(ensemble[0]),
             }
+            if target.alignment is not None:
+                losses[target.label]["alignment"] = target.alignment.values()
+                spectra[f"{target.label} (before alignment)"] = target.scaled(raw).numpy()
     sampling = details["sampling"]
     summary = summarize(structures, bond_cutoffs=bond_cutoffs, cn_range=cn_range, chemistry=details["chemistry"],
                         density_g_cm3=best)  # fmt: skip

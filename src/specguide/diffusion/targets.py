@@ -80,7 +80,8 @@ UNITS = {
     "angle": {"deg": 1.0, "degree": 1.0, "degrees": 1.0, "rad": 180.0 / math.pi},
 }
 KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "columns", "cutoff", "surrogate", "core",
-        "format", "wavelength", "qmax", "qmin", "qdamp", "qbroad", "resolution", "b_iso", "quantity")  # fmt: skip
+        "format", "wavelength", "qmax", "qmin", "qdamp", "qbroad", "resolution", "b_iso", "quantity", "e0",
+        "normalize", "shift", "broaden", "lorentz", "kweight", "s02", "de0")  # fmt: skip
 # what ``quantity=`` may say a file's y is (for files that do not say it themselves)
 QUANTITIES = ("g(r)", "G(r)", "RDF", "S(Q)", "S(Q)-1", "F(Q)", "F_keen(Q)", "I(Q)")
 CORE_FRACTION = 0.01  # the core ends where g(r) first reaches this fraction of its maximum
@@ -387,6 +388,95 @@ def _atoms_for(half_width: float, number_density: float | None) -> str:
     return f"a cell of ≥ {2 * half_width:.0f} Å (≈ {number_density * (2 * half_width) ** 3:,.0f} atoms)"
 
 
+def _fit_or_value(spec: TargetSpec, key: str, default: str) -> float | None:
+    """``None`` for ``key=fit``, else the number (eV)."""
+    text = spec.options.get(key, default).lower()
+    if text == "fit":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"{spec.path}: {key}={text!r}; give fit or a number in eV") from None
+
+
+def _xas_data(spec: TargetSpec, data: TargetData, observable, x: np.ndarray, y: np.ndarray, notes: list[str]):
+    """Measured XANES / EXAFS in the surrogate's convention: ``(x, y, alignment or None)``.
+
+    XANES in absolute energies (their range lies above the surrogate's grid) are put relative to the edge ``e0``
+    (``e0=auto``: the largest derivative, Athena's E0), normalised as Larch's ``pre_edge`` does unless already
+    normalised (``normalize=auto|yes|no``), and aligned to the model by a fitted rigid shift and Gaussian broadening
+    (``shift=fit|eV``, ``broaden=fit|eV`` FWHM, ``lorentz=fit|eV`` FWHM, default 0). EXAFS: ``kweight=n`` says the
+    data are kⁿχ(k) (Larch's chik/chik2/chik3 columns say so themselves), converted to the surrogate's weight;
+    ``s02`` divides the data by S0² (``s02=fit`` fits it as a scale); ``de0`` (eV) moves the data's energy origin.
+    """
+    from specguide.observables.xas import Alignment, AlignmentGrid, looks_normalized, normalize
+
+    grid = observable.grid.numpy()
+    unit = observable.meta.get("grid_unit")
+    if spec.kind == "xanes":
+        absolute = unit == "eV" and float(np.min(x)) > float(grid.max()) + 50.0
+        e0_text = spec.options.get("e0", "auto" if absolute else "0").lower()
+        if e0_text == "auto":
+            from specguide.observables.xas import find_e0
+
+            e0 = find_e0(x, y)
+        else:
+            try:
+                e0 = float(e0_text)
+            except ValueError:
+                raise InputError(f"{spec.path}: e0={e0_text!r}; give auto or the edge energy in eV") from None
+        mode = spec.options.get("normalize", "auto").lower()
+        if mode not in ("auto", "yes", "no"):
+            raise InputError(f"{spec.path}: normalize={mode!r}; use auto, yes or no")
+        if mode == "yes" or (mode == "auto" and absolute and not looks_normalized(x, y, e0)):
+            try:
+                done = normalize(x, y, e0=e0)
+            except ValueError as exc:
+                raise InputError(f"{spec.path}: {exc}") from None
+            y, e0 = done.norm, done.e0
+            notes.append(f"normalised as Larch's pre_edge does: E0 {e0:.2f} eV, edge step {done.step:.4g}, pre-edge "
+                         f"{done.ranges['pre1']:g}…{done.ranges['pre2']:g} eV, post-edge {done.ranges['norm1']:g}…"
+                         f"{done.ranges['norm2']:g} eV (order {done.ranges['nnorm']})")  # fmt: skip
+        if e0:
+            x = x - e0
+            notes.append(f"energies taken relative to E0 = {e0:.2f} eV (the surrogate's grid is E − E_F)")
+        default = "fit" if absolute else "0"
+        candidates = AlignmentGrid.span(_fit_or_value(spec, "shift", default), _fit_or_value(spec, "broaden", default),
+                                        _fit_or_value(spec, "lorentz", "0"))  # fmt: skip
+        alignment = Alignment(grid, candidates)
+        if alignment.fixed and not any(alignment.values().values()):
+            alignment = None
+        elif not alignment.fixed:
+            notes.append("a rigid shift and a broadening between the model and the data are fitted along with the "
+                         "structure (reported in summary.json)")  # fmt: skip
+        return x, y, alignment
+    # EXAFS
+    weight = {"chi(k)": 0, "k*chi(k)": 1, "k2*chi(k)": 2, "k3*chi(k)": 3}.get(str(data.quantity))
+    if "kweight" in spec.options:
+        weight = int(_float_option(spec, "kweight", 0) or 0)
+    quantity = str(observable.meta.get("quantity", ""))
+    model_weight = 2 if quantity.startswith("k²") else 3 if quantity.startswith("k³") else 1 if quantity.startswith(
+        "kχ") else 0 if quantity.startswith("χ") else None  # fmt: skip
+    if weight is not None and model_weight is not None and weight != model_weight:
+        y = y * np.asarray(x, dtype=float) ** (model_weight - weight)
+        notes.append(f"k-weight {weight} converted to the surrogate's k-weight {model_weight}")
+    try:
+        de0 = float(spec.options.get("de0", "0"))
+    except ValueError:
+        raise InputError(f"{spec.path}: de0={spec.options['de0']!r}; give the shift of E0 in eV") from None
+    if de0:
+        k2 = np.asarray(x, dtype=float) ** 2 + de0 / 3.80998  # E = ħ²k²/2m = 3.80998 eV Å² · k²
+        keep = k2 > 0
+        x, y = np.sqrt(k2[keep]), y[keep]
+        notes.append(f"energy origin moved by ΔE0 = {de0:g} eV")
+    if "s02" in spec.options and spec.options["s02"].lower() != "fit":
+        s02 = _float_option(spec, "s02", 1.0)
+        if not s02:
+            raise InputError(f"{spec.path}: s02 must be > 0")
+        y = y / s02
+    return x, y, None
+
+
 def load_target(
     spec: TargetSpec | str,
     half_cell: float,
@@ -497,6 +587,8 @@ def load_target(
                     f"(or {kind}:FILE:surrogate=CKPT)"
                 )
             observable = build_observable(kind, surrogate=spec.options["surrogate"])
+            x, y, alignment = _xas_data(spec, data, observable, x, y, notes)
+            raw = (x, y)
         else:
             observable = build_observable("adf", adf_cutoff=cutoff)
     except FileNotFoundError as exc:
@@ -538,6 +630,7 @@ def load_target(
         if value not in ("fit", "fixed"):
             raise InputError(f"{spec.path}: {key}={value!r}; use fit or fixed")
         fits[key] = value == "fit"
+    fits["scale"] |= spec.options.get("s02", "").lower() == "fit"  # S0² fitted as the model's amplitude
     header = {k: v for k, v in data.header.items() if isinstance(v, (str, int, float, dict, list))}
     try:
         return Target(
@@ -553,6 +646,7 @@ def load_target(
                       "format": data.format, "file_quantity": data.quantity, "header": header,
                       "data_range": [float(x.min()), float(x.max())], "points": int(len(x)), "notes": notes},
             raw=raw,
+            alignment=alignment if space == "surrogate" else None,
         )  # fmt: skip
     except ValueError as exc:
         raise InputError(f"{spec.path}: {str(exc).split(': ', 1)[-1]}") from None
