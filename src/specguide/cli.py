@@ -480,6 +480,9 @@ def train_surrogate_command(
     hidden: Annotated[int, typer.Option(help="Network width.")] = 64,
     layers: Annotated[int, typer.Option(help="Message-passing layers.")] = 4,
     cutoff: Annotated[float, typer.Option(help="Graph cutoff, Å.")] = 3.0,
+    angular_channels: Annotated[
+        int, typer.Option(help="Channels of the bond-angle invariants (0: distances only).")
+    ] = 0,
     batch_size: Annotated[int, typer.Option(help="Structures per batch.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -501,13 +504,34 @@ def train_surrogate_command(
             refuse_overwrite(out, force, directory=False)
         dataset = load_spectra_dataset(structures, spectra or None, absorber=absorber)
         species = tuple(sorted({int(z) for atoms in dataset.structures for z in atoms.numbers}))
-        config = SurrogateConfig(species=species, n_grid=dataset.n_grid, hidden=hidden, n_layers=layers, cutoff=cutoff)
+        config = SurrogateConfig(species=species, n_grid=dataset.n_grid, hidden=hidden, n_layers=layers, cutoff=cutoff,
+                                 angular_channels=angular_channels)  # fmt: skip
         path = train_surrogate(dataset, out, kind=kind, absorber=absorber, max_time_minutes=max_time,
                                max_epochs=max_epochs, resume=resume, config=config, seed=seed, batch_size=batch_size,
                                lr=lr, val_fraction=val_fraction, noise_max=noise)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     err.print(f"wrote {path}")
+    _print_surrogate_errors(path)
+
+
+def _print_surrogate_errors(path: Path) -> None:
+    """The held-out errors of a surrogate next to the coordination-lookup and density-mean baselines."""
+    from specguide.models.surrogate import load_surrogate
+
+    training = load_surrogate(path)[1].get("training", {})
+    last, baselines = training.get("validation", {}), training.get("baselines")
+    if not last or not baselines:
+        return
+    atom_ratio = last["val/rel_l2_atom_over_cn_lookup"]
+    structure_ratio = last["val/rel_l2_structure_over_density_mean"]
+    err.print(
+        f"held-out per-atom rel. L2 {last['val/rel_l2_atom']:.3f} vs coordination lookup "
+        f"{baselines['cn_lookup_rel_l2_atom']:.3f} (ratio {atom_ratio:.2f}); "
+        f"structure-mean {last['val/rel_l2_structure']:.4f} vs density-group mean "
+        f"{baselines['density_mean_rel_l2_structure']:.4f} (ratio {structure_ratio:.2f})",
+        markup=False,
+    )
 
 
 class RestartMode(str, Enum):
@@ -637,6 +661,7 @@ def generate(
         write_generation(staging, structures, config, summary, force=True)
         output.commit()
     err.print(f"wrote {len(structures)} structures to {out / 'structures.extxyz'}")
+    _print_structure(summary)
 
 
 class GuidanceForm(str, Enum):
@@ -745,9 +770,25 @@ def invert(
     losses = ", ".join(f"{label} {v['ensemble_mean_spectrum']:.3g}" for label, v in result.summary["losses"].items())
     err.print(f"wrote {len(result.structures)} structures to {out / 'structures.extxyz'}; look at {out / 'report.png'}")
     err.print(f"loss of the ensemble-mean spectrum: {losses}")
+    _print_structure(result.summary)
     wrong = result.summary.get("shorter_than_reference")
     if wrong:
         _say("warning:", "bold yellow", f"pairs closer than the prior's training data ever have: {wrong}")
+
+
+def _print_structure(summary: dict) -> None:
+    """One line per species: the two most common coordination numbers (ensemble mean ± spread over structures)."""
+    for symbol, entry in summary.get("coordination", {}).items():
+        top = sorted(entry["fractions"].items(), key=lambda kv: -kv[1])[:3]
+        parts = [f"CN{k} {100 * v:.1f} ± {100 * entry.get('spread', {}).get(k, 0.0):.1f} %" for k, v in top]
+        err.print(f"{symbol}: " + ", ".join(parts), markup=False)
+    hybrid = summary.get("carbon_hybridization")
+    if hybrid:
+        parts = [
+            f"{name} {100 * hybrid[name]['mean']:.1f} ± {100 * hybrid[name]['std']:.1f} %"
+            for name in ("sp", "sp2", "sp3")
+        ]
+        err.print("carbon: " + ", ".join(parts) + " (mean ± spread over structures)", markup=False)
 
 
 @app.command()

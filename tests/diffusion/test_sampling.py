@@ -298,3 +298,29 @@ def test_corrector_arguments_are_checked():
     cells, numbers, batch = replicas(1, 4, 10.0)
     with pytest.raises(ValueError, match="corrector_steps"):
         sample(lambda *a: torch.zeros(4, 3), cells, numbers, batch, corrector_steps=-1)
+
+
+def test_carbon_hybridization_counts_bonds_per_structure_like_ase_neighbor_lists():
+    """Diamond (all sp3) and graphite (all sp2) together: mean 0.5 each, spread 0.5; a random carbon cell is checked
+    against coordination numbers counted independently with ASE's neighbour list at the same cutoff."""
+    from ase.neighborlist import neighbor_list
+
+    diamond = ase.build.bulk("C", "diamond", a=3.567, cubic=True).repeat(2)
+    graphite = ase.build.graphene(a=2.46, size=(4, 4, 1), vacuum=None)
+    graphite.cell[2, 2] = 6.7
+    graphite.pbc = True
+    both = summarize([diamond, graphite], bond_cutoffs=1.85)["carbon_hybridization"]
+    assert both["sp3"]["per_structure"] == [1.0, 0.0] and both["sp2"]["per_structure"] == [0.0, 1.0]
+    assert both["sp3"]["mean"] == pytest.approx(0.5) and both["sp3"]["std"] == pytest.approx(0.5)
+
+    rng = np.random.default_rng(3)
+    cells = [ase.Atoms("C60", positions=rng.uniform(0, 7.0, (60, 3)), cell=[7.0] * 3, pbc=True) for _ in range(3)]
+    summary = summarize(cells, bond_cutoffs=1.85)
+    for r, atoms in enumerate(cells):
+        i = neighbor_list("i", atoms, 1.85)
+        cn = np.bincount(i, minlength=len(atoms))
+        for name, k in (("sp", 2), ("sp2", 3), ("sp3", 4)):
+            assert summary["carbon_hybridization"][name]["per_structure"][r] == pytest.approx(
+                np.mean(cn == k), abs=1e-5
+            )
+    assert "carbon_hybridization" not in summarize([ase.build.bulk("Si", "diamond", a=5.43, cubic=True)])

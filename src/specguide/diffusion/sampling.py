@@ -1068,6 +1068,45 @@ def _jsonable_pairs(values):
 # --------------------------------------------------------------------------------------------------
 
 
+def _fractions_per_structure(
+    values: torch.Tensor, batch: torch.Tensor, n_structures: int, n_values: int
+) -> torch.Tensor:
+    """Fraction of each value 0..n_values-1 within each structure, shape (n_structures, n_values)."""
+    counts = torch.zeros(n_structures, n_values, dtype=torch.float64)
+    counts.index_put_((batch, values), torch.ones_like(values, dtype=torch.float64), accumulate=True)
+    totals = counts.sum(dim=1, keepdim=True)
+    return counts / totals.clamp_min(1.0)
+
+
+HYBRIDIZATION = {"sp": 2, "sp2": 3, "sp3": 4}
+"""Carbon hybridization by coordination number within the bond cutoff (the convention of MD studies of a-C)."""
+
+
+def _carbon_hybridization(cn: torch.Tensor, numbers: torch.Tensor, batch: torch.Tensor, n_structures: int) -> dict:
+    """sp/sp2/sp3 fractions of carbon atoms: ensemble mean and standard deviation over structures (fractions, 0-1)."""
+    carbon = numbers == 6
+    if not bool(carbon.any()):
+        return {}
+    values = cn[carbon]
+    per_structure = _fractions_per_structure(values, batch[carbon], n_structures, int(values.max()) + 1)
+    has_carbon = torch.bincount(batch[carbon], minlength=n_structures) > 0
+    per_structure = per_structure[has_carbon]
+    result = {}
+    for name, k in HYBRIDIZATION.items():
+        column = (
+            per_structure[:, k] if k < per_structure.shape[1] else torch.zeros(len(per_structure), dtype=torch.float64)
+        )
+        result[name] = {
+            "mean": round(float(column.mean()), 5),
+            "std": round(float(column.std(unbiased=False)), 5),
+            "per_structure": [round(float(v), 5) for v in column],
+        }
+    other = 1.0 - sum(result[name]["mean"] for name in HYBRIDIZATION)
+    result["other"] = round(max(other, 0.0), 5)
+    result["definition"] = "coordination number within the C-C bond cutoff: sp = 2, sp2 = 3, sp3 = 4"
+    return result
+
+
 def summarize(
     structures: Sequence[ase.Atoms],
     bond_cutoffs: PairValues | None = None,
@@ -1100,14 +1139,22 @@ def summarize(
     cn = coordination_numbers(positions, cells, numbers, batch, table)
 
     coordination = {}
+    n_structures = len(structures)
     for z in present:
         mask = numbers == z
         values = cn[mask]
         counts = torch.bincount(values)
+        per_structure = _fractions_per_structure(values, batch[mask], n_structures, len(counts))
         coordination[chemical_symbols[z]] = {
             "fractions": {str(k): round(float(c) / int(mask.sum()), 5) for k, c in enumerate(counts.tolist()) if c},
+            "spread": {
+                str(k): round(float(per_structure[:, k].std(unbiased=False)), 5)
+                for k, c in enumerate(counts.tolist())
+                if c
+            },
             "mean": round(float(values.double().mean()), 4),
         }
+    hybridization = _carbon_hybridization(cn, numbers, batch, n_structures)
 
     half_width = float(perpendicular_widths(cells).min()) / 2
     r_hist = min(r_max, half_width)
@@ -1146,6 +1193,8 @@ def summarize(
         "shortest_pairs": shortest_pairs,
         "rdf_first_peak": round(peak, 3) if math.isfinite(peak) else None,
     }
+    if hybridization:
+        summary["carbon_hybridization"] = hybridization
     if covers:
         summary["reference"] = {
             "source": chemistry.source or "the prior's training data",
