@@ -29,8 +29,8 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from specguide.chemistry import density_g_cm3  # noqa: E402
 from specguide.data.spectra import load_spectra_dataset  # noqa: E402
-from specguide.diffusion.training import density_g_cm3  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.models.surrogate import load_surrogate  # noqa: E402
 

@@ -32,7 +32,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import ase  # noqa: E402
 import numpy as np  # noqa: E402
 
-from specguide.data.feff import DEFAULT_SETTINGS, EXAFS_GRID_K, site_spectra  # noqa: E402
+from specguide.data.feff import DEFAULT_SETTINGS, EXAFS_GRID_K, append_timings, site_spectra  # noqa: E402
 from specguide.data.md import (  # noqa: E402
     MeltQuenchProtocol,
     cubic_cell_length,
@@ -43,7 +43,7 @@ from specguide.data.md import (  # noqa: E402
     replica_seeds,
     write_extxyz,
 )
-from specguide.data.spectra import default_surrogates_dir  # noqa: E402
+from specguide.data.spectra import default_surrogates_dir, save_spectra_bundle  # noqa: E402
 
 MD_DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 EXTRA_DENSITIES = (2.0, 2.5, 3.0)
@@ -140,19 +140,10 @@ def main() -> None:
                 densities.append(density)
         sites = [choose_sites(len(a), args.sites, args.seed, i) for i, a in enumerate(structures)]
         spectra = feff(structures, sites)
-        rows = np.concatenate(spectra).astype(np.float32)
-        np.savez_compressed(
-            args.out_dir / "Si-K_EXAFS_data.npz",
-            positions=np.stack([a.positions for a in structures]).astype(np.float32),
-            cells=np.stack([a.cell[:] for a in structures]).astype(np.float32),
-            numbers=np.stack([a.numbers for a in structures]).astype(np.int16),
-            names=np.array(names),
+        save_spectra_bundle(
+            args.out_dir / "Si-K_EXAFS_data.npz", structures, spectra, sites, names, EXAFS_GRID_K,
             category=np.array(categories),
             density_g_cm3=np.array(densities, np.float32),
-            spectra=rows,
-            structure=np.concatenate([np.full(len(s), i, np.int16) for i, s in enumerate(sites)]),
-            sites=np.concatenate(sites).astype(np.int16),
-            grid=EXAFS_GRID_K.astype(np.float32),
             metadata=json.dumps(
                 dict(
                     kind="exafs",
@@ -165,18 +156,11 @@ def main() -> None:
                     random_min_separation_A=2.0,
                 )
             ),
-        )
-        print(f"wrote {args.out_dir / 'Si-K_EXAFS_data.npz'}: {len(structures)} structures, {len(rows)} sites")
+        )  # fmt: skip
+        rows = sum(len(s) for s in sites)
+        print(f"wrote {args.out_dir / 'Si-K_EXAFS_data.npz'}: {len(structures)} structures, {rows} sites")
 
-    log = args.cache / "timings.json"
-    old = json.loads(log.read_text()) if log.is_file() else []
-    log.write_text(json.dumps(old + timings))
-    if timings:
-        cpu = np.array([t["cpu_seconds"] for t in timings])
-        wall = np.array([t["seconds"] for t in timings])
-        print(f"{len(timings)} new FEFF runs: CPU {cpu.mean():.2f} s/site (median {np.median(cpu):.2f}), "
-              f"wall {wall.mean():.2f} s/site; total {time.perf_counter() - t_start:.0f} s")  # fmt: skip
-
+    print(append_timings(args.cache, timings) + f"; total {time.perf_counter() - t_start:.0f} s")
 
 if __name__ == "__main__":
     main()

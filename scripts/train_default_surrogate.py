@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from specguide.data.spectra import default_surrogates_dir, load_spectra_bundle  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.models.surrogate import SurrogateConfig, load_surrogate  # noqa: E402
-from specguide.models.surrogate_training import train_surrogate  # noqa: E402
+from specguide.models.surrogate_training import spectrum_baselines, train_surrogate  # noqa: E402
 
 VAL_NAMES = [f"a-Si_{d}_r9" for d in (1.5, 2.0, 2.5, 3.0, 3.5)] + ["liquid_2.5_2", "random_2.5_1"]
 # EXAFS up to RPATH 5 Å is mostly the radial distribution around the absorber: see it directly (5 Å cutoff,
@@ -76,6 +76,14 @@ def evaluate(checkpoint: Path, data: Path) -> dict:
     single = [rel_l2(r.mean(0), means[2.5]) for r in rows]
     out["single_structure_16site_mean_vs_density_mean_2.5"] = float(np.mean(single))
     out["training"] = {k: meta["training"].get(k) for k in ("steps", "epochs", "train_seconds", "validation")}
+    train = [dataset.names.index(n) for n in meta["data"]["train_names"]]
+    held = [dataset.names.index(n) for n in val]
+    baselines = spectrum_baselines(dataset, train, held)
+    out["baselines"] = baselines
+    out["ratio_atom_over_cn_lookup"] = out["rel_l2_atom_mean"] / baselines["cn_lookup_rel_l2_atom"]
+    out["ratio_structure_over_density_mean"] = (
+        out["rel_l2_structure_mean_all"] / baselines["density_mean_rel_l2_structure"]
+    )
     return out
 
 

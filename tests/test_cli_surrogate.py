@@ -20,6 +20,7 @@ def checkpoint(tiny_spectra_dir, tmp_path_factory):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert out.is_file()
+    assert "vs coordination lookup" in result.output and "density-group mean" in result.output
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--force" in again.output
     return out

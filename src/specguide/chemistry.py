@@ -204,6 +204,11 @@ def species_counts(composition: Mapping[str, float], n_atoms: int) -> list[int]:
     return [z for z, c in zip(zs, counts) for _ in range(c)]
 
 
+def density_g_cm3(atoms: ase.Atoms) -> float:
+    """Mass density of a periodic structure, g/cm³."""
+    return float(atoms.get_masses().sum() / atoms.get_volume() / AMU_PER_A3_PER_G_CM3)
+
+
 def mean_mass(composition: Mapping[str, float]) -> float:
     """Mean atomic mass (amu) of a composition."""
     return float(sum(f * atomic_masses[to_z(s)] for s, f in parse_composition(composition).items()))

@@ -131,3 +131,28 @@ def test_spectra_bundle_errors_name_the_file(tmp_path):
     np.savez(path, positions=np.zeros((1, 2, 3)))
     with pytest.raises(InputError, match="bad.npz: missing arrays"):
         load_spectra_bundle(path)
+
+
+def test_spectra_bundle_round_trip_pads_cells_of_different_sizes(tmp_path):
+    """Diamond (8 atoms) and graphite (4 atoms) in one bundle: the smaller is padded with atomic number 0 on
+    disk and comes back with its own atoms, sites and spectra; a site beyond a padded cell is refused."""
+    import ase.build
+
+    from specguide.data.spectra import load_spectra_bundle, save_spectra_bundle
+
+    diamond = ase.build.bulk("C", "diamond", a=3.567, cubic=True)
+    graphite = ase.build.graphene(a=2.46, size=(2, 1, 1), vacuum=3.35)
+    rng = np.random.default_rng(0)
+    spectra = [rng.normal(size=(3, 5)), rng.normal(size=(2, 5))]
+    path = save_spectra_bundle(tmp_path / "b.npz", [diamond, graphite], spectra, [[0, 3, 7], [1, 3]], ["d", "g"],
+                               np.linspace(0, 4, 5), category=np.array(["crystal", "crystal"]))  # fmt: skip
+    data = load_spectra_bundle(path)
+    assert [len(a) for a in data.structures] == [8, 4] and data.names == ["d", "g"]
+    np.testing.assert_allclose(data.structures[1].positions, graphite.positions, atol=1e-5)
+    assert data.sites[1].tolist() == [1, 3] and data.structures[1].info["category"] == "crystal"
+    np.testing.assert_allclose(data.spectra[1], spectra[1], atol=1e-6)
+    with np.load(path) as z:
+        assert z["numbers"].shape == (2, 8) and (z["numbers"][1, 4:] == 0).all()
+    save_spectra_bundle(path, [diamond, graphite], spectra, [[0, 3, 7], [1, 5]], ["d", "g"])
+    with pytest.raises(InputError, match="b.npz: structure 1 has a site beyond its 4 atoms"):
+        load_spectra_bundle(path)

@@ -485,3 +485,17 @@ def _progress_bar(enabled: bool, description: str, total: int, done: int = 0):
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
         task = bar.add_task(description, total=total, completed=done)
         yield lambda: bar.advance(task)
+
+
+def append_timings(cache_dir: str | Path, timings: list[dict]) -> str:
+    """Add new FEFF run timings to ``<cache_dir>/timings.json``; returns a one-line summary (CPU and wall s)."""
+    log = Path(cache_dir) / "timings.json"
+    old = json.loads(log.read_text()) if log.is_file() else []
+    log.write_text(json.dumps(old + list(timings)))
+    if not timings:
+        return "no new FEFF runs"
+    cpu = np.array([t["cpu_seconds"] for t in timings])
+    wall = np.array([t["seconds"] for t in timings])
+    return (f"{len(timings)} new FEFF runs: CPU {cpu.mean():.2f} s/site (median {np.median(cpu):.2f}), "
+            f"wall {wall.mean():.2f} s/site")  # fmt: skip
+

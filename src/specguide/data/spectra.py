@@ -240,11 +240,55 @@ def default_surrogates_dir() -> Path:
     return Path(__file__).resolve().parent / "defaults" / "surrogates"
 
 
+def save_spectra_bundle(
+    path: str | Path,
+    structures: Sequence[ase.Atoms],
+    spectra: Sequence[np.ndarray],
+    sites: Sequence[Sequence[int]],
+    names: Sequence[str],
+    grid: np.ndarray | None = None,
+    **extra,
+) -> Path:
+    """Write the one-file layout :func:`load_spectra_bundle` reads (float32, compressed, atomically); cells
+    with fewer atoms than the largest are padded with atomic number 0. ``extra`` arrays (one value per
+    structure, e.g. ``category``, ``density_g_cm3``, or a ``metadata`` JSON string) are stored as given."""
+    from specguide.io import write_atomically
+
+    width = max(len(a) for a in structures)
+    positions = np.zeros((len(structures), width, 3), np.float32)
+    numbers = np.zeros((len(structures), width), np.int16)
+    for k, atoms in enumerate(structures):
+        positions[k, : len(atoms)] = atoms.positions
+        numbers[k, : len(atoms)] = atoms.numbers
+    arrays = dict(
+        positions=positions,
+        cells=np.stack([a.cell[:] for a in structures]).astype(np.float32),
+        numbers=numbers,
+        names=np.array(list(names)),
+        spectra=np.concatenate(spectra).astype(np.float32),
+        structure=np.concatenate([np.full(len(s), i, np.int16) for i, s in enumerate(sites)]),
+        sites=np.concatenate([np.asarray(s) for s in sites]).astype(np.int16),
+        **extra,
+    )
+    if grid is not None:
+        arrays["grid"] = np.asarray(grid, np.float32)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+
+    write_atomically(path, write)
+    return path
+
+
 def load_spectra_bundle(path: str | Path) -> SpectraDataset:
     """Read a one-file data set of structures with per-site spectra (``scripts/build_surrogate_dataset.py``):
     ``positions [S, N, 3]`` Å, ``cells [S, 3, 3]`` Å, ``numbers [S, N]``, ``names [S]``, ``spectra [R, G]``
     with ``structure [R]`` (its structure's index) and ``sites [R]`` (the atom), optional ``grid [G]``.
-    Dataset names are ``names``; ``atoms.info`` gets ``category`` and ``density_g_cm3`` when present."""
+    Dataset names are ``names``; ``atoms.info`` gets ``category`` and ``density_g_cm3`` when present. Cells
+    with fewer atoms than ``N`` are padded at the end with atomic number 0."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such spectra bundle")
@@ -262,11 +306,17 @@ def load_spectra_bundle(path: str | Path) -> SpectraDataset:
         raise InputError(f"{path}: structure or site index out of range ({n_struct} structures of {n_atoms} atoms)")
     structures, spectra, site_lists = [], [], []
     for s in range(n_struct):
-        atoms = ase.Atoms(numbers=numbers[s], positions=positions[s].astype(np.float64), cell=cells[s], pbc=True)
+        real = numbers[s] > 0  # cells with fewer atoms than the widest are padded with atomic number 0
+        atoms = ase.Atoms(numbers=numbers[s][real], positions=positions[s][real].astype(np.float64), cell=cells[s],
+                          pbc=True)  # fmt: skip
+        if not real[: int(real.sum())].all():
+            raise InputError(f"{path}: structure {s} has padding (atomic number 0) before its last atom")
         for key in ("category", "density_g_cm3"):
             if key in data:
                 atoms.info[key] = data[key][s].item()
         keep = owner == s
+        if keep.any() and sites[keep].max() >= len(atoms):
+            raise InputError(f"{path}: structure {s} has a site beyond its {len(atoms)} atoms")
         structures.append(atoms)
         spectra.append(rows[keep])
         site_lists.append(sites[keep])

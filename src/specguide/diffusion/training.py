@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader, Dataset
 
 import specguide
 from specguide.analysis.structure import chemistry_of
+from specguide.chemistry import density_g_cm3
 from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
 from specguide.io import bundled_names, load_checkpoint, resolve_checkpoint, write_atomically
@@ -40,7 +41,6 @@ from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 
 CHECKPOINT_FORMAT = "specguide-prior"
 CHECKPOINT_VERSION = 1
-AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
 REQUIRED_KEYS = ("format", "format_version", "specguide_version", "network", "k", "state_dict", "data", "training")
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
@@ -155,10 +155,6 @@ class EMA:
 # --------------------------------------------------------------------------------------------------
 # data
 # --------------------------------------------------------------------------------------------------
-
-
-def density_g_cm3(atoms: ase.Atoms) -> float:
-    return float(atoms.get_masses().sum() / atoms.get_volume() / AMU_PER_A3_PER_G_CM3)
 
 
 def data_summary(structures: Sequence[ase.Atoms]) -> dict:

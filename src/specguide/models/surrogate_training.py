@@ -29,6 +29,7 @@ import torch
 from ase.data import chemical_symbols
 from torch.utils.data import Dataset
 
+from specguide.chemistry import density_g_cm3
 from specguide.data.spectra import SpectraDataset
 from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.training import (
@@ -94,6 +95,78 @@ def noisy_positions(
     widths = torch.where(torch.rand(n, generator=generator) < clean_fraction, torch.zeros_like(widths), widths)
     noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype)
     return wrap_positions(positions + widths.index_select(0, batch)[:, None] * noise, cells, batch)
+
+
+DENSITY_GROUP_WIDTH = 0.05  # g/cm³: training structures this close to a structure's density form its group
+SINGLE_ENVIRONMENT = 0.01  # site spectra spread (relative) below which a structure is a crystal: one environment
+
+
+def _site_spread(spectra: np.ndarray) -> float:
+    """Mean relative distance of a structure's site spectra from their mean (0 for a perfect crystal)."""
+    mean = spectra.mean(0)
+    return float(np.linalg.norm(spectra - mean, axis=1).mean() / max(float(np.linalg.norm(mean)), 1e-12))
+
+
+def _relative_l2(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """‖predicted − truth‖ / ‖truth‖ along the last axis."""
+    return np.linalg.norm(predicted - truth, axis=-1) / np.maximum(np.linalg.norm(truth, axis=-1), 1e-12)
+
+
+def site_coordination(dataset: SpectraDataset, index: int) -> np.ndarray:
+    """Coordination number of each absorbing site of structure ``index``: neighbours of any species closer than
+    1.21 x the sum of covalent radii (C–C 1.84 Å)."""
+    from specguide.chemistry import PairTable, coordination_numbers
+    from specguide.diffusion.sampling import BOND_FACTOR
+    from specguide.graph import batch_from_atoms
+
+    atoms = dataset.structures[index]
+    positions, cells, numbers, batch = batch_from_atoms([atoms])
+    table = PairTable.covalent(numbers.tolist(), BOND_FACTOR)
+    cn = coordination_numbers(positions.double(), cells.double(), numbers, batch, table)
+    return cn.numpy()[np.asarray(dataset.sites[index])]
+
+
+def spectrum_baselines(
+    dataset: SpectraDataset, train_indices: Sequence[int], val_indices: Sequence[int]
+) -> dict[str, float | dict]:
+    """Held-out errors of two trivial predictors built from the training structures (relative L2, as the
+    surrogate's ``val/rel_l2_atom`` and ``val/rel_l2_structure``):
+
+    - ``cn_lookup_rel_l2_atom``: each held-out site gets the mean training spectrum of sites with its
+      coordination number (:func:`site_coordination`; the overall training mean for a number never seen);
+    - ``density_mean_rel_l2_structure``: each held-out structure's mean spectrum is predicted by the mean of the
+      disordered training structures' mean spectra within ``DENSITY_GROUP_WIDTH`` g/cm³ of its density (else
+      those at the nearest training density); crystals (every site the same spectrum) are left out of the
+      groups, as one environment says nothing about the disorder at their density.
+    """
+    train_indices, val_indices = list(train_indices), list(val_indices)
+    spectra = [np.asarray(s, dtype=np.float64) for s in dataset.spectra]
+    train_cn = np.concatenate([site_coordination(dataset, k) for k in train_indices])
+    train_sites = np.concatenate([spectra[k] for k in train_indices])
+    overall = train_sites.mean(0)
+    table = {int(c): train_sites[train_cn == c].mean(0) for c in np.unique(train_cn)}
+    densities = np.array([density_g_cm3(a) for a in dataset.structures])
+    disordered = [k for k in train_indices if _site_spread(spectra[k]) > SINGLE_ENVIRONMENT] or train_indices
+    train_means = np.stack([spectra[k].mean(0) for k in disordered])
+    train_density = densities[disordered]
+    atom_errors, structure_errors = [], []
+    for k in val_indices:
+        cn = site_coordination(dataset, k)
+        lookup = np.stack([table.get(int(c), overall) for c in cn])
+        atom_errors.append(_relative_l2(lookup, spectra[k]))
+        gap = np.abs(train_density - densities[k])
+        members = gap <= max(DENSITY_GROUP_WIDTH, gap.min() + 1e-9)
+        structure_errors.append(float(_relative_l2(train_means[members].mean(0), spectra[k].mean(0))))
+    return {
+        "cn_lookup_rel_l2_atom": float(np.concatenate(atom_errors).mean()) if atom_errors else float("nan"),
+        "density_mean_rel_l2_structure": float(np.mean(structure_errors)) if structure_errors else float("nan"),
+        "training_mean_rel_l2_atom": float(
+            np.concatenate([_relative_l2(overall[None], spectra[k]) for k in val_indices]).mean()
+        ) if val_indices else float("nan"),
+        "cn_counts_train": {str(c): int((train_cn == c).sum()) for c in sorted(table)},
+        "definition": "relative L2 error ‖ŷ − y‖/‖y‖ on the validation structures; coordination within 1.21 x "
+        f"covalent radii; density groups ±{DENSITY_GROUP_WIDTH} g/cm³ of disordered training structures",
+    }  # fmt: skip
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -210,9 +283,21 @@ class SurrogateModule(EMAModule):
             "val/rel_l2_atom": acc["rel_atom"] / acc["sites"],
             "val/rel_l2_structure": acc["rel_structure"] / acc["structures"],
         }
+        baselines = getattr(self, "baselines", None)
+        if baselines:
+            values["val/rel_l2_atom_over_cn_lookup"] = values["val/rel_l2_atom"] / baselines["cn_lookup_rel_l2_atom"]
+            values["val/rel_l2_structure_over_density_mean"] = (
+                values["val/rel_l2_structure"] / baselines["density_mean_rel_l2_structure"]
+            )
         for name, value in values.items():
             self.log(name, value, prog_bar=name == "val/loss")
         self.last_val = values
+
+    def validation_summary(self) -> dict:
+        summary = super().validation_summary()
+        if getattr(self, "baselines", None):
+            summary["baselines"] = self.baselines
+        return summary
 
 
 def train_surrogate(
@@ -301,6 +386,8 @@ def train_surrogate(
         n_sites_train=int(len(train_spectra)),
         sources=sorted({str(Path(s).parent) for s in dataset.sources}),
     )
+    if datamodule.val_indices:
+        module.baselines = spectrum_baselines(dataset, datamodule.train_indices, datamodule.val_indices)
     extra = {"seed": seed, "batch_size": batch_size, "lr": lr, "optimizer": "RAdam", "ema_decay": ema_decay,
              "noise_max_A": noise_max, "clean_fraction": clean_fraction, "lr_schedule": lr_schedule,
              "lr_min_fraction": lr_min_fraction,

@@ -15,8 +15,9 @@ import ase
 import numpy as np
 from ase.spacegroup import crystal
 
+from specguide.chemistry import density_g_cm3  # noqa: F401  (re-exported: sites users import it from here)
+
 # amu → g: 1 / N_A; Å³ → cm³: 1e-24
-_AMU_PER_A3_TO_G_CM3 = 1.66053906660
 
 
 @dataclass(frozen=True)
@@ -134,11 +135,6 @@ def build_phase(name: str) -> ase.Atoms:
     atoms = crystal(list(p.symbols), list(p.basis), spacegroup=p.spacegroup, cellpar=list(p.cell), primitive_cell=False)
     atoms.info["material"] = name
     return atoms
-
-
-def density_g_cm3(atoms: ase.Atoms) -> float:
-    """Mass density in g/cm³."""
-    return float(atoms.get_masses().sum() / atoms.get_volume() * _AMU_PER_A3_TO_G_CM3)
 
 
 def si_o_bonds(atoms: ase.Atoms, cutoff: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
