@@ -426,6 +426,22 @@ def test_larch_xmu_mu_and_xdi_kev(tmp_path):
     assert (data.x_quantity, data.y_quantity) == ("E", "mu(E)")
 
 
+def test_beamline_csv_with_byte_order_mark_and_quantity_slash_unit_names(tmp_path):
+    """A spreadsheet export as SLRI BL3.2Ua writes C K-edge NEXAFS: UTF-8 byte-order mark, CRLF line ends,
+    "PE/eV" (photon energy / unit) and a free-form intensity name: x is the energy in eV."""
+    energies = np.linspace(280.0, 281.0, 6)
+    body = "PE/eV,AbNorm_161116_1251_Is\r\n" + "".join(f"{e:.1f},{0.07 + 0.01 * k}\r\n" for k, e in enumerate(energies))
+    path = tmp_path / "CK.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + body.encode())
+    data = read_measured(path)
+    assert data.x_quantity == "E" and data.header["columns"][0] == "PE/eV"
+    np.testing.assert_allclose(data.x, energies)
+    np.testing.assert_allclose(data.y, 0.07 + 0.01 * np.arange(6))
+    slash = read_measured(write(tmp_path, "q.txt", "Q/nm^-1 S(Q)\n" + rows(R * 10, G + 1)))
+    assert slash.x_quantity == "Q"
+    np.testing.assert_allclose(slash.x, R)
+
+
 # ------------------------------------------------------------------------------------------------ plain
 
 

@@ -83,6 +83,10 @@ _X_NAMES = {
     "k": "k",
     "energy": "E",
     "en": "E",
+    "pe": "E",  # photon energy (beamline exports)
+    "photon energy": "E",
+    "photon_energy": "E",
+    "hv": "E",
     "e": "E",  # only as the first column; elsewhere "e" is an error (see _meaning)
     "2theta": "2theta",
     "2th": "2theta",
@@ -153,6 +157,10 @@ def _label_parts(label: str) -> tuple[str, str]:
     """``('G', 'Å^-2')`` for ``G(Å^-2)``; ``('G(r)', '')`` for ``G(r)`` (a bracketed variable is no unit)."""
     text = _clean_label(label)
     match = re.fullmatch(r"(?P<base>[^(\[]*?)\s*[(\[](?P<inner>[^)\]]*)[)\]]\s*", text)
+    slash = re.fullmatch(r"(?P<base>[^/]+?)\s*/\s*(?P<unit>k?eV|Å|A|nm|Å\^?-1|A\^?-1|nm\^?-1|1/Å|deg|degrees?|rad)",
+                         text, flags=re.IGNORECASE)  # fmt: skip
+    if slash and not match:  # "PE/eV", "Q/nm^-1": quantity / unit, as spreadsheets and beamline software write
+        return slash["base"].strip(), slash["unit"]
     if not match or not match["base"]:
         return text, ""
     base, inner = match["base"].strip(), match["inner"].strip()
@@ -1054,7 +1062,7 @@ def _read_text(path: Path) -> str:
     if b"\x00" in raw[:4096]:
         raise InputError(f"{path}: is a binary file; export the data as text columns")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a spreadsheet's byte-order mark is not part of the first column's name
     except UnicodeDecodeError:
         return raw.decode("latin-1")
 
