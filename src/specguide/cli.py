@@ -691,7 +691,10 @@ def invert(
             "surrogate (CKPT), core (weight below the first-neighbour onset of gr/pdf/rdf, e.g. 10)."
         ),
     ],
-    density: Annotated[str, typer.Option(help="g/cm³: one value, or a scan LO:HI:N that picks the best.")],
+    density: Annotated[
+        str,
+        typer.Option(help="g/cm³: one value, a scan LO:HI:N that picks the best, or auto (scan the prior's range)."),
+    ],
     atoms: Annotated[int, typer.Option(help="Atoms per structure.")],
     out: Annotated[Path, typer.Option(help="Output directory.")],
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 4,
@@ -728,14 +731,14 @@ def invert(
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
     from specguide.chemistry import parse_composition
     from specguide.diffusion.inversion import invert as run_inversion
-    from specguide.diffusion.inversion import parse_densities, with_surrogate, write_inversion
+    from specguide.diffusion.inversion import auto_densities, parse_densities, with_surrogate, write_inversion
     from specguide.diffusion.targets import parse_target_spec
     from specguide.io import read_structures, refuse_overwrite
 
     try:
         refuse_overwrite(out, force, directory=True)
         fractions = None if composition is None else parse_composition(composition)
-        densities = parse_densities(density)
+        densities = auto_densities(prior) if density.strip().lower() == "auto" else parse_densities(density)
         if atoms < 1 or replicas < 1 or steps < 1:
             raise InputError("--atoms, --replicas and --steps must be positive")
         specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)

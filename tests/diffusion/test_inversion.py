@@ -83,3 +83,16 @@ def test_target_reaching_past_half_the_cell_is_cut_to_it(target_file):
                     progress=False, preset="fast")  # fmt: skip
     half = result.structures[0].cell.lengths().min() / 2
     assert float(result.targets[0].observable.grid[-1]) <= half
+
+
+def test_density_auto_scans_the_priors_training_range_and_refuses_single_density_priors():
+    from specguide.diffusion.inversion import auto_densities
+    from specguide.diffusion.training import load_prior
+
+    low, high = load_prior("a-C")[1]["data"]["density_g_cm3"]
+    values = auto_densities("a-C")
+    assert values[0] == pytest.approx(low, abs=1e-3) and values[-1] == pytest.approx(high, abs=1e-3)
+    assert np.allclose(np.diff(values), 0.5, atol=1e-3)
+    assert auto_densities("a-Si")[-1] == pytest.approx(3.5, abs=1e-3)  # the family spans its members' range
+    with pytest.raises(InputError, match="trained at 2.2 g/cm³ only"):
+        auto_densities("a-SiO2")

@@ -90,6 +90,30 @@ def parse_densities(text: str | float | Sequence[float]) -> list[float]:
     return values
 
 
+AUTO_SCAN_STEP = 0.5  # g/cm³ between the densities of --density auto (refine with LO:HI:N)
+
+
+def auto_densities(prior: str | Path) -> list[float]:
+    """``--density auto``: the densities the prior was trained over (a bundled family: all its members' range), every
+    ``AUTO_SCAN_STEP`` g/cm³, for a scan that keeps the best fit. A prior trained at one density cannot scan."""
+    from specguide.diffusion.training import load_prior, prior_families, resolve_prior
+
+    ranges = []
+    members = prior_families().get(str(prior)) if not Path(prior).is_file() else None
+    for path in members.values() if members else [resolve_prior(prior)]:
+        trained = load_prior(path)[1].get("data", {}).get("density_g_cm3")
+        if trained:
+            ranges.append((float(trained[0]), float(trained[1])))
+    if not ranges:
+        raise InputError(f"--density auto: the prior {prior} does not record its training densities; give --density")
+    lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if hi - lo < AUTO_SCAN_STEP:
+        raise InputError(f"--density auto: the prior {prior} was trained at {lo:g} g/cm³ only, so it cannot judge "
+                         "other densities; give --density (or a scan LO:HI:N near it)")  # fmt: skip
+    n = int(round((hi - lo) / AUTO_SCAN_STEP)) + 1
+    return np.linspace(lo, hi, n).round(4).tolist()
+
+
 def _half_cell(species: list[int], n_atoms: int, density: float, cell) -> float:
     masses = atomic_masses[np.asarray(species)]
     if cell is None:
@@ -185,7 +209,8 @@ def invert(
 ) -> InversionResult:
     """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
 
-    ``density_g_cm3``: one density, or several (a list or ``"LO:HI:N"``) to scan first with ``scan_replicas``
+    ``density_g_cm3``: one density, or several (a list, ``"LO:HI:N"`` or ``"auto"``: :func:`auto_densities`) to scan
+    first with ``scan_replicas``
     replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
     ``t_guide``); ``preset``, ``corrector_steps``, restarts, ``composition``, ``bond_cutoffs`` and ``d_min`` as in
@@ -203,9 +228,12 @@ def invert(
         raise ValueError(f"t_guide must be in (0, 1], got {t_guide}")
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
         raise ValueError("n_replicas and n_atoms must be positive integers")
+    from specguide.diffusion.training import load_prior, resolve_prior
+
+    if isinstance(density_g_cm3, str) and density_g_cm3.strip().lower() == "auto":
+        density_g_cm3 = auto_densities(prior)
     densities = parse_densities(density_g_cm3)
     targets = with_surrogate(targets, surrogate)
-    from specguide.diffusion.training import load_prior, resolve_prior
 
     loaded_priors: dict[Path, tuple] = {}
 
