@@ -730,8 +730,8 @@ def invert(
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
     from specguide.chemistry import parse_composition
-    from specguide.diffusion.inversion import invert as run_inversion
     from specguide.diffusion.inversion import auto_densities, parse_densities, with_surrogate, write_inversion
+    from specguide.diffusion.inversion import invert as run_inversion
     from specguide.diffusion.targets import parse_target_spec
     from specguide.io import read_structures, refuse_overwrite
 
