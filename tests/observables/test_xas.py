@@ -102,3 +102,6 @@ def test_a_measured_xanes_file_in_absolute_ev_is_normalised_and_aligned(tiny_spe
     with torch.no_grad():
         target.fitted(torch.as_tensor(model)[None], realign=True)
     assert target.alignment.shift == pytest.approx(3.0, abs=0.6)
+    measured = target.metadata["measured"]
+    assert measured["e0_eV"] == 284.0
+    np.testing.assert_allclose(measured["x"], energy) and np.testing.assert_allclose(measured["y"], mu)

@@ -399,7 +399,9 @@ def _fit_or_value(spec: TargetSpec, key: str, default: str) -> float | None:
         raise InputError(f"{spec.path}: {key}={text!r}; give fit or a number in eV") from None
 
 
-def _xas_data(spec: TargetSpec, data: TargetData, observable, x: np.ndarray, y: np.ndarray, notes: list[str]):
+def _xas_data(
+    spec: TargetSpec, data: TargetData, observable, x: np.ndarray, y: np.ndarray, notes: list[str], measured: dict
+):
     """Measured XANES / EXAFS in the surrogate's convention: ``(x, y, alignment or None)``.
 
     XANES in absolute energies (their range lies above the surrogate's grid) are put relative to the edge ``e0``
@@ -408,6 +410,7 @@ def _xas_data(spec: TargetSpec, data: TargetData, observable, x: np.ndarray, y: 
     (``shift=fit|eV``, ``broaden=fit|eV`` FWHM, ``lorentz=fit|eV`` FWHM, default 0). EXAFS: ``kweight=n`` says the
     data are kⁿχ(k) (Larch's chik/chik2/chik3 columns say so themselves), converted to the surrogate's weight;
     ``s02`` divides the data by S0² (``s02=fit`` fits it as a scale); ``de0`` (eV) moves the data's energy origin.
+    ``measured["e0_eV"]`` gets the edge energy used (XANES).
     """
     from specguide.observables.xas import Alignment, AlignmentGrid, looks_normalized, normalize
 
@@ -437,6 +440,7 @@ def _xas_data(spec: TargetSpec, data: TargetData, observable, x: np.ndarray, y: 
             notes.append(f"normalised as Larch's pre_edge does: E0 {e0:.2f} eV, edge step {done.step:.4g}, pre-edge "
                          f"{done.ranges['pre1']:g}…{done.ranges['pre2']:g} eV, post-edge {done.ranges['norm1']:g}…"
                          f"{done.ranges['norm2']:g} eV (order {done.ranges['nnorm']})")  # fmt: skip
+        measured["e0_eV"] = float(e0)
         if e0:
             x = x - e0
             notes.append(f"energies taken relative to E0 = {e0:.2f} eV (the surrogate's grid is E − E_F)")
@@ -587,8 +591,9 @@ def load_target(
                     f"(or {kind}:FILE:surrogate=CKPT)"
                 )
             observable = build_observable(kind, surrogate=spec.options["surrogate"])
-            x, y, alignment = _xas_data(spec, data, observable, x, y, notes)
-            raw = (x, y)
+            measured = {"x": np.asarray(x, dtype=float).tolist(), "y": np.asarray(y, dtype=float).tolist()}
+            x, y, alignment = _xas_data(spec, data, observable, x, y, notes, measured)
+            raw = (x, y)  # normalised and relative to E0; "measured" keeps the file's own axis and values
         else:
             observable = build_observable("adf", adf_cutoff=cutoff)
     except FileNotFoundError as exc:
@@ -644,7 +649,8 @@ def load_target(
             kind=kind,
             metadata={"file": str(spec.path), "options": dict(spec.options), "weighting": weighting,
                       "format": data.format, "file_quantity": data.quantity, "header": header,
-                      "data_range": [float(x.min()), float(x.max())], "points": int(len(x)), "notes": notes},
+                      "data_range": [float(x.min()), float(x.max())], "points": int(len(x)), "notes": notes,
+                      **({"measured": measured} if space == "surrogate" else {})},
             raw=raw,
             alignment=alignment if space == "surrogate" else None,
         )  # fmt: skip
