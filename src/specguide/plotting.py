@@ -75,10 +75,18 @@ def plot_inversion_report(path: Path, result) -> None:
             axis.plot(x, before, color="tab:orange", lw=0.9, ls=":", label="ensemble mean, before shift/broadening")
             title += (f"\nshift {aligned['shift_eV']:+.1f} eV, broadening {aligned['gaussian_fwhm_eV']:.2f} eV "
                       f"(Gaussian FWHM), {aligned['lorentzian_fwhm_eV']:.2f} eV (Lorentzian)")  # fmt: skip
+        measured = target.metadata.get("measured")
+        if measured:  # XAS: the file as measured (its own energies and units), E0 marked, as an inset
+            inset = axis.inset_axes([0.62, 0.08, 0.36, 0.34])
+            inset.plot(measured["x"], measured["y"], color="0.3", lw=0.8)
+            if measured.get("e0_eV"):
+                inset.axvline(measured["e0_eV"], color="tab:green", lw=0.8)
+            inset.set_title(f"as measured (E0 {measured.get('e0_eV', 0):.1f} eV)", fontsize=6)
+            inset.tick_params(labelsize=5)
         axis.set_title(title, fontsize=9)
         axis.set_xlabel(target.observable.x_label)
         axis.set_ylabel(target.observable.y_label)
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=7, loc="upper right" if measured else "best")
     rest = axes[len(result.targets) :]
 
     positions, cells, numbers, batch = batch_from_atoms(structures)
@@ -115,8 +123,12 @@ def plot_inversion_report(path: Path, result) -> None:
             ref_cns = np.array([int(c) for c in reference[symbol]])
             axis.scatter(ref_cns + shift, [100 * reference[symbol][str(c)] for c in ref_cns], marker="_", s=200,
                          color="k", zorder=3, label="training MD" if k == 0 else None)  # fmt: skip
-    axis.set_title("coordination numbers (bars; lines: the prior's training data)" if reference else
-                   "coordination numbers", fontsize=9)  # fmt: skip
+    title = "coordination numbers (bars; lines: the prior's training data)" if reference else "coordination numbers"
+    hybrid = summary.get("carbon_hybridization")
+    if hybrid:
+        title += "\nC: " + ", ".join(f"{name} {100 * hybrid[name]['mean']:.1f} ± {100 * hybrid[name]['std']:.1f} %"
+                                     for name in ("sp", "sp2", "sp3"))  # fmt: skip
+    axis.set_title(title, fontsize=9)
     axis.set_xlabel("CN")
     axis.set_ylabel("% of atoms")
     axis.legend(fontsize=7)
