@@ -59,6 +59,13 @@ def test_error_column_and_range_become_point_weights(tmp_path):
     outer = (grid > 4.1) & (grid < 5.9)
     assert weights[inside].mean() == pytest.approx(4 * weights[outer].mean(), rel=1e-6)  # 1/err² ratio
     assert target.weight == 1.0 and not target.fit_scale
+    # negative bounds (energies below E0) with "..": the same weights where the grid lies inside
+    negative = load_target(f"gr:{tmp_path / 'e.dat'}:range=-1..6", half_cell=9.0)
+    assert (negative.point_weights.numpy()[grid > 6] == 0).all() and (
+        negative.point_weights.numpy()[grid < 1] > 0
+    ).any()
+    with pytest.raises(InputError, match="range='6-1.5'"):
+        load_target(f"gr:{tmp_path / 'e.dat'}:range=6-1.5", half_cell=9.0)
 
 
 def test_core_mask_ends_at_the_first_neighbour_onset_of_each_real_space_kind():

@@ -41,6 +41,7 @@ What the model is compared with (docs/CONVENTIONS.md, "Comparing with measured d
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -609,10 +610,12 @@ def load_target(
         inside &= valid
     lo_hi = spec.options.get("range")
     if lo_hi:
-        try:
-            lo, hi = (float(v) for v in lo_hi.replace(":", "-").split("-", 1))
-        except ValueError:
-            raise InputError(f"{spec.path}: range={lo_hi!r}; write range=LO-HI (e.g. range=1.5-6)") from None
+        number = r"\s*(-?\d+(?:\.\d*)?|-?\.\d+)\s*"
+        match = re.fullmatch(number + r"(?:\.\.|-|:)" + number, lo_hi)
+        if not match or float(match[1]) >= float(match[2]):
+            raise InputError(f"{spec.path}: range={lo_hi!r}; write range=LO-HI (e.g. range=1.5-6, or range=-10..1 "
+                             "with negative energies)")  # fmt: skip
+        lo, hi = float(match[1]), float(match[2])
         inside &= (grid >= lo) & (grid <= hi)
     if inside.sum() < 5:
         raise InputError(
