@@ -113,5 +113,6 @@ def main() -> None:
     print(f"wrote {args.out}: {len(structures)} structures, {sum(len(s) for s in sites)} sites")
     print(append_timings(args.cache, timings) + f"; total {time.perf_counter() - t_start:.0f} s")
 
+
 if __name__ == "__main__":
     main()

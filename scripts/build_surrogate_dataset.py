@@ -162,5 +162,6 @@ def main() -> None:
 
     print(append_timings(args.cache, timings) + f"; total {time.perf_counter() - t_start:.0f} s")
 
+
 if __name__ == "__main__":
     main()

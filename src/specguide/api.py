@@ -14,11 +14,14 @@ from specguide.observables.base import Observable
 from specguide.observables.registry import build_observable, pair_range
 
 DEFAULT_R_MAX = 8.0  # Å
+MAX_GRID_POINTS = 1_000_000  # output grid points of one spectrum
+MAX_FINE_POINTS = 10_000_000  # points of the internal σ/2 histogram grid
 
 
 def check_grid(**options: float | None) -> None:
     """``InputError`` naming the option and the fix for a grid that cannot be built: steps and widths (``dr``,
-    ``dq``, ``sigma``, ``r_max``) must be finite and > 0, ``0 <= q_min < q_max``, ``adf_cutoff`` > 0."""
+    ``dq``, ``sigma``, ``r_max``) must be finite and > 0, ``0 <= q_min < q_max``, ``adf_cutoff`` > 0, and the
+    grids must fit in memory."""
     for name in ("dr", "dq", "sigma", "r_max", "adf_cutoff"):
         value = options.get(name)
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -26,6 +29,19 @@ def check_grid(**options: float | None) -> None:
     q_min, q_max = options.get("q_min"), options.get("q_max")
     if q_min is not None and q_max is not None and not 0 <= q_min < q_max:
         raise InputError(f"--q-min {q_min:g} --q-max {q_max:g}: need 0 <= q-min < q-max (Å⁻¹)")
+    r_extent = options.get("r_max") or DEFAULT_R_MAX
+    for name, extent in (("dr", r_extent), ("dq", (q_max or 20.0) - (q_min or 0.0))):
+        step = options.get(name)
+        if step is not None and extent / step > MAX_GRID_POINTS:
+            raise InputError(f"--{name} {step:g}: gives more than {MAX_GRID_POINTS:,} grid points over "
+                             f"{extent:g}; use --{name} ≥ {extent / MAX_GRID_POINTS:.3g}")  # fmt: skip
+    sigma = options.get("sigma")
+    if sigma is not None and 2 * r_extent / sigma > MAX_FINE_POINTS:  # the histogram samples σ/2 (observables/pdf)
+        raise InputError(f"--sigma {sigma:g} Å: too narrow to sample over {r_extent:g} Å in memory; "
+                         f"use --sigma ≥ {2 * r_extent / MAX_FINE_POINTS:.3g} Å")  # fmt: skip
+    if sigma is not None and sigma > r_extent:
+        raise InputError(f"--sigma {sigma:g} Å: wider than the whole r range ({r_extent:g} Å); use a width of "
+                         "about 0.01–0.1 Å")  # fmt: skip
 
 
 def compute_spectrum(
