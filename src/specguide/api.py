@@ -16,6 +16,7 @@ from specguide.observables.registry import build_observable, pair_range
 DEFAULT_R_MAX = 8.0  # Å
 MAX_GRID_POINTS = 1_000_000  # output grid points of one spectrum
 MAX_FINE_POINTS = 10_000_000  # points of the internal σ/2 histogram grid
+MAX_Q = 500.0  # Å⁻¹
 
 
 def check_grid(**options: float | None) -> None:
@@ -29,10 +30,12 @@ def check_grid(**options: float | None) -> None:
     q_min, q_max = options.get("q_min"), options.get("q_max")
     if q_min is not None and q_max is not None and not 0 <= q_min < q_max:
         raise InputError(f"--q-min {q_min:g} --q-max {q_max:g}: need 0 <= q-min < q-max (Å⁻¹)")
+    if q_max is not None and q_max > MAX_Q:
+        raise InputError(f"--q-max {q_max:g} Å⁻¹: beyond any diffraction measurement; use --q-max ≤ {MAX_Q:g} Å⁻¹")
     r_extent = options.get("r_max") or DEFAULT_R_MAX
-    for name, extent in (("dr", r_extent), ("dq", (q_max or 20.0) - (q_min or 0.0))):
-        step = options.get(name)
-        if step is not None and extent / step > MAX_GRID_POINTS:
+    for name, extent, default in (("dr", r_extent, 0.02), ("dq", (q_max or 20.0) - (q_min or 0.0), 0.05)):
+        step = options.get(name) or default
+        if extent / step > MAX_GRID_POINTS:
             raise InputError(f"--{name} {step:g}: gives more than {MAX_GRID_POINTS:,} grid points over "
                              f"{extent:g}; use --{name} ≥ {extent / MAX_GRID_POINTS:.3g}")  # fmt: skip
     sigma = options.get("sigma")
