@@ -28,11 +28,10 @@ import numpy as np
 import torch
 
 from specguide.api import compute_spectrum
-from specguide.data.md import load_md_dataset
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate, prior_chemistry, summarize
-from specguide.diffusion.training import load_prior
 from specguide.io import write_json
+from specguide.pretrained import load_md_dataset, load_prior
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = {"a-Si": "a-Si_{density}", "a-SiO2": "a-SiO2_{density}", "a-C": "a-C_{density}"}

@@ -36,14 +36,17 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from specguide.data.feff import site_spectra  # noqa: E402
-from specguide.data.md import coordination_fractions, load_md_dataset  # noqa: E402
-from specguide.data.spectra import default_surrogates_dir  # noqa: E402
+from specguide.chemistry import coordination_fractions  # noqa: E402
 from specguide.diffusion.inversion import invert  # noqa: E402
 from specguide.diffusion.sampling import generate  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.observables import PairDistribution  # noqa: E402
 from specguide.observables.surrogate import SurrogateSpectrum  # noqa: E402
+from specguide.pretrained import (
+    default_surrogates_dir,  # noqa: E402
+    load_md_dataset,  # noqa: E402
+)
+from specguide.simulate.feff import site_spectra  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CASES = {"2.5": ("a-Si", 2.5), "3.0": ("a-Si-all", 3.0)}

@@ -29,8 +29,8 @@ from ase.build import bulk
 from ase.lattice.hexagonal import Graphite
 from ase.spacegroup import crystal
 
-from specguide.data import feff
-from specguide.data.md import load_md_dataset
+from specguide.pretrained import load_md_dataset
+from specguide.simulate import feff
 
 
 def alpha_quartz():

@@ -32,13 +32,12 @@ import torch
 
 from specguide import allocator
 from specguide.api import compute_spectrum
-from specguide.data.md import load_md_dataset
 from specguide.diffusion.guidance import SpectralGuidance
 from specguide.diffusion.inversion import DEFAULT_STRENGTH, invert
 from specguide.diffusion.sampling import generate
 from specguide.diffusion.targets import load_target
-from specguide.diffusion.training import load_prior
 from specguide.graph import perpendicular_widths
+from specguide.pretrained import load_md_dataset, load_prior
 
 T_GUIDE = 0.6  # invert's default: the guided stage re-noises to this t
 

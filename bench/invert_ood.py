@@ -31,13 +31,13 @@ import torch
 
 from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed_scores, spectra_of
 from specguide.analysis.structure import first_shell_coordination
-from specguide.data.md import coordination_fractions, list_md_datasets, load_md_dataset
+from specguide.chemistry import coordination_fractions
 from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
 from specguide.diffusion.targets import core_mask
-from specguide.diffusion.training import load_prior, resolve_prior
 from specguide.io import write_json
+from specguide.pretrained import list_md_datasets, load_md_dataset, load_prior, resolve_prior
 
 ROWS = ("unconditional", "PDF", "XRD", "PDF+XRD")
 BOND_CUTOFF = 2.85  # Å, Si–Si first minimum

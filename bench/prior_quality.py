@@ -21,11 +21,11 @@ import ase.io
 import numpy as np
 import torch
 
-from specguide.data.md import coordination_fractions, load_md_dataset
+from specguide.chemistry import coordination_fractions
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import resolve_prior
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
+from specguide.pretrained import load_md_dataset, resolve_prior
 
 # system -> bond cutoffs (Å, first minimum of g(r), as in the MD data card), majority coordination per species
 # (the first is the headline "majority_cn_%", a second one is "second_majority_%"), composition for generate()

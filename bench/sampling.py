@@ -62,7 +62,7 @@ def build_network(name: str):
 
     if name == "default":
         try:
-            from specguide.diffusion.training import load_prior
+            from specguide.pretrained import load_prior
 
             network, _ = load_prior("a-Si")
             return network, "bundled a-Si prior"
@@ -78,15 +78,11 @@ def run_one(network_name: str, n_atoms: int, steps_timed: int, seed: int = 0) ->
     import torch
     from ase.data import atomic_masses
 
-    from specguide.diffusion.sampling import (
-        VETO_FACTOR,
-        PairTable,
-        cubic_cell_side,
-        random_positions,
-        sample,
-    )
+    from specguide.chemistry import VETO_FACTOR, PairTable
+    from specguide.diffusion.sampling import random_positions, sample
     from specguide.diffusion.schedule import T_MAX, T_MIN
     from specguide.graph import neighbor_graph
+    from specguide.structure import cubic_cell_side
 
     rss_imports = _peak_rss_mib()
     network, source = build_network(network_name)
@@ -148,7 +144,7 @@ def run_generate(n_atoms: int, steps: int) -> dict:
     import torch
 
     from specguide.diffusion.sampling import generate
-    from specguide.diffusion.training import resolve_prior
+    from specguide.pretrained import resolve_prior
 
     try:
         resolve_prior("a-Si")

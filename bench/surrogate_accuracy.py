@@ -29,10 +29,10 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from specguide.chemistry import density_g_cm3  # noqa: E402
-from specguide.data.spectra import load_spectra_dataset  # noqa: E402
+from specguide.datasets.spectra import load_spectra_dataset  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
-from specguide.models.surrogate import load_surrogate  # noqa: E402
+from specguide.pretrained import load_surrogate  # noqa: E402
+from specguide.structure import density_g_cm3  # noqa: E402
 
 DATA = Path(os.environ.get("SPECGUIDE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "data"
 XANES = DATA / "a-C-xanes-dft"

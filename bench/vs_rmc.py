@@ -56,13 +56,13 @@ import torch
 from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed, spectra_of
 from specguide.analysis.structure import coordination
 from specguide.baselines.rmc import histogram_target, liquid_start, random_start, rmc_refine
-from specguide.data.md import DEFAULT_CUTOFFS, list_md_datasets, load_md_dataset
+from specguide.chemistry import DEFAULT_CUTOFFS
 from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import load_prior, resolve_prior
 from specguide.io import write_atomically, write_json
 from specguide.observables.surrogate import SurrogateSpectrum
+from specguide.pretrained import list_md_datasets, load_md_dataset, load_prior, resolve_prior
 
 GUIDED = ("PDF", "XRD", "ND", "ADF", "EXAFS")
 SURROGATES = {"a-Si": {"EXAFS": "Si-K_EXAFS"}}  # bundled surrogate modalities per material (none for a-C)

@@ -26,13 +26,16 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from specguide.data.spectra import load_spectra_dataset  # noqa: E402
+from specguide.chemistry import PairTable, coordination_numbers  # noqa: E402
+from specguide.datasets.spectra import load_spectra_dataset  # noqa: E402
 from specguide.diffusion.inversion import invert  # noqa: E402
-from specguide.diffusion.sampling import PairTable, coordination_numbers, generate  # noqa: E402
-from specguide.diffusion.training import load_prior  # noqa: E402
+from specguide.diffusion.sampling import generate  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
-from specguide.models.surrogate import load_surrogate  # noqa: E402
 from specguide.observables.surrogate import SurrogateSpectrum  # noqa: E402
+from specguide.pretrained import (
+    load_prior,  # noqa: E402
+    load_surrogate,  # noqa: E402
+)
 
 SHARED = Path(os.environ.get("SPECGUIDE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 XANES = SHARED / "data" / "a-C-xanes-dft"

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from specguide.analysis.structure import chemistry_of
-from specguide.diffusion.training import BUNDLED_PRIORS_DIR, bundled_priors
 from specguide.io import write_atomically
+from specguide.pretrained import BUNDLED_PRIORS_DIR, bundled_priors
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_default_priors import RECIPES, load_training_structures  # noqa: E402

@@ -31,9 +31,12 @@ import ase.build  # noqa: E402
 import numpy as np  # noqa: E402
 from ase.lattice.hexagonal import Graphite  # noqa: E402
 
-from specguide.data.feff import FAST_SETTINGS, XANES_GRID_EV, append_timings, site_spectra  # noqa: E402
-from specguide.data.md import load_md_dataset  # noqa: E402
-from specguide.data.spectra import default_surrogates_dir, save_spectra_bundle  # noqa: E402
+from specguide.datasets.spectra import save_spectra_bundle  # noqa: E402
+from specguide.pretrained import (
+    default_surrogates_dir,  # noqa: E402
+    load_md_dataset,  # noqa: E402
+)
+from specguide.simulate.feff import FAST_SETTINGS, XANES_GRID_EV, append_timings, site_spectra  # noqa: E402
 
 DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 RATTLE = 0.1  # Å

@@ -108,7 +108,7 @@ DATASETS = {d.name: d for d in _datasets()}
 
 
 def _protocol(spec: DatasetSpec, overrides: dict):
-    from specguide.data.md import DEFAULT_PROTOCOL
+    from specguide.simulate.lammps import DEFAULT_PROTOCOL
 
     return replace(DEFAULT_PROTOCOL, **{**spec.protocol_overrides, **overrides})
 
@@ -121,7 +121,7 @@ def _done(path: Path) -> bool:
     if not path.is_file():
         return False
     try:
-        from specguide.data.md import read_extxyz
+        from specguide.io import read_extxyz
 
         return len(read_extxyz(path)) == 1
     except Exception:
@@ -134,7 +134,8 @@ def _run_replica(job: dict) -> tuple[str, int, float]:
         level=logging.INFO, format=f"%(asctime)s [{job['name']} r{job['replica']:02d}] %(message)s", force=True
     )
     os.environ["OMP_NUM_THREADS"] = "1"
-    from specguide.data.md import melt_quench, write_extxyz
+    from specguide.io import write_extxyz
+    from specguide.simulate.lammps import melt_quench
 
     t0 = time.perf_counter()
     atoms = melt_quench(
@@ -159,7 +160,7 @@ def _run_replica(job: dict) -> tuple[str, int, float]:
 
 def pack_dataset(spec: DatasetSpec, work: Path, out: Path) -> int:
     """Pack the finished replicas of ``spec`` into ``out/<name>.npz``; return how many."""
-    from specguide.data.md import read_extxyz
+    from specguide.io import read_extxyz
 
     frames = []
     for i in range(spec.n_replicas):
@@ -212,7 +213,8 @@ def _fmt_frac(values: list[float]) -> str:
 def _card_frames(spec: DatasetSpec, work: Path, out: Path) -> list:
     """Finished replicas of ``spec`` for the card: the work dir's extxyz files, else the packed ``out/<name>.npz``
     (float32 positions), so the card can be rewritten for sets whose work dir is gone."""
-    from specguide.data.md import load_md_dataset, read_extxyz
+    from specguide.io import read_extxyz
+    from specguide.pretrained import load_md_dataset
 
     paths = [_replica_path(work, spec, i) for i in range(spec.n_replicas)]
     frames = [read_extxyz(p)[0] for p in paths if _done(p)]
@@ -235,7 +237,7 @@ _PROTOCOL_KEYS = ("melt_temperature", "melt_time", "quench_rate", "anneal_time",
 
 def _protocol_line(spec: DatasetSpec, frames: list) -> str | None:
     """Card line for a set whose replicas were not built with the default protocol (None if they were)."""
-    from specguide.data.md import DEFAULT_PROTOCOL
+    from specguide.simulate.lammps import DEFAULT_PROTOCOL
 
     used = [{k: f.info["protocol"].get(k) for k in _PROTOCOL_KEYS} for f in frames]
     default = {k: getattr(DEFAULT_PROTOCOL, k) for k in _PROTOCOL_KEYS}
@@ -254,7 +256,7 @@ def _protocol_line(spec: DatasetSpec, frames: list) -> str | None:
 
 def write_card(work: Path, out: Path) -> Path:
     """Data card: potentials, protocol and measured statistics of every (partly) built data set."""
-    from specguide.data.md import coordination_fractions, default_cutoffs, mean_coordination
+    from specguide.chemistry import coordination_fractions, default_cutoffs, mean_coordination
 
     lines = [
         "# Bundled melt–quench MD data sets",
@@ -395,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         if v is not None
     }
 
-    from specguide.data.md import replica_seeds
+    from specguide.simulate.lammps import replica_seeds
 
     if args.list:
         for s in specs:

@@ -31,11 +31,14 @@ import ase  # noqa: E402
 import ase.io  # noqa: E402
 import numpy as np  # noqa: E402
 
-from specguide.data.feff import FeffSettings, site_spectra  # noqa: E402
-from specguide.data.md import load_md_dataset  # noqa: E402
+from specguide.pretrained import (
+    default_sites_dir,  # noqa: E402
+    load_md_dataset,  # noqa: E402
+)
+from specguide.simulate.feff import FeffSettings, site_spectra  # noqa: E402
 from specguide.sites.clusters import site_cluster, unique_sites  # noqa: E402
 from specguide.sites.crystals import PHASES, build_phase, validate_silica  # noqa: E402
-from specguide.sites.dataset import SiteDataset, default_sites_dir, load_site_dataset  # noqa: E402
+from specguide.sites.dataset import SiteDataset, load_site_dataset  # noqa: E402
 
 GRID = np.linspace(-1.0, 19.0, 200)
 SETTINGS = FeffSettings(xanes_scf_radius=None, xanes_fms_radius=4.0)

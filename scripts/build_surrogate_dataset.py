@@ -32,18 +32,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import ase  # noqa: E402
 import numpy as np  # noqa: E402
 
-from specguide.data.feff import DEFAULT_SETTINGS, EXAFS_GRID_K, append_timings, site_spectra  # noqa: E402
-from specguide.data.md import (  # noqa: E402
-    MeltQuenchProtocol,
-    cubic_cell_length,
+from specguide.datasets.spectra import save_spectra_bundle  # noqa: E402
+from specguide.io import read_extxyz, write_extxyz
+from specguide.pretrained import (
+    default_surrogates_dir,  # noqa: E402
     load_md_dataset,
-    melt_quench,
-    random_positions,
-    read_extxyz,
-    replica_seeds,
-    write_extxyz,
 )
-from specguide.data.spectra import default_surrogates_dir, save_spectra_bundle  # noqa: E402
+from specguide.simulate.feff import DEFAULT_SETTINGS, EXAFS_GRID_K, append_timings, site_spectra  # noqa: E402
+from specguide.simulate.lammps import MeltQuenchProtocol, melt_quench, random_positions, replica_seeds
+from specguide.structure import cubic_cell_length
 
 MD_DENSITIES = (1.5, 2.0, 2.5, 3.0, 3.5)
 EXTRA_DENSITIES = (2.0, 2.5, 3.0)

@@ -8,9 +8,9 @@ import torch
 
 from specguide.analysis.structure import chemistry_of
 from specguide.chemistry import Chemistry, excess_coordination, parse_composition, shortest_pairs, species_counts
-from specguide.data.md import load_md_dataset
 from specguide.diffusion.sampling import VetoSchedule
 from specguide.io import InputError
+from specguide.pretrained import load_md_dataset
 
 
 @pytest.mark.parametrize(

@@ -90,7 +90,7 @@ def test_cn_range_reaches_the_restarts_and_bad_ranges_exit_2(gr_file, tmp_path):
 def test_silica_runs_from_the_command_line_with_the_prior_s_own_composition_and_chemistry(tmp_path):
     """`generate` and `invert --prior a-SiO2` need no composition; a neutron S(Q) in Keen's convention is read."""
     from specguide.api import compute_spectrum
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     out = tmp_path / "gen"
     args = ["generate", "--prior", "a-SiO2", "--density", "2.2", "--atoms", "48", "--steps", "8", "--preset", "fast",

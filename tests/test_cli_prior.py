@@ -54,7 +54,7 @@ def test_train_prior_refuses_to_overwrite_and_needs_a_stop(tiny_prior, tmp_path)
 
 
 def test_train_prior_init_from_fine_tunes_the_given_network(tiny_prior, tmp_path):
-    from specguide.diffusion.training import load_prior
+    from specguide.pretrained import load_prior
 
     checkpoint, _ = tiny_prior
     data = str(checkpoint.parent / "train.extxyz")
@@ -76,7 +76,7 @@ def test_train_prior_init_from_fine_tunes_the_given_network(tiny_prior, tmp_path
 
 
 def test_train_prior_t_range_is_recorded_and_checked(tiny_prior, tmp_path):
-    from specguide.diffusion.training import load_prior
+    from specguide.pretrained import load_prior
 
     checkpoint, _ = tiny_prior
     data = str(checkpoint.parent / "train.extxyz")

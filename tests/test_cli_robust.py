@@ -17,7 +17,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def gr_file(tmp_path_factory):
     from specguide.api import compute_spectrum
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     folder = tmp_path_factory.mktemp("robust")
     ase.io.write(folder / "ref.extxyz", load_md_dataset("a-Si_2.5", split="test")[0])
@@ -99,7 +99,7 @@ def test_outputs_are_checked_and_locked_before_any_work_and_force_replaces_a_res
     ],
 )
 def test_nonsense_is_refused_before_any_work_with_one_line(tmp_path, args, message):
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     structure, silica, afile = tmp_path / "si.extxyz", tmp_path / "sio2.extxyz", tmp_path / "afile"
     ase.io.write(structure, load_md_dataset("a-Si_2.5", split="test")[0])

@@ -84,8 +84,8 @@ def test_invert_with_a_xanes_target(checkpoint, tiny_spectra_dir, tmp_path):
 def test_spectrum_kind_exafs_with_the_bundled_surrogate(tmp_path):
     import ase.io
 
-    from specguide.data.feff import EXAFS_GRID_K
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
+    from specguide.simulate.feff import EXAFS_GRID_K
 
     structure = tmp_path / "held_out.extxyz"
     ase.io.write(structure, load_md_dataset("a-Si_2.5", split="test")[0])

@@ -69,7 +69,7 @@ def test_overwrite_needs_force(tmp_path):
 
 
 def _silica_cell() -> ase.Atoms:
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     return load_md_dataset("a-SiO2_2.2", split="test")[0]
 

@@ -7,9 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from specguide.cli import app
-from specguide.diffusion.training import load_prior, load_training_state
-from specguide.models.surrogate import load_surrogate
-from specguide.sites.training import load_site_model
+from specguide.diffusion.training import load_training_state
+from specguide.pretrained import load_prior, load_site_model, load_surrogate
 
 
 class _Payload:
@@ -48,7 +47,7 @@ def test_the_cli_refuses_a_malicious_site_model_and_a_prior_given_as_site_model(
     result = runner.invoke(app, ["sites", "generate", "--model", str(path), "--spectrum", str(spectrum),
                                  "--out", str(tmp_path / "o")])  # fmt: skip
     assert result.exit_code == 2 and "could run code" in result.output and not marker.exists()
-    from specguide.diffusion.training import resolve_prior
+    from specguide.pretrained import resolve_prior
 
     prior_file = resolve_prior("a-Si")
     result = runner.invoke(app, ["sites", "generate", "--model", str(prior_file), "--spectrum", str(spectrum),

@@ -12,8 +12,12 @@ what generation should respect by default (:class:`Chemistry`, stored in every p
 
 :func:`specguide.analysis.structure.chemistry_of` measures it on a set of structures.
 
-Also here, because every layer needs them: element keys, per-pair distance tables and coordination numbers on a
-batch (:class:`PairTable`, :func:`coordination_numbers`) and composition strings (:func:`parse_composition`).
+Also here, because every layer needs them, each written once: element keys, per-pair distance tables
+(:class:`PairTable`), coordination numbers on a batch and every rule that decides what is bonded
+(:func:`coordination_numbers`: a cutoff per species pair, from :data:`BOND_FACTOR` x covalent radii, the
+training data's :class:`Chemistry`, or the data cards' :data:`DEFAULT_CUTOFFS`), coordination fractions of
+structures (:func:`coordination_fractions`), coordination defects (:func:`find_defects`,
+:func:`excess_coordination`) and composition strings (:func:`parse_composition`, :func:`species_counts`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ from specguide.graph import batch_from_atoms, neighbor_graph
 from specguide.io import InputError
 
 PairValues = float | dict[tuple[int | str, int | str], float]
-AMU_PER_A3_PER_G_CM3 = 0.602214  # 1 g/cm³ = 0.602214 amu/Å³
+BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
+VETO_FACTOR = 0.7  # default closest approach = 0.7 x sum of covalent radii (C–C: 1.06 Å)
+# carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6); silicon: anything but three- or four-fold
+DEFAULT_CN_RANGE = {6: (2, 4), 14: (3, 4)}
+# bond cutoffs of the MD data cards (Å): Si–Si and C–C at the first minimum of their g(r); silica counts Si–O only
+DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {
+    ("Si", "Si"): 2.85,
+    ("C", "C"): 1.85,
+    ("Si", "O"): 2.0,
+}
 
 
 def to_z(key: int | str) -> int:
@@ -108,6 +121,78 @@ def coordination_numbers(
     if return_bonds:
         return cn, graph.edge_index[:, bonded]
     return cn
+
+
+def find_defects(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    numbers: torch.Tensor,
+    batch: torch.Tensor,
+    bond_cutoffs: PairValues | PairTable,
+    cn_range: dict[int | str, tuple[int, int]] | None,
+    *,
+    return_bonds: bool = False,
+    return_cn: bool = False,
+):
+    """Boolean mask ``[N]`` of atoms whose coordination number is outside ``cn_range[species]``.
+
+    Species without an entry in ``cn_range`` (or ``cn_range=None``) are never defects. ``return_bonds`` and
+    ``return_cn`` append the bonded edges ``[2, E]`` and the coordination numbers ``[N]``.
+    """
+    cn, bonds = coordination_numbers(positions, cells, numbers, batch, bond_cutoffs, return_bonds=True)
+    extra = ((bonds,) if return_bonds else ()) + ((cn,) if return_cn else ())
+    if not cn_range:
+        defects = torch.zeros_like(cn, dtype=torch.bool)
+        return (defects, *extra) if extra else defects
+    low = torch.full((119,), -1, dtype=torch.long)
+    high = torch.full((119,), 10**6, dtype=torch.long)
+    for species, (lo, hi) in cn_range.items():
+        z = to_z(species)
+        low[z], high[z] = int(lo), int(hi)
+    zs = numbers.long()
+    defects = (cn < low[zs]) | (cn > high[zs])
+    return (defects, *extra) if extra else defects
+
+
+def default_cutoffs(symbols: Sequence[str]) -> dict[tuple[str, str], float]:
+    """The data cards' bond cutoffs for a set of species (:data:`DEFAULT_CUTOFFS`): Si–Si 2.85 Å, C–C 1.85 Å; for
+    silica only Si–O (2.0 Å)."""
+    s = set(symbols)
+    if s == {"Si", "O"}:
+        return {("Si", "O"): 2.0}
+    return {k: v for k, v in DEFAULT_CUTOFFS.items() if set(k) <= s}
+
+
+def coordination_fractions(
+    atoms: ase.Atoms | Sequence[ase.Atoms], cutoffs: Mapping | None = None
+) -> dict[str, dict[int, float]]:
+    """Fraction of atoms of each species with coordination number ``n`` (:func:`coordination_numbers`).
+
+    ``cutoffs``: bond cutoffs per species pair (Å), keys ``('Si', 'O')``, ``'Si-O'`` or atomic numbers (symmetric);
+    the default is :func:`default_cutoffs` for the species present. A list of structures is pooled.
+    Returns ``{species: {cn: fraction}}`` with the CNs sorted.
+    """
+    frames = [atoms] if isinstance(atoms, ase.Atoms) else list(atoms)
+    symbols = sorted({s for a in frames for s in a.get_chemical_symbols()})
+    if cutoffs is None:
+        cutoffs = default_cutoffs(symbols)
+    if not cutoffs:
+        raise ValueError("no bond cutoffs for these species")
+    positions, cells, numbers, batch = batch_from_atoms(frames)
+    cn = coordination_numbers(positions, cells, numbers, batch, PairTable(cutoffs)).numpy()
+    out = {}
+    for symbol in symbols:
+        values = cn[numbers.numpy() == atomic_numbers[symbol]]
+        if values.size == 0:
+            continue
+        found, count = np.unique(values, return_counts=True)
+        out[symbol] = {int(v): float(n) / values.size for v, n in zip(found, count, strict=True)}
+    return out
+
+
+def mean_coordination(atoms: ase.Atoms | Sequence[ase.Atoms], cutoffs: Mapping | None = None) -> dict[str, float]:
+    """Mean coordination number per species (same conventions as :func:`coordination_fractions`)."""
+    return {s: sum(k * f for k, f in d.items()) for s, d in coordination_fractions(atoms, cutoffs).items()}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -204,9 +289,30 @@ def species_counts(composition: Mapping[str, float], n_atoms: int) -> list[int]:
     return [z for z, c in zip(zs, counts) for _ in range(c)]
 
 
-def density_g_cm3(atoms: ase.Atoms) -> float:
-    """Mass density of a periodic structure, g/cm³."""
-    return float(atoms.get_masses().sum() / atoms.get_volume() / AMU_PER_A3_PER_G_CM3)
+def numbers_for_composition(
+    composition: Mapping[str, float] | str | None,
+    n_atoms: int,
+    species: Sequence[int],
+    chemistry: Chemistry | None = None,
+) -> list[int]:
+    """Atomic numbers of ``n_atoms`` atoms for a composition (largest-remainder rounding, :func:`species_counts`)
+    made of the allowed ``species`` (a prior's; empty: any); without a composition, the single allowed species or
+    the composition of ``chemistry`` (a prior's training data)."""
+    if composition is None:
+        if len(species) == 1:
+            return [int(species[0])] * n_atoms
+        if chemistry is None:
+            symbols = [chemical_symbols[z] for z in species]
+            raise ValueError(f"the prior covers several species {symbols} and records no training composition: "
+                             "give the composition (e.g. --composition SiO2)")  # fmt: skip
+        composition = chemistry.composition
+    fractions = parse_composition(composition)
+    unknown = [s for s in fractions if species and to_z(s) not in species]
+    if unknown:
+        raise ValueError(
+            f"composition has {unknown}, which the prior was not trained on ({[chemical_symbols[z] for z in species]})"
+        )
+    return species_counts(fractions, n_atoms)
 
 
 def mean_mass(composition: Mapping[str, float]) -> float:

@@ -245,8 +245,8 @@ def example(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a held-out replica of a bundled MD data set as extxyz and print its path."""
-    from specguide.data.md import list_md_datasets, load_md_dataset, write_extxyz
-    from specguide.io import refuse_overwrite
+    from specguide.io import refuse_overwrite, write_extxyz
+    from specguide.pretrained import list_md_datasets, load_md_dataset
 
     dataset = {"a-Si": "a-Si_2.5", "a-C": "a-C_2.0", "a-SiO2": "a-SiO2_2.2"}.get(name, name)
     if dataset not in list_md_datasets():
@@ -286,15 +286,14 @@ def melt_quench_command(
     """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Vashishta Si-O, Mendelev Cu-Zr)."""
     import ase.io
 
-    from specguide.data.md import (
+    from specguide.chemistry import coordination_fractions
+    from specguide.io import refuse_overwrite, write_atomically, write_extxyz, write_json
+    from specguide.simulate.lammps import (
         MeltQuenchProtocol,
-        _species_counts,
-        coordination_fractions,
         melt_quench_replicas,
         resolve_potential,
-        write_extxyz,
+        stoichiometric_counts,
     )
-    from specguide.io import refuse_overwrite, write_atomically, write_json
 
     if (element is None) == (composition is None):
         fail("give exactly one of --element or --composition")
@@ -303,7 +302,7 @@ def melt_quench_command(
         if atoms < 1 or replicas < 1 or workers < 1 or not density > 0:
             raise InputError("--atoms, --replicas, --workers and --density must be positive")
         protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
-        counts = _species_counts(element, composition, atoms)
+        counts = stoichiometric_counts(element, composition, atoms)
         resolve_potential(sorted(counts), potential)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
@@ -490,7 +489,7 @@ def train_surrogate_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a per-atom XANES / EXAFS surrogate on structures with per-atom spectra (validation by structure)."""
-    from specguide.data.spectra import load_spectra_dataset
+    from specguide.datasets.spectra import load_spectra_dataset
     from specguide.io import refuse_overwrite
     from specguide.models.surrogate import KINDS, SurrogateConfig
     from specguide.models.surrogate_training import train_surrogate
@@ -517,7 +516,7 @@ def train_surrogate_command(
 
 def _print_surrogate_errors(path: Path) -> None:
     """The held-out errors of a surrogate next to the coordination-lookup and density-mean baselines."""
-    from specguide.models.surrogate import load_surrogate
+    from specguide.pretrained import load_surrogate
 
     training = load_surrogate(path)[1].get("training", {})
     last, baselines = training.get("validation", {}), training.get("baselines")

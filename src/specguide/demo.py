@@ -13,9 +13,10 @@ import ase.io
 import numpy as np
 
 from specguide.api import compute_spectrum
-from specguide.data.md import coordination_fractions, load_md_dataset
+from specguide.chemistry import coordination_fractions
 from specguide.diffusion.inversion import InversionResult, invert, write_inversion
 from specguide.io import refuse_overwrite, write_atomically, write_json
+from specguide.pretrained import load_md_dataset
 
 DEMO_DATASET = "a-Si_2.5"
 DEMO_DENSITY = 2.5  # g/cm³

@@ -6,6 +6,7 @@ sentence instead of a traceback, and nothing already on disk is silently overwri
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -370,6 +371,35 @@ def write_atomically(path: Path, write: Callable[[Path], Any]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_extxyz(path: str | os.PathLike, frames: ase.Atoms | Sequence[ase.Atoms]) -> None:
+    """Write frames to extended XYZ (``.gz`` compresses); dict-valued ``info`` entries are stored as JSON
+    strings (``read_extxyz`` turns them back into dicts)."""
+    if isinstance(frames, ase.Atoms):
+        frames = [frames]
+    out = []
+    for a in frames:
+        b = a.copy()
+        b.info = {}
+        for k, v in a.info.items():
+            if isinstance(v, (dict, list, tuple)):
+                b.info[k] = json.dumps(v, sort_keys=True)
+            else:
+                b.info[k] = v
+        out.append(b)
+    ase.io.write(str(path), out, format="extxyz")
+
+
+def read_extxyz(path: str | os.PathLike) -> list[ase.Atoms]:
+    """Read frames written by :func:`write_extxyz` (JSON strings in ``info`` become dicts again)."""
+    frames = ase.io.read(str(path), index=":", format="extxyz")
+    for a in frames:
+        for k, v in list(a.info.items()):
+            if isinstance(v, str) and v[:1] in "{[":
+                with contextlib.suppress(ValueError):
+                    a.info[k] = json.loads(v)
+    return frames
 
 
 def write_json(path: Path, data: dict, indent: int | None = 2) -> None:

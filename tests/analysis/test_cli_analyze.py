@@ -8,7 +8,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from specguide.cli import app
-from specguide.data.md import load_md_dataset
+from specguide.pretrained import load_md_dataset
 
 runner = CliRunner()
 

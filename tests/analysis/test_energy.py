@@ -4,7 +4,7 @@ import ase.build
 import pytest
 
 from specguide.analysis.energy import energy_per_atom
-from specguide.data.md import load_md_dataset
+from specguide.pretrained import load_md_dataset
 
 
 def test_diamond_silicon_with_tersoff_is_minus_4_63_ev():

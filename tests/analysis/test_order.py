@@ -44,7 +44,7 @@ def test_crystallinity_says_why_without_ovito(monkeypatch):
 
 @pytest.mark.skipif(not ovito_available(), reason="OVITO (optional extra) not installed")
 def test_ptm_finds_cubic_diamond_and_no_crystal_in_amorphous_silicon():
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     crystal = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
     assert crystallinity([crystal])["fractions"] == {"cubic_diamond": 1.0}

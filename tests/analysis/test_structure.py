@@ -13,7 +13,7 @@ from specguide.analysis.structure import (
     first_shell_coordination,
     rdf_cutoffs,
 )
-from specguide.data.md import load_md_dataset
+from specguide.pretrained import load_md_dataset
 
 
 def test_coordination_matches_ase_neighbour_counts_on_md_silicon():

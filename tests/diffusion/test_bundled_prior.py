@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import bundled_priors, load_prior
+from specguide.pretrained import bundled_priors, load_prior
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.data.md import load_md_dataset
 from specguide.diffusion.inversion import crystal_seed, invert, parse_densities, write_inversion
-from specguide.diffusion.training import prior_families, resolve_prior
 from specguide.io import InputError
+from specguide.pretrained import load_md_dataset, prior_families, resolve_prior
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +86,7 @@ def test_target_reaching_past_half_the_cell_is_cut_to_it(target_file):
 
 def test_density_auto_scans_the_priors_training_range_and_refuses_single_density_priors():
     from specguide.diffusion.inversion import auto_densities
-    from specguide.diffusion.training import load_prior
+    from specguide.pretrained import load_prior
 
     low, high = load_prior("a-C")[1]["data"]["density_g_cm3"]
     values = auto_densities("a-C")

@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from specguide.diffusion import training
+from specguide import pretrained
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import load_prior, prior_families, resolve_prior, save_prior
+from specguide.diffusion.training import save_prior
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
+from specguide.pretrained import load_prior, prior_families, resolve_prior
 
 
 @pytest.fixture
@@ -17,8 +18,8 @@ def family_dir(tmp_path, monkeypatch):
         network = ScoreNetwork(ScoreNetworkConfig(species=(14,), hidden=8, n_layers=1, cutoff=3.0))
         save_prior(tmp_path / f"{name}.pt", network, data={"density_g_cm3": [density, density]}, training={})
     (tmp_path / "families.json").write_text(json.dumps({"x": {"1.0": "x@1.0", "3.0": "x"}}))
-    monkeypatch.setattr(training, "BUNDLED_PRIORS_DIR", tmp_path)
-    monkeypatch.setattr(training, "PRIOR_FAMILIES_FILE", tmp_path / "families.json")
+    monkeypatch.setattr(pretrained, "BUNDLED_PRIORS_DIR", tmp_path)
+    monkeypatch.setattr(pretrained, "PRIOR_FAMILIES_FILE", tmp_path / "families.json")
     return tmp_path
 
 

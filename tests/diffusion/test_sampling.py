@@ -8,11 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from specguide.chemistry import PairTable, find_defects
 from specguide.diffusion.sampling import (
-    PairTable,
     RestartOptions,
-    cubic_cell_side,
-    find_defects,
     generate,
     minimum_distance_veto,
     sample,
@@ -22,6 +20,7 @@ from specguide.diffusion.sampling import (
 from specguide.diffusion.schedule import VESchedule
 from specguide.graph import batch_from_atoms, neighbor_graph
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
+from specguide.structure import cubic_cell_side
 
 
 def tiny_network(species=(6,)) -> ScoreNetwork:

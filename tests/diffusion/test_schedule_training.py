@@ -13,7 +13,6 @@ from specguide.diffusion.training import (
     collate_structures,
     data_summary,
     dsm_loss,
-    load_prior,
     random_rotations,
     rotate_structures,
     split_by_structure,
@@ -21,6 +20,7 @@ from specguide.diffusion.training import (
 )
 from specguide.graph import batch_from_atoms, neighbor_graph
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
+from specguide.pretrained import load_prior
 
 TINY = ScoreNetworkConfig(species=(14,), hidden=32, n_layers=2, cutoff=3.0)
 

@@ -5,12 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.data.feff import EXAFS_GRID_K
-from specguide.data.md import load_md_dataset
-from specguide.data.spectra import default_surrogates_dir
 from specguide.graph import batch_from_atoms
-from specguide.models.surrogate import bundled_surrogates, load_surrogate
 from specguide.observables.surrogate import SurrogateSpectrum
+from specguide.pretrained import bundled_surrogates, default_surrogates_dir, load_md_dataset, load_surrogate
+from specguide.simulate.feff import EXAFS_GRID_K
 
 # measured with the bundled model (MODELCARD): the structure-mean prediction of each held-out replica is
 # closer (relative L2) to its own density's FEFF target than to the other density's: 0.069 vs 0.456 (2.5 g/cm³),

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.data.spectra import load_spectra_dataset
+from specguide.datasets.spectra import load_spectra_dataset
 from specguide.graph import batch_from_atoms, neighbor_graph
-from specguide.models.surrogate import SpectrumSurrogate, SurrogateConfig, load_surrogate, save_surrogate
-from specguide.models.surrogate_training import train_surrogate
+from specguide.models.surrogate import SpectrumSurrogate, SurrogateConfig
+from specguide.models.surrogate_training import save_surrogate, train_surrogate
+from specguide.pretrained import load_surrogate
 
 
 def _structure():
@@ -119,9 +120,9 @@ def test_baselines_are_exact_when_spectra_follow_coordination_and_density():
     crystal in a group is left out. Then one perturbed held-out spectrum gives the relative error by hand."""
     from ase.neighborlist import neighbor_list
 
-    from specguide.chemistry import density_g_cm3
-    from specguide.data.spectra import SpectraDataset
+    from specguide.datasets.spectra import SpectraDataset
     from specguide.models.surrogate_training import spectrum_baselines
+    from specguide.structure import density_g_cm3
 
     rng = np.random.default_rng(0)
     grid = np.linspace(0, 1, 16)

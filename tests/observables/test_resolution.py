@@ -117,7 +117,7 @@ def test_termination_matrix_equals_the_truncated_double_transform():
 
 
 def test_terminated_model_pdf_tends_to_the_model_as_qmax_grows_and_carries_ripples_at_a_low_qmax():
-    from specguide.data.md import load_md_dataset
+    from specguide.pretrained import load_md_dataset
 
     atoms = load_md_dataset("a-Si_2.5", split="test")[0]
     positions, cells, numbers, batch = batch_from_atoms([atoms])

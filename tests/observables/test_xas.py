@@ -73,7 +73,7 @@ def test_a_measured_xanes_file_in_absolute_ev_is_normalised_and_aligned(tiny_spe
     """A raw μ(E) in absolute eV against a surrogate on E − E_F: normalised, put on E0, shift fitted."""
     import ase.io
 
-    from specguide.data.spectra import load_spectra_dataset
+    from specguide.datasets.spectra import load_spectra_dataset
     from specguide.diffusion.targets import load_target
     from specguide.graph import batch_from_atoms
     from specguide.models.surrogate import SurrogateConfig

@@ -3,9 +3,9 @@
 import numpy as np
 import torch
 
-from specguide.sites.dataset import default_sites_dir, load_site_dataset
+from specguide.pretrained import default_sites_dir, load_site_model
+from specguide.sites.dataset import load_site_dataset
 from specguide.sites.diffusion import sample_clusters
-from specguide.sites.training import load_site_model
 
 torch.set_num_threads(1)
 

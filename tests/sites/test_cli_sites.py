@@ -172,7 +172,7 @@ def test_unknown_model_and_material_exit_2(tmp_path, tiny):
 
 
 def test_continue_training_from_checkpoint(tiny, tmp_path):
-    from specguide.sites.training import load_site_model
+    from specguide.pretrained import load_site_model
 
     tmp, ckpt = tiny
     out = tmp_path / "more.pt"

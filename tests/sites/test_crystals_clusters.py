@@ -6,7 +6,8 @@ import pytest
 from ase.neighborlist import neighbor_list
 
 from specguide.sites.clusters import site_cluster, unique_sites
-from specguide.sites.crystals import PHASES, build_phase, density_g_cm3, validate_silica
+from specguide.sites.crystals import PHASES, build_phase, validate_silica
+from specguide.structure import density_g_cm3
 
 
 @pytest.mark.parametrize("name", sorted(PHASES))

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
+from specguide.pretrained import load_site_model
 from specguide.sites.diffusion import (
     COORD_SCALE,
     MIN_SNR_GAMMA,
@@ -14,7 +15,7 @@ from specguide.sites.diffusion import (
     diffusion_loss,
     one_hot_species,
 )
-from specguide.sites.training import load_site_model, save_site_model
+from specguide.sites.training import save_site_model
 
 torch.set_num_threads(1)
 

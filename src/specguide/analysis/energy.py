@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import ase
 import numpy as np
 
-from specguide.data.md import _new_lammps, force_field_commands, resolve_potential
+from specguide.simulate.lammps import force_field_commands, new_lammps, resolve_potential
 
 
 def _energy_in_this_process(atoms: ase.Atoms, potential: str | None = None, relax: bool = False) -> float:
@@ -27,7 +27,7 @@ def _energy_in_this_process(atoms: ase.Atoms, potential: str | None = None, rela
     xhi, yhi, zhi, xy, xz, yz = (float(v) for v in prism.get_lammps_prism())
     positions = prism.vector_to_lammps(atoms.get_positions(wrap=True), wrap=True)
     types = [symbols.index(s) + 1 for s in atoms.get_chemical_symbols()]
-    lmp = _new_lammps()
+    lmp = new_lammps()
     try:
         lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
                            f"region box prism 0 {xhi!r} 0 {yhi!r} 0 {zhi!r} {xy!r} {xz!r} {yz!r} units box",

@@ -23,8 +23,7 @@ from specguide.analysis import order, rings, structure
 from specguide.analysis.delta_ed import benchmark_observables, delta_ed_scores, spectra_of
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, refuse_overwrite, write_json
-
-_AMU_G = 1.66053906660e-24
+from specguide.structure import mass_density_g_cm3
 
 
 @dataclass
@@ -42,7 +41,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 
 
 def _density(atoms: ase.Atoms) -> float:
-    return float(atoms.get_masses().sum() * _AMU_G / (atoms.get_volume() * 1e-24))
+    return mass_density_g_cm3(atoms.get_masses().sum(), atoms.get_volume())
 
 
 def _metrics(

@@ -19,7 +19,8 @@ import ase
 import numpy as np
 import torch
 
-from specguide.analysis.structure import Cutoffs, _table
+from specguide.analysis.structure import Cutoffs
+from specguide.chemistry import PairTable
 from specguide.graph import batch_from_atoms, neighbor_graph
 from specguide.observables.adf import triplets
 
@@ -29,7 +30,7 @@ _SHIFT_BITS = 6  # cell shifts within ±31 per axis
 def _ring_counts_one(atoms: ase.Atoms, cutoffs: Cutoffs, max_size: int) -> np.ndarray:
     """Σ over angles of the number of shortest rings of each size ``[max_size + 1]`` (index = ring size)."""
     positions, cells, numbers, batch = batch_from_atoms([atoms])
-    table = _table(cutoffs)
+    table = PairTable(cutoffs)
     graph = neighbor_graph(positions, cells, batch, table.max_for(numbers), full_list=True)
     i, j = graph.edge_index
     bonded = (graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)).numpy()

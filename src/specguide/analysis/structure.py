@@ -22,7 +22,6 @@ import torch
 from ase.data import atomic_numbers, chemical_symbols, covalent_radii
 
 from specguide.chemistry import (
-    AMU_PER_A3_PER_G_CM3,
     Chemistry,
     PairTable,
     composition_of,
@@ -34,6 +33,7 @@ from specguide.chemistry import (
 )
 from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
+from specguide.structure import density_g_cm3
 
 Cutoffs = dict[tuple[str, str], float]
 
@@ -121,7 +121,7 @@ def chemistry_of(structures: Sequence[ase.Atoms], source: str = "") -> Chemistry
         bond = BONDED_PEAK_FACTOR * sum(covalent_radii[atomic_numbers[s]] for s in pair)
         if peak is not None and minimum is not None and peak <= bond:
             cutoffs[pair] = round(minimum, 3)
-    densities = np.array([a.get_masses().sum() / a.get_volume() / AMU_PER_A3_PER_G_CM3 for a in structures])
+    densities = np.array([density_g_cm3(a) for a in structures])
     groups = np.round(densities / DENSITY_GROUP) * DENSITY_GROUP
     records = {}
     if cutoffs:
@@ -138,11 +138,6 @@ def chemistry_of(structures: Sequence[ase.Atoms], source: str = "") -> Chemistry
     )
 
 
-def _table(cutoffs: Mapping) -> PairTable:
-    """Cutoffs keyed ``("Si", "O")`` or ``"Si-O"`` as a symmetric table of atomic numbers."""
-    return PairTable({tuple(atomic_numbers[s] for s in _key(k)): float(r) for k, r in cutoffs.items()})
-
-
 def coordination(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> dict:
     """Coordination fractions, pooled over the ensemble.
 
@@ -150,7 +145,7 @@ def coordination(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> dict:
     ``pairs[a-b]`` counts only b neighbours of a-centred atoms.
     """
     positions, cells, numbers, batch = batch_from_atoms(list(structures))
-    cn, bonds = coordination_numbers(positions, cells, numbers, batch, _table(cutoffs), return_bonds=True)
+    cn, bonds = coordination_numbers(positions, cells, numbers, batch, PairTable(cutoffs), return_bonds=True)
     i, j = bonds
     species = torch.unique(numbers).tolist()
     result: dict = {"species": {}, "pairs": {}, "mean": {}}
@@ -182,7 +177,7 @@ def bond_angles(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> np.ndarray
 def dihedral_angles(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> np.ndarray:
     """Dihedral angles i–j–k–l (degrees, 0–180°) about every bond j–k of the ensemble (each bond once)."""
     positions, cells, numbers, batch = batch_from_atoms(list(structures))
-    table = _table(cutoffs)
+    table = PairTable(cutoffs)
     graph = neighbor_graph(positions, cells, batch, table.max_for(numbers), full_list=True)
     i, j = graph.edge_index
     bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)

@@ -99,8 +99,9 @@ from specguide.diffusion.targets import load_target, parse_target_spec
 from specguide.graph import batch_from_atoms
 from specguide.io import InputError
 from specguide.observables import PairDistribution
-from specguide.observables.scattering import _histogram_step, debye_waller, uniform_term, window_function
+from specguide.observables.scattering import debye_waller, histogram_step, uniform_term, window_function
 from specguide.observables.weights import species_weights
+from specguide.structure import mass_density_g_cm3
 
 REAL_SPACE_KINDS = ("gr", "pdf", "rdf")  # fitted through PairCorrelationConstraint (g(r) − 1)
 RECIPROCAL_KINDS = ("sq", "fq")  # StructureFactorConstraint / ReducedStructureFactorConstraint or ScatteringConstraint
@@ -113,7 +114,6 @@ _SQ_BINS = 398  # nodes r_k = 0.025 + k h, k = 1 … 398
 _SQ_FIRST_EDGE = 0.025 + _SQ_STEP / _SQ_BINS  # a, Å
 _SQ_WIDTH = _SQ_STEP * (_SQ_BINS - 1) / _SQ_BINS  # δ, Å
 _SQ_DENSITY_FACTOR = ((_SQ_BINS - 1) / _SQ_BINS) ** 3  # ρ0 = ρ δ³/h³
-_AMU_G = 1.66053906660e-24
 
 Pair = tuple[str, str]
 
@@ -314,7 +314,7 @@ class ScatteringConstraint:
         self.r_max = float(observable.r_max)
         uniform = uniform_term(q, self.r_max, observable.window).numpy()
         self.base = 1.0 - rho * uniform * np.einsum("abq,a,b->q", weight, concentration, concentration)
-        self.step, self.n_bins = _histogram_step(self.r_max, float(observable.grid.max()), observable.dr)
+        self.step, self.n_bins = histogram_step(self.r_max, float(observable.grid.max()), observable.dr)
         nodes = torch.arange(self.n_bins + 1, dtype=torch.float64) * self.step
         kernel = (
             torch.sinc(nodes[:, None] * q[None, :] / math.pi)
@@ -511,7 +511,6 @@ def rmc_refine(
     refined.wrap()
     fitted = _fitted_curves(engine, fits, refined)
     stats = engine.stats
-    mass = float(atomic_masses[start.numbers].sum()) * _AMU_G
     config = {
         "engine": f"reverse-monte-carlo {getattr(rmc, '__version__', '?')}",
         "targets": [
@@ -533,7 +532,7 @@ def rmc_refine(
         "seed": seed,
         "reciprocal_route": reciprocal_route,
         "number_density": rho,
-        "density_g_cm3": mass / (start.get_volume() * 1e-24),
+        "density_g_cm3": mass_density_g_cm3(float(atomic_masses[start.numbers].sum()), start.get_volume()),
     }
     refined.info.update(method="rmc", rmc_seconds=seconds)
     return RMCResult(refined, seconds, int(stats.steps_tried), int(stats.steps_accepted), history, fitted, config)
@@ -630,7 +629,8 @@ def random_start(
     ``composition``: an element (``"Si"``), a formula (``"SiO2"``, ``"Cu64Zr36"``) or amounts (``{"Si": 1, "O": 2}``);
     ``n_atoms`` in all, split by largest-remainder rounding. ``d_min`` as in :func:`pair_d_min`.
     """
-    from specguide.data.md import cubic_cell_length, random_positions
+    from specguide.simulate.lammps import random_positions
+    from specguide.structure import cubic_cell_length
 
     rng = np.random.default_rng(seed)
     numbers = _atomic_numbers(composition, n_atoms)
@@ -653,7 +653,7 @@ def liquid_start(
 ) -> ase.Atoms:
     """A liquid snapshot: ``melt_ps`` of NVT MD at ``temperature`` (K) from a random start with the element's
     shipped classical potential (:func:`specguide.data.md.melt_quench` with the quench and anneal switched off)."""
-    from specguide.data.md import MeltQuenchProtocol, melt_quench
+    from specguide.simulate.lammps import MeltQuenchProtocol, melt_quench
 
     protocol = MeltQuenchProtocol(
         melt_temperature=temperature,

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 
 from specguide.observables.base import Observable
+from specguide.structure import wrap_positions
 
 FORMS = ("x0", "dps")
 STEPS = ("weight", "normalized")
@@ -192,8 +193,6 @@ class SpectralGuidance:
     def __call__(self, positions, cells, numbers, batch, t, sigma, score, replica_ids=None) -> torch.Tensor:
         if float(t.max()) > self.t_guide or self.strength == 0:
             return torch.zeros_like(positions)
-        from specguide.diffusion.sampling import wrap_positions
-
         out_dtype = positions.dtype
         work = self.dtype or out_dtype
         positions, score, cells = positions.detach().to(work), score.detach().to(work), cells.to(work)

@@ -32,13 +32,11 @@ import numpy as np
 import torch
 from ase.data import atomic_masses, chemical_symbols
 
-from specguide.chemistry import AMU_PER_A3_PER_G_CM3, parse_composition, to_z
+from specguide.chemistry import numbers_for_composition, parse_composition, to_z
 from specguide.diffusion.guidance import SpectralGuidance, Target
 from specguide.diffusion.sampling import (
     PRIOR_META_KEYS,
     SamplerCheckpoint,
-    _species_counts,
-    cubic_cell_side,
     generate,
     prior_chemistry,
     summarize,
@@ -47,6 +45,7 @@ from specguide.diffusion.targets import TargetSpec, load_target, parse_target_sp
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, write_atomically
 from specguide.observables.registry import SURROGATE_KINDS
+from specguide.structure import cell_of_volume, cubic_cell_side, number_density, volume_at_density
 
 SCHEDULES = ("two-stage", "guided")
 DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
@@ -96,7 +95,7 @@ AUTO_SCAN_STEP = 0.5  # g/cm³ between the densities of --density auto (refine w
 def auto_densities(prior: str | Path) -> list[float]:
     """``--density auto``: the densities the prior was trained over (a bundled family: all its members' range), every
     ``AUTO_SCAN_STEP`` g/cm³, for a scan that keeps the best fit. A prior trained at one density cannot scan."""
-    from specguide.diffusion.training import load_prior, prior_families, resolve_prior
+    from specguide.pretrained import load_prior, prior_families, resolve_prior
 
     ranges = []
     members = prior_families().get(str(prior)) if not Path(prior).is_file() else None
@@ -118,10 +117,7 @@ def _half_cell(species: list[int], n_atoms: int, density: float, cell) -> float:
     masses = atomic_masses[np.asarray(species)]
     if cell is None:
         return cubic_cell_side(n_atoms, float(masses.mean()), density) / 2
-    shape = np.asarray(cell, dtype=float)
-    shape = np.diag(shape) if shape.shape == (3,) else shape
-    volume = masses.sum() / (density * 0.602214)
-    shape = shape * (volume / abs(np.linalg.det(shape))) ** (1 / 3)
+    shape = cell_of_volume(cell, volume_at_density(masses.sum(), density))
     return float(perpendicular_widths(torch.as_tensor(shape)[None]).min()) / 2
 
 
@@ -228,7 +224,7 @@ def invert(
         raise ValueError(f"t_guide must be in (0, 1], got {t_guide}")
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
         raise ValueError("n_replicas and n_atoms must be positive integers")
-    from specguide.diffusion.training import load_prior, resolve_prior
+    from specguide.pretrained import load_prior, resolve_prior
 
     if isinstance(density_g_cm3, str) and density_g_cm3.strip().lower() == "auto":
         density_g_cm3 = auto_densities(prior)
@@ -265,7 +261,7 @@ def invert(
     species = (
         list(seeds_init[0].numbers)
         if seeds_init is not None
-        else _species_counts(composition, n_atoms, prior_species, chemistry)
+        else numbers_for_composition(composition, n_atoms, prior_species, chemistry)
     )
 
     symbols = [chemical_symbols[int(z)] for z in species]
@@ -275,7 +271,7 @@ def invert(
 
     def targets_for(density: float) -> list[Target]:
         half = _half_cell(species, n_atoms, density, cell)
-        number_density = density * AMU_PER_A3_PER_G_CM3 / float(atomic_masses[np.asarray(species)].mean())
+        atoms_per_a3 = number_density(density, float(atomic_masses[np.asarray(species)].mean()))
         loaded = []
         for item in targets:
             if isinstance(item, Target):
@@ -286,7 +282,7 @@ def invert(
                 loaded.append(item)
             else:
                 spec = item if isinstance(item, TargetSpec) else parse_target_spec(item)
-                loaded.append(load_target(spec, half, composition=fractions, number_density=number_density))
+                loaded.append(load_target(spec, half, composition=fractions, number_density=atoms_per_a3))
         labels = [t.label for t in loaded]
         if len(set(labels)) != len(labels):
             for k, target in enumerate(loaded):

@@ -45,14 +45,17 @@ import torch
 from ase.data import atomic_masses, chemical_symbols
 
 from specguide.chemistry import (
-    AMU_PER_A3_PER_G_CM3,
+    BOND_FACTOR,
+    DEFAULT_CN_RANGE,
+    VETO_FACTOR,
     Chemistry,
     PairTable,
     PairValues,
     coordination_numbers,
     excess_coordination,
+    find_defects,
+    numbers_for_composition,
     parse_composition,
-    species_counts,
     to_z,
 )
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
@@ -64,58 +67,12 @@ from specguide.graph import (
     reset_verlet_lists,
 )
 from specguide.io import write_atomically, write_json
+from specguide.structure import cell_of_volume, cubic_cell_side, volume_at_density, wrap_positions
+from specguide.structure import density_g_cm3 as density_of
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 GuidanceFn = Callable[..., torch.Tensor]
 PRIOR_META_KEYS = ("specguide_version", "network", "k", "data")  # what config.json keeps of a prior's metadata
-BOND_FACTOR = 1.21  # default bond cutoff = 1.21 x sum of covalent radii (C–C: 1.84 Å, as in Kwon et al.)
-VETO_FACTOR = 0.7  # default veto distance = 0.7 x sum of covalent radii (C–C: 1.06 Å)
-# carbon: CN1 and CN5 are defects (Kwon et al. Sec. 4.6); silicon: anything but three- or four-fold
-DEFAULT_CN_RANGE = {6: (2, 4), 14: (3, 4)}
-
-
-# --------------------------------------------------------------------------------------------------
-# small geometry helpers
-# --------------------------------------------------------------------------------------------------
-
-
-def wrap_positions(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-    """Map Cartesian positions into their cell (fractional coordinates mod 1)."""
-    cell = cells.index_select(0, batch)  # [N, 3, 3], rows are cell vectors
-    fractional = torch.linalg.solve(cell.transpose(1, 2), positions.unsqueeze(-1)).squeeze(-1)
-    fractional = fractional - torch.floor(fractional)
-    return torch.einsum("ni,nij->nj", fractional, cell)
-
-
-def find_defects(
-    positions: torch.Tensor,
-    cells: torch.Tensor,
-    numbers: torch.Tensor,
-    batch: torch.Tensor,
-    bond_cutoffs: PairValues | PairTable,
-    cn_range: dict[int | str, tuple[int, int]] | None,
-    *,
-    return_bonds: bool = False,
-    return_cn: bool = False,
-):
-    """Boolean mask ``[N]`` of atoms whose coordination number is outside ``cn_range[species]``.
-
-    Species without an entry in ``cn_range`` (or ``cn_range=None``) are never defects. ``return_bonds`` and
-    ``return_cn`` append the bonded edges ``[2, E]`` and the coordination numbers ``[N]``.
-    """
-    cn, bonds = coordination_numbers(positions, cells, numbers, batch, bond_cutoffs, return_bonds=True)
-    extra = ((bonds,) if return_bonds else ()) + ((cn,) if return_cn else ())
-    if not cn_range:
-        defects = torch.zeros_like(cn, dtype=torch.bool)
-        return (defects, *extra) if extra else defects
-    low = torch.full((119,), -1, dtype=torch.long)
-    high = torch.full((119,), 10**6, dtype=torch.long)
-    for species, (lo, hi) in cn_range.items():
-        z = to_z(species)
-        low[z], high[z] = int(lo), int(hi)
-    zs = numbers.long()
-    defects = (cn < low[zs]) | (cn > high[zs])
-    return (defects, *extra) if extra else defects
 
 
 def minimum_distance_veto(
@@ -714,39 +671,6 @@ def _restart_cycles(
 # --------------------------------------------------------------------------------------------------
 
 
-def cubic_cell_side(n_atoms: int, mean_mass_amu: float, density_g_cm3: float) -> float:
-    """Side (Å) of a cubic cell holding ``n_atoms`` of mean mass ``mean_mass_amu`` at ``density_g_cm3``."""
-    if density_g_cm3 <= 0:
-        raise ValueError(f"density must be positive, got {density_g_cm3} g/cm³")
-    return (n_atoms * mean_mass_amu / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)) ** (1.0 / 3.0)
-
-
-def _species_counts(
-    composition: dict[str, float] | str | None,
-    n_atoms: int,
-    prior_species: Sequence[int],
-    chemistry: Chemistry | None = None,
-) -> list[int]:
-    """Atomic numbers of ``n_atoms`` atoms for a composition (largest-remainder rounding); without one, the
-    prior's single species or the composition of its training data."""
-    if composition is None:
-        if len(prior_species) == 1:
-            return [int(prior_species[0])] * n_atoms
-        if chemistry is None:
-            symbols = [chemical_symbols[z] for z in prior_species]
-            raise ValueError(f"the prior covers several species {symbols} and records no training composition: "
-                             "give the composition (e.g. --composition SiO2)")  # fmt: skip
-        composition = chemistry.composition
-    fractions = parse_composition(composition)
-    unknown = [s for s in fractions if prior_species and to_z(s) not in prior_species]
-    if unknown:
-        raise ValueError(
-            f"composition has {unknown}, which the prior was not trained on "
-            f"({[chemical_symbols[z] for z in prior_species]})"
-        )
-    return species_counts(fractions, n_atoms)
-
-
 def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | None) -> list[ase.Atoms]:
     seeds = []
     for r in range(n_replicas):
@@ -803,7 +727,7 @@ def check_request(score_fn, meta: dict, density_g_cm3: float, masses: Sequence[f
             warnings.warn(message, stacklevel=3)
     config = getattr(score_fn, "config", None)
     n_atoms = len(masses)
-    volume = float(np.sum(masses)) / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)
+    volume = volume_at_density(float(np.sum(masses)), density_g_cm3)
     if config is not None and cell is None:
         side = volume ** (1 / 3)
         reach = float(config.cutoff)
@@ -904,7 +828,7 @@ def generate(
     """
     meta: dict = {}
     if isinstance(prior, (str, Path)):
-        from specguide.diffusion.training import load_prior
+        from specguide.pretrained import load_prior
 
         network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
         score_fn: ScoreFn = network
@@ -953,7 +877,8 @@ def generate(
             raise ValueError("n_atoms must be a positive integer")
         if not prior_species and composition is None:
             raise ValueError("give composition={symbol: fraction} for a score function without species information")
-        zs = _species_counts(composition, n_atoms, prior_species or list(parse_composition(composition)), chemistry)
+        zs = numbers_for_composition(composition, n_atoms, prior_species or list(parse_composition(composition)),
+                                     chemistry)  # fmt: skip
         zs = [to_z(z) for z in zs]
         per_replica = [zs] * n_replicas
         fractional_seeds = None
@@ -979,15 +904,10 @@ def generate(
     cells_list, numbers_list, positions_list = [], [], []
     for r in range(n_replicas):
         masses = atomic_masses[np.asarray(per_replica[r])]
-        volume = masses.sum() / (density_g_cm3 * AMU_PER_A3_PER_G_CM3)
         if cell is None:
             box = np.eye(3) * cubic_cell_side(n_atoms, masses.mean(), density_g_cm3)
         else:
-            shape = np.asarray(cell, dtype=float)
-            shape = np.diag(shape) if shape.shape == (3,) else shape
-            if shape.shape != (3, 3) or abs(np.linalg.det(shape)) < 1e-9:
-                raise ValueError("cell must be 3 lengths or a non-singular 3x3 matrix of row vectors")
-            box = shape * (volume / abs(np.linalg.det(shape))) ** (1 / 3)
+            box = cell_of_volume(cell, volume_at_density(masses.sum(), density_g_cm3))
         cells_list.append(box)
         numbers_list.append(per_replica[r])
         if fractional_seeds is not None:
@@ -1184,9 +1104,7 @@ def summarize(
     summary = {
         "n_structures": len(structures),
         "n_atoms": [len(a) for a in structures],
-        "density_g_cm3": [
-            round(float(a.get_masses().sum() / a.get_volume() / AMU_PER_A3_PER_G_CM3), 4) for a in structures
-        ],
+        "density_g_cm3": [round(density_of(a), 4) for a in structures],
         "bond_cutoffs": _jsonable_pairs(bond_cutoffs),
         "coordination": coordination,
         "min_distance": round(min_distance, 4) if math.isfinite(min_distance) else None,

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import time
@@ -33,15 +32,11 @@ from torch.utils.data import DataLoader, Dataset
 
 import specguide
 from specguide.analysis.structure import chemistry_of
-from specguide.chemistry import density_g_cm3
-from specguide.diffusion.sampling import wrap_positions
 from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
-from specguide.io import bundled_names, load_checkpoint, resolve_checkpoint, write_atomically
+from specguide.io import load_checkpoint, write_atomically
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
-
-CHECKPOINT_FORMAT = "specguide-prior"
-CHECKPOINT_VERSION = 1
-REQUIRED_KEYS = ("format", "format_version", "specguide_version", "network", "k", "state_dict", "data", "training")
+from specguide.pretrained import PRIOR_FORMAT, PRIOR_FORMAT_VERSION, load_prior
+from specguide.structure import density_g_cm3, wrap_positions
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
@@ -425,8 +420,8 @@ def save_prior(
     """
     path = Path(path)
     payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
+        "format": PRIOR_FORMAT,
+        "format_version": PRIOR_FORMAT_VERSION,
         "specguide_version": specguide.__version__,
         "network": network.config.to_dict(),
         "k": float(network.config.k),
@@ -441,84 +436,6 @@ def save_prior(
         payload["sampling"] = sampling
     write_atomically(path, lambda tmp: torch.save(payload, tmp))
     return path
-
-
-BUNDLED_PRIORS_DIR = Path(__file__).resolve().parents[1] / "data" / "defaults" / "priors"
-
-
-def bundled_priors() -> list[str]:
-    """Names of the priors shipped with the package (``--prior a-Si``)."""
-    return bundled_names(BUNDLED_PRIORS_DIR)
-
-
-PRIOR_FAMILIES_FILE = BUNDLED_PRIORS_DIR / "families.json"
-
-
-def prior_families() -> dict[str, dict[float, str]]:
-    """Bundled priors that are a set of members, one per training density: name -> {g/cm³: member name}.
-
-    ``--prior a-Si`` at a given density loads the member trained nearest to it (see :func:`resolve_prior`);
-    each member is itself a bundled prior (``a-Si@1.5``) that can be named directly.
-    """
-    if not PRIOR_FAMILIES_FILE.is_file():
-        return {}
-    raw = json.loads(PRIOR_FAMILIES_FILE.read_text())
-    return {name: {float(d): member for d, member in members.items()} for name, members in raw.items()}
-
-
-def resolve_prior(name_or_path: str | Path, density_g_cm3: float | None = None) -> Path:
-    """A checkpoint path from a bundled prior's name or a file path.
-
-    For a bundled family (:func:`prior_families`) and a ``density_g_cm3``, the member trained at the nearest
-    density; without a density, the file of that name. A file path is never redirected.
-    """
-    if density_g_cm3 is not None and not Path(name_or_path).is_file():
-        members = prior_families().get(str(name_or_path))
-        if members:
-            nearest = min(sorted(members), key=lambda d: abs(d - float(density_g_cm3)))
-            name_or_path = members[nearest]
-    return resolve_checkpoint(name_or_path, BUNDLED_PRIORS_DIR, "prior")
-
-
-def load_prior(
-    path: str | Path, map_location: str | torch.device = "cpu", density_g_cm3: float | None = None
-) -> tuple[ScoreNetwork, dict]:
-    """Read a prior written by :func:`train_prior` (or a bundled prior by name, e.g. ``"a-Si"``); returns
-    ``(network in eval mode, metadata)``; ``metadata["path"]`` is the file read.
-
-    ``density_g_cm3`` (g/cm³) picks the member of a bundled prior family trained nearest to that density
-    (:func:`resolve_prior`). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
-    and the problem for anything that is not a compatible specguide prior.
-    """
-    path = resolve_prior(path, density_g_cm3)
-    payload = load_checkpoint(path, "specguide prior checkpoint", "train one with specguide train-prior", map_location)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        hint = ""
-        if isinstance(payload, dict) and "pytorch-lightning_version" in payload:
-            hint = " (it is a Lightning training checkpoint: pass the .pt file written next to it)"
-        raise ValueError(f"{path}: not a specguide prior checkpoint{hint}")
-    missing = [key for key in REQUIRED_KEYS if key not in payload]
-    if missing:
-        raise ValueError(f"{path}: specguide prior checkpoint is missing {missing}; the file is incomplete")
-    if payload["format_version"] != CHECKPOINT_VERSION:
-        raise ValueError(
-            f"{path}: prior checkpoint format version {payload['format_version']} is not supported by specguide "
-            f"{specguide.__version__} (expects version {CHECKPOINT_VERSION}); retrain or use the matching specguide"
-        )
-    try:
-        config = ScoreNetworkConfig.from_dict(payload["network"])
-        network = ScoreNetwork(config)
-        network.load_state_dict(payload["state_dict"])
-    except (TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise ValueError(f"{path}: prior checkpoint network does not match its weights ({first[:200]})") from None
-    if abs(float(payload["k"]) - config.k) > 1e-12:
-        raise ValueError(f"{path}: prior checkpoint is inconsistent (k={payload['k']} vs network k={config.k})")
-    network.eval()
-    meta = {key: value for key, value in payload.items() if key != "state_dict"}
-    meta["path"] = str(path)
-    network.prior_meta = meta  # generate() takes the chemistry and presets the checkpoint records from here
-    return network, meta
 
 
 # --------------------------------------------------------------------------------------------------

@@ -13,22 +13,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import torch
-from ase.data import chemical_symbols
 from torch import nn
 
-import specguide
 from specguide.graph import NeighborGraph, neighbor_graph
-from specguide.io import bundled_names, load_checkpoint, resolve_checkpoint, write_atomically
 from specguide.models.score import GraphBackbone, mlp
 
-CHECKPOINT_FORMAT = "specguide-surrogate"
-CHECKPOINT_VERSION = 1
 KINDS = ("xanes", "exafs")
 GRID_UNITS = {"eV": "energy (eV)", "A-1": "k (Å⁻¹)", "index": "grid index (no energies given)"}
-BUNDLED_SURROGATES_DIR = Path(__file__).resolve().parent.parent / "data" / "defaults" / "surrogates"
 
 
 @dataclass(frozen=True)
@@ -184,84 +177,3 @@ class SpectrumSurrogate(GraphBackbone):
         graph: NeighborGraph | None = None,
     ) -> torch.Tensor:
         return self.out_mean + self.out_scale * self.normalised(positions, cells, numbers, batch, graph)
-
-
-def save_surrogate(
-    path: str | Path,
-    network: SpectrumSurrogate,
-    *,
-    kind: str,
-    absorber: int,
-    grid: torch.Tensor,
-    grid_unit: str,
-    data: dict,
-    training: dict,
-    quantity: str | None = None,
-) -> Path:
-    """Write a self-describing surrogate checkpoint atomically (network, grid, absorber, kind, provenance);
-    ``quantity`` names what the spectra are, with units (e.g. ``"k²χ(k) (Å⁻²)"``), for file headers and plots."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    if grid_unit not in GRID_UNITS:
-        raise ValueError(f"grid_unit must be one of {list(GRID_UNITS)}, got {grid_unit!r}")
-    grid = torch.as_tensor(grid, dtype=torch.float64).flatten()
-    if grid.numel() != network.config.n_grid:
-        raise ValueError(f"grid has {grid.numel()} points, the network {network.config.n_grid}")
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "format_version": CHECKPOINT_VERSION,
-        "specguide_version": specguide.__version__,
-        "network": network.config.to_dict(),
-        "kind": kind,
-        "absorber": int(absorber),
-        "grid": grid.tolist(),
-        "grid_unit": grid_unit,
-        "state_dict": {name: value.detach().cpu().clone() for name, value in network.state_dict().items()},
-        "data": data,
-        "training": training,
-    }
-    if quantity:
-        payload["quantity"] = quantity
-    path = Path(path)
-    write_atomically(path, lambda tmp: torch.save(payload, tmp))
-    return path
-
-
-def bundled_surrogates() -> list[str]:
-    """Names of the surrogates shipped with the package (``--surrogate Si-K_EXAFS``)."""
-    return bundled_names(BUNDLED_SURROGATES_DIR)
-
-
-def resolve_surrogate(name_or_path: str | Path) -> Path:
-    """A checkpoint path from a bundled surrogate's name or a file path."""
-    return resolve_checkpoint(
-        name_or_path, BUNDLED_SURROGATES_DIR, "surrogate", "; train one with specguide train-surrogate"
-    )
-
-
-def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[SpectrumSurrogate, dict]:
-    """Read a surrogate written by :func:`save_surrogate` (or a bundled one by name, e.g. ``"Si-K_EXAFS"``);
-    returns ``(network in eval mode, metadata)``.
-
-    Metadata holds ``kind``, ``absorber`` (atomic number), ``grid`` (list), ``grid_unit`` and provenance.
-    ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
-    """
-    path = resolve_surrogate(path)
-    payload = load_checkpoint(
-        path, "specguide surrogate checkpoint", "train one with specguide train-surrogate", map_location
-    )
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a specguide surrogate checkpoint (train one with specguide train-surrogate)")
-    if payload.get("format_version") != CHECKPOINT_VERSION:
-        raise ValueError(f"{path}: surrogate format version {payload.get('format_version')} is not supported")
-    try:
-        network = SpectrumSurrogate(SurrogateConfig.from_dict(payload["network"]))
-        network.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path}: surrogate checkpoint is incomplete or inconsistent ({first[:200]})") from None
-    network.eval()
-    meta = {key: value for key, value in payload.items() if key != "state_dict"}
-    meta["path"] = str(path)
-    meta["absorber_symbol"] = chemical_symbols[int(payload["absorber"])]
-    return network, meta

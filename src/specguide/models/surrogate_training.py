@@ -29,9 +29,8 @@ import torch
 from ase.data import chemical_symbols
 from torch.utils.data import Dataset
 
-from specguide.chemistry import density_g_cm3
-from specguide.data.spectra import SpectraDataset
-from specguide.diffusion.sampling import wrap_positions
+import specguide
+from specguide.datasets.spectra import SpectraDataset
 from specguide.diffusion.training import (
     EMAModule,
     PriorDataModule,
@@ -40,7 +39,10 @@ from specguide.diffusion.training import (
     fit_module,
     training_paths,
 )
-from specguide.models.surrogate import SpectrumSurrogate, SurrogateConfig, save_surrogate
+from specguide.io import write_atomically
+from specguide.models.surrogate import GRID_UNITS, KINDS, SpectrumSurrogate, SurrogateConfig
+from specguide.pretrained import SURROGATE_FORMAT, SURROGATE_FORMAT_VERSION
+from specguide.structure import density_g_cm3, wrap_positions
 
 VAL_NOISE = 0.3  # Å, the noisy validation level
 
@@ -97,6 +99,47 @@ def noisy_positions(
     return wrap_positions(positions + widths.index_select(0, batch)[:, None] * noise, cells, batch)
 
 
+def save_surrogate(
+    path: str | Path,
+    network: SpectrumSurrogate,
+    *,
+    kind: str,
+    absorber: int,
+    grid: torch.Tensor,
+    grid_unit: str,
+    data: dict,
+    training: dict,
+    quantity: str | None = None,
+) -> Path:
+    """Write a self-describing surrogate checkpoint atomically (network, grid, absorber, kind, provenance);
+    ``quantity`` names what the spectra are, with units (e.g. ``"k²χ(k) (Å⁻²)"``), for file headers and plots."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if grid_unit not in GRID_UNITS:
+        raise ValueError(f"grid_unit must be one of {list(GRID_UNITS)}, got {grid_unit!r}")
+    grid = torch.as_tensor(grid, dtype=torch.float64).flatten()
+    if grid.numel() != network.config.n_grid:
+        raise ValueError(f"grid has {grid.numel()} points, the network {network.config.n_grid}")
+    payload = {
+        "format": SURROGATE_FORMAT,
+        "format_version": SURROGATE_FORMAT_VERSION,
+        "specguide_version": specguide.__version__,
+        "network": network.config.to_dict(),
+        "kind": kind,
+        "absorber": int(absorber),
+        "grid": grid.tolist(),
+        "grid_unit": grid_unit,
+        "state_dict": {name: value.detach().cpu().clone() for name, value in network.state_dict().items()},
+        "data": data,
+        "training": training,
+    }
+    if quantity:
+        payload["quantity"] = quantity
+    path = Path(path)
+    write_atomically(path, lambda tmp: torch.save(payload, tmp))
+    return path
+
+
 DENSITY_GROUP_WIDTH = 0.05  # g/cm³: training structures this close to a structure's density form its group
 SINGLE_ENVIRONMENT = 0.01  # site spectra spread (relative) below which a structure is a crystal: one environment
 
@@ -115,8 +158,7 @@ def _relative_l2(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def site_coordination(dataset: SpectraDataset, index: int) -> np.ndarray:
     """Coordination number of each absorbing site of structure ``index``: neighbours of any species closer than
     1.21 x the sum of covalent radii (C–C 1.84 Å)."""
-    from specguide.chemistry import PairTable, coordination_numbers
-    from specguide.diffusion.sampling import BOND_FACTOR
+    from specguide.chemistry import BOND_FACTOR, PairTable, coordination_numbers
     from specguide.graph import batch_from_atoms
 
     atoms = dataset.structures[index]

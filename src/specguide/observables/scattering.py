@@ -230,7 +230,7 @@ def _symmetrise(t: torch.Tensor) -> torch.Tensor:
     return t + t.transpose(1, 2)
 
 
-def _histogram_step(r_max: float, q_max: float, dr: float | None) -> tuple[float, int]:
+def histogram_step(r_max: float, q_max: float, dr: float | None) -> tuple[float, int]:
     target = dr if dr is not None else min(0.01, 0.05 / max(q_max, 1e-6))
     n_bins = max(1, math.ceil(r_max / target))
     return r_max / n_bins, n_bins
@@ -297,7 +297,7 @@ def pair_sums(
     if route == "debye":
         t = _EdgeSincSum.apply(r, pair_type, n_types, q, float(r_max), window, chunk_size)
     else:
-        step, n_bins = _histogram_step(float(r_max), float(q.max()), dr)
+        step, n_bins = histogram_step(float(r_max), float(q.max()), dr)
         x = r / step
         k0 = torch.floor(x.detach()).long().clamp(0, n_bins - 1)
         frac = x - k0.to(x.dtype)

@@ -14,8 +14,9 @@ from pathlib import Path
 import torch
 from ase.data import chemical_symbols
 
-from specguide.models.surrogate import GRID_UNITS, SpectrumSurrogate, load_surrogate
+from specguide.models.surrogate import GRID_UNITS, SpectrumSurrogate
 from specguide.observables.base import Observable
+from specguide.pretrained import load_surrogate
 
 # what y is, unless the checkpoint records it (``quantity``; the bundled Si K-edge EXAFS surrogate: k²χ(k))
 Y_LABELS = {"xanes": "μ(E) (surrogate, arb. units)", "exafs": "EXAFS as in the training spectra (surrogate)"}

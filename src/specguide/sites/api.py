@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from specguide.io import InputError, read_columns, refuse_overwrite, write_atomically, write_json
+from specguide.pretrained import load_site_model
 from specguide.sites.dataset import SiteDataset
 from specguide.sites.diffusion import sample_clusters
 from specguide.sites.evaluate import (
@@ -20,7 +21,6 @@ from specguide.sites.evaluate import (
     soap_similarity,
     template_match,
 )
-from specguide.sites.training import load_site_model
 
 
 def read_site_spectrum(path: str | Path, grid: np.ndarray) -> np.ndarray:

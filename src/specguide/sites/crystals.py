@@ -15,9 +15,7 @@ import ase
 import numpy as np
 from ase.spacegroup import crystal
 
-from specguide.chemistry import density_g_cm3  # noqa: F401  (re-exported: sites users import it from here)
-
-# amu → g: 1 / N_A; Å³ → cm³: 1e-24
+from specguide.structure import density_g_cm3
 
 
 @dataclass(frozen=True)

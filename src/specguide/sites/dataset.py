@@ -16,10 +16,7 @@ from pathlib import Path
 import ase
 import numpy as np
 
-
-def default_sites_dir() -> Path:
-    """Directory of the bundled site data set and model."""
-    return Path(__file__).resolve().parent.parent / "data" / "defaults" / "sites"
+from specguide.pretrained import resolve
 
 
 @dataclass
@@ -76,10 +73,8 @@ class SiteDataset:
 
 
 def load_site_dataset(path: str | Path | None = None) -> SiteDataset:
-    """Load a site data set (default: the bundled ``O-K_SiO.npz``)."""
-    path = Path(path) if path is not None else default_sites_dir() / "O-K_SiO.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no site data set; build one with scripts/build_site_dataset.py")
+    """Load a site data set: a file, or a bundled one by name (default: the bundled ``O-K_SiO``)."""
+    path = resolve("site data set", "O-K_SiO" if path is None else path)
     with np.load(path) as z:
         off = z["offsets"]
         pos, num, sh = z["positions"].astype(np.float64), z["numbers"].astype(int), z["shells"].astype(int)

@@ -8,7 +8,6 @@ warm-up), and the EMA weights are what is saved.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -16,13 +15,10 @@ import numpy as np
 import torch
 
 from specguide.diffusion.training import EMA
-from specguide.io import load_checkpoint
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
-from specguide.sites.dataset import SiteDataset, default_sites_dir
+from specguide.pretrained import SITE_MODEL_FORMAT, SITE_MODEL_VERSION, load_site_model
+from specguide.sites.dataset import SiteDataset
 from specguide.sites.diffusion import SPECIES, diffusion_loss
-
-SITE_MODEL_FORMAT = "specguide-site-model"
-SITE_MODEL_VERSION = 1  # files from before the format key read as this version (same contents)
 
 
 def spectrum_scale(grid: np.ndarray) -> float:
@@ -135,39 +131,3 @@ def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, sca
         log=log,
     )
     write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
-
-
-def resolve_site_model(name_or_path: str | Path) -> Path:
-    """A bundled model name (``O-K_SiO``) or a checkpoint path."""
-    path = Path(name_or_path)
-    if path.suffix == ".pt" and path.is_file():
-        return path
-    bundled = default_sites_dir() / f"{name_or_path}.pt"
-    if bundled.is_file():
-        return bundled
-    names = sorted(p.stem for p in default_sites_dir().glob("*.pt"))
-    raise FileNotFoundError(f"{name_or_path}: no such site model file; bundled models: {names}")
-
-
-def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
-    """Load a site model; returns ``(model in eval mode, metadata: grid, spectrum_scale, species, log)``."""
-    path = resolve_site_model(name_or_path)
-    fix = "train one with specguide sites train"
-    payload = load_checkpoint(path, "specguide site model", fix)
-    if not isinstance(payload, dict) or payload.get("format", SITE_MODEL_FORMAT) != SITE_MODEL_FORMAT:
-        kind = f" (it is a {payload['format']} checkpoint)" if isinstance(payload, dict) and "format" in payload else ""
-        raise ValueError(f"{path}: not a specguide site model{kind}; {fix}")
-    version = payload.get("format_version", SITE_MODEL_VERSION)
-    if version != SITE_MODEL_VERSION or not {"config", "state_dict", "grid"} <= set(payload):
-        raise ValueError(f"{path}: site model format version {version} or its contents are not supported; {fix}")
-    config = dict(payload["config"])
-    # models saved before these options existed: noise prediction, no radial basis, no Fourier time features
-    for key, old in (("prediction", "eps"), ("n_rbf", 0), ("n_time_fourier", 0)):
-        config.setdefault(key, old)
-    model = SiteDenoiser(EGNNConfig(**config))
-    model.load_state_dict(payload["state_dict"])
-    model.eval()
-    meta = {k: v for k, v in payload.items() if k != "state_dict"}
-    meta["grid"] = np.asarray(meta["grid"])
-    meta["path"] = str(path)
-    return model, json.loads(json.dumps(meta, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))

@@ -32,7 +32,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -47,32 +46,22 @@ import ase
 import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 from ase.formula import Formula
-from ase.io import read as ase_read
-from ase.io import write as ase_write
+
+from specguide.structure import cubic_cell_length, mass_density_g_cm3
 
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_CUTOFFS",
     "POTENTIALS",
     "MeltQuenchProtocol",
     "PotentialSpec",
-    "coordination_fractions",
-    "default_cutoffs",
     "import_lammps",
-    "list_md_datasets",
-    "load_md_dataset",
     "lammps_potentials_dir",
-    "mean_coordination",
     "melt_quench",
     "melt_quench_replicas",
-    "read_extxyz",
+    "new_lammps",
     "replica_seeds",
-    "write_extxyz",
 ]
-
-_AMU_G = 1.66053906660e-24  # g
-_A3_CM3 = 1e-24  # cm^3
 
 
 # --------------------------------------------------------------------------------------------------
@@ -144,7 +133,8 @@ def import_lammps():
     return _lammps_pkg.lammps
 
 
-def _new_lammps(log_file: str | os.PathLike | None = None):
+def new_lammps(log_file: str | os.PathLike | None = None):
+    """A serial LAMMPS instance (one thread) logging to ``log_file`` (default: no log), or ImportError with the fix."""
     lammps_cls = import_lammps()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     args = ["-log", str(log_file) if log_file else "none", "-screen", "none", "-nocite"]
@@ -331,7 +321,7 @@ def resolve_potential(species: Sequence[str], potential: str | None = None) -> P
     return spec
 
 
-def _species_counts(element: str | None, composition: str | None, n_atoms: int) -> dict[str, int]:
+def stoichiometric_counts(element: str | None, composition: str | None, n_atoms: int) -> dict[str, int]:
     """Number of atoms of each element, in a fixed order (order of first appearance in the formula)."""
     if (element is None) == (composition is None):
         raise ValueError("give exactly one of element= (e.g. 'Si') or composition= (e.g. 'SiO2', 'Cu64Zr36')")
@@ -425,14 +415,6 @@ DEFAULT_PROTOCOL = MeltQuenchProtocol()
 # --------------------------------------------------------------------------------------------------
 
 
-def cubic_cell_length(species_counts: Mapping[str, int], density_g_cm3: float) -> float:
-    """Edge (Å) of the cubic cell holding these atoms at this mass density."""
-    if density_g_cm3 <= 0:
-        raise ValueError("density must be positive")
-    mass_g = sum(atomic_masses[atomic_numbers[s]] * n for s, n in species_counts.items()) * _AMU_G
-    return (mass_g / density_g_cm3 / _A3_CM3) ** (1.0 / 3.0)
-
-
 def random_positions(
     n_atoms: int, length: float, min_separation: float, rng: np.random.Generator, max_tries: int = 2000
 ) -> tuple[np.ndarray, float]:
@@ -508,7 +490,7 @@ def melt_quench(
     density_g_cm3 (final), target_density_g_cm3, seed, lammps_version, energy_per_atom (eV), pressure_bar,
     wall_time_s, stage_times_s (dict).
     """
-    counts = _species_counts(element, composition, n_atoms)
+    counts = stoichiometric_counts(element, composition, n_atoms)
     symbols = list(counts)
     spec = resolve_potential(symbols, potential)
     dt_fs = protocol.timestep if protocol.timestep is not None else spec.timestep_fs
@@ -541,7 +523,7 @@ def melt_quench(
             return f"npt temp {t0} {t1} {tdamp} iso {protocol.pressure} {protocol.pressure} {pdamp}"
         return f"nvt temp {t0} {t1} {tdamp}"
 
-    lmp = _new_lammps(lammps_log)
+    lmp = new_lammps(lammps_log)
     stage_times: dict[str, float] = {}
     try:
         lmp.commands_list(
@@ -607,7 +589,6 @@ def melt_quench(
         lmp.close()
 
     wall = time.perf_counter() - t_start
-    mass_g = float(np.sum(atoms.get_masses())) * _AMU_G
     atoms.info.update(
         {
             "potential": spec.name,
@@ -616,7 +597,7 @@ def melt_quench(
             "potential_citation": spec.citation,
             "protocol": {**protocol.to_dict(), "timestep": dt_fs, "min_separation": dmin_used},
             "composition": label,
-            "density_g_cm3": float(mass_g / (atoms.get_volume() * _A3_CM3)),
+            "density_g_cm3": mass_density_g_cm3(float(np.sum(atoms.get_masses())), atoms.get_volume()),
             "target_density_g_cm3": float(density_g_cm3),
             "seed": int(seed),
             "lammps_version": f"{lammps_version()} ({lmp_version})",
@@ -693,152 +674,3 @@ def melt_quench_replicas(
         for i, job in jobs.items():
             finished(i, melt_quench(**job))
     return [frames[i] for i in range(n_replicas)]
-
-
-# --------------------------------------------------------------------------------------------------
-# I/O
-# --------------------------------------------------------------------------------------------------
-
-
-def write_extxyz(path: str | os.PathLike, frames: ase.Atoms | Sequence[ase.Atoms]) -> None:
-    """Write frames to extended XYZ (``.gz`` compresses); dict-valued ``info`` entries are stored as JSON
-    strings (``read_extxyz`` turns them back into dicts)."""
-    if isinstance(frames, ase.Atoms):
-        frames = [frames]
-    out = []
-    for a in frames:
-        b = a.copy()
-        b.info = {}
-        for k, v in a.info.items():
-            if isinstance(v, (dict, list, tuple)):
-                b.info[k] = json.dumps(v, sort_keys=True)
-            else:
-                b.info[k] = v
-        out.append(b)
-    ase_write(str(path), out, format="extxyz")
-
-
-def read_extxyz(path: str | os.PathLike) -> list[ase.Atoms]:
-    """Read frames written by :func:`write_extxyz` (JSON strings in ``info`` become dicts again)."""
-    frames = ase_read(str(path), index=":", format="extxyz")
-    for a in frames:
-        for k, v in list(a.info.items()):
-            if isinstance(v, str) and v[:1] in "{[":
-                with contextlib.suppress(ValueError):
-                    a.info[k] = json.loads(v)
-    return frames
-
-
-def default_md_dir() -> Path:
-    """Directory of the bundled melt–quench data sets (``specguide/data/defaults/md``)."""
-    return Path(__file__).resolve().parent / "defaults" / "md"
-
-
-def list_md_datasets(directory: str | os.PathLike | None = None) -> list[str]:
-    """Names of the bundled data sets (``a-Si_2.5``, ``a-C_2.0``, ...)."""
-    d = Path(directory) if directory is not None else default_md_dir()
-    return sorted(p.stem for p in d.glob("*.npz"))
-
-
-def load_md_dataset(name: str | os.PathLike, split: str | None = None) -> list[ase.Atoms]:
-    """Load a data set written by ``scripts/build_md_datasets.py``: a bundled name or an ``.npz`` path.
-
-    ``split``: None (all), 'train' or 'test' (held-out replicas). ``atoms.info`` gets dataset, replica,
-    seed, split, energy_per_atom and the set's metadata (potential, protocol, ...).
-    """
-    path = Path(name)
-    if path.suffix != ".npz":
-        path = default_md_dir() / f"{name}.npz"
-    if not path.is_file():
-        raise FileNotFoundError(f"no MD data set {name!r} (bundled: {list_md_datasets()})")
-    with np.load(path) as z:
-        meta = json.loads(str(z["metadata"]))
-        pos, cells, numbers = z["positions"].astype(np.float64), z["cells"].astype(np.float64), z["numbers"]
-        per = {k: z[k] for k in ("replica", "seed", "split", "energy_per_atom") if k in z.files}
-    frames = []
-    for r in range(pos.shape[0]):
-        sp = str(per["split"][r]) if "split" in per else "train"
-        if split is not None and sp != split:
-            continue
-        a = ase.Atoms(numbers=numbers, positions=pos[r], cell=cells[r], pbc=True)
-        a.info.update({k: v for k, v in meta.items() if k in ("potential", "protocol", "system", "lammps_version")})
-        a.info.update(
-            dataset=meta.get("name", path.stem),
-            density_g_cm3=float(meta.get("target_density_g_cm3", np.nan)),
-            split=sp,
-            **{k: v[r].item() for k, v in per.items() if k != "split"},
-        )
-        frames.append(a)
-    return frames
-
-
-# --------------------------------------------------------------------------------------------------
-# Coordination statistics (for data cards)
-# --------------------------------------------------------------------------------------------------
-
-DEFAULT_CUTOFFS: dict[tuple[str, str], float] = {
-    ("Si", "Si"): 2.85,
-    ("C", "C"): 1.85,
-    ("Si", "O"): 2.0,
-}
-
-
-def default_cutoffs(symbols: Sequence[str]) -> dict[tuple[str, str], float]:
-    """Bond cutoffs for a set of species: Si–Si 2.85 Å, C–C 1.85 Å; for silica only Si–O (2.0 Å)."""
-    s = set(symbols)
-    if s == {"Si", "O"}:
-        return {("Si", "O"): 2.0}
-    return {k: v for k, v in DEFAULT_CUTOFFS.items() if set(k) <= s}
-
-
-def _neighbour_counts(atoms: ase.Atoms, cutoffs: Mapping[Any, float]) -> np.ndarray:
-    from ase.neighborlist import neighbor_list
-
-    if not cutoffs:
-        raise ValueError("no bond cutoffs for these species")
-    numbers = atoms.get_atomic_numbers()
-    i, j, d = neighbor_list("ijd", atoms, float(max(cutoffs.values())))
-    keep = np.zeros(len(i), dtype=bool)
-    for key, rc in cutoffs.items():
-        a, b = key.split("-") if isinstance(key, str) else key
-        za = atomic_numbers[a] if isinstance(a, str) else int(a)
-        zb = atomic_numbers[b] if isinstance(b, str) else int(b)
-        pair = ((numbers[i] == za) & (numbers[j] == zb)) | ((numbers[i] == zb) & (numbers[j] == za))
-        keep |= pair & (d < rc)
-    return np.bincount(i[keep], minlength=len(atoms))
-
-
-def coordination_fractions(
-    atoms: ase.Atoms | Sequence[ase.Atoms], cutoffs: Mapping[Any, float] | None = None
-) -> dict[str, dict[int, float]]:
-    """Fraction of atoms of each species with coordination number ``n``.
-
-    ``cutoffs``: bond cutoffs per species pair, keys ``('Si', 'O')`` or ``'Si-O'`` (symmetric); the default
-    is :func:`default_cutoffs` for the species present. A list of structures is pooled.
-    Returns ``{species: {cn: fraction}}`` with the CNs sorted.
-    """
-    frames = [atoms] if isinstance(atoms, ase.Atoms) else list(atoms)
-    syms = sorted({s for a in frames for s in a.get_chemical_symbols()})
-    if cutoffs is None:
-        cutoffs = default_cutoffs(syms)
-    counts: dict[str, list[np.ndarray]] = {}
-    for a in frames:
-        cn = _neighbour_counts(a, cutoffs)
-        sym = np.array(a.get_chemical_symbols())
-        for s in syms:
-            counts.setdefault(s, []).append(cn[sym == s])
-    out = {}
-    for s, arrs in counts.items():
-        c = np.concatenate(arrs)
-        if c.size == 0:
-            continue
-        vals, num = np.unique(c, return_counts=True)
-        out[s] = {int(v): float(n) / c.size for v, n in zip(vals, num, strict=True)}
-    return out
-
-
-def mean_coordination(
-    atoms: ase.Atoms | Sequence[ase.Atoms], cutoffs: Mapping[Any, float] | None = None
-) -> dict[str, float]:
-    """Mean coordination number per species (same conventions as :func:`coordination_fractions`)."""
-    return {s: sum(k * f for k, f in d.items()) for s, d in coordination_fractions(atoms, cutoffs).items()}

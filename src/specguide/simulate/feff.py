@@ -498,4 +498,3 @@ def append_timings(cache_dir: str | Path, timings: list[dict]) -> str:
     wall = np.array([t["seconds"] for t in timings])
     return (f"{len(timings)} new FEFF runs: CPU {cpu.mean():.2f} s/site (median {np.median(cpu):.2f}), "
             f"wall {wall.mean():.2f} s/site")  # fmt: skip
-

@@ -235,11 +235,6 @@ def _from_arrays(files: list[Path], z: int | None, key: str | None) -> SpectraDa
     return SpectraDataset(atoms_list, matrices, sites_list, names, None, sources)
 
 
-def default_surrogates_dir() -> Path:
-    """Directory of the bundled surrogates and their data (``specguide/data/defaults/surrogates``)."""
-    return Path(__file__).resolve().parent / "defaults" / "surrogates"
-
-
 def save_spectra_bundle(
     path: str | Path,
     structures: Sequence[ase.Atoms],
