@@ -80,8 +80,8 @@ def run_one(network_name: str, n_atoms: int, steps_timed: int, seed: int = 0) ->
 
     from specguide.chemistry import VETO_FACTOR, PairTable
     from specguide.diffusion.sampling import random_positions, sample
-    from specguide.diffusion.schedule import T_MAX, T_MIN
     from specguide.graph import neighbor_graph
+    from specguide.models.schedule import T_MAX, T_MIN
     from specguide.structure import cubic_cell_side
 
     rss_imports = _peak_rss_mib()

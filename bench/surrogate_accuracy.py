@@ -46,7 +46,7 @@ def load_data():
 
 
 def train(args) -> None:
-    from specguide.models.surrogate_training import train_surrogate
+    from specguide.training.surrogate import train_surrogate
 
     torch.set_num_threads(1)
     dataset = load_data()

@@ -17,10 +17,10 @@ from pathlib import Path
 import ase.io
 import torch
 
-from specguide.diffusion.schedule import T_MAX, T_MIN
-from specguide.diffusion.training import train_prior
+from specguide.models.schedule import T_MAX, T_MIN
 from specguide.models.score import ScoreNetworkConfig
 from specguide.pretrained import load_md_dataset, load_prior
+from specguide.training.prior import train_prior
 
 PRIORS_DIR = Path(__file__).resolve().parents[1] / "src" / "specguide" / "data" / "defaults" / "priors"
 

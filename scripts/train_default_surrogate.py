@@ -24,11 +24,11 @@ import torch  # noqa: E402
 from specguide.datasets.spectra import load_spectra_bundle  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.models.surrogate import SurrogateConfig  # noqa: E402
-from specguide.models.surrogate_training import spectrum_baselines, train_surrogate  # noqa: E402
 from specguide.pretrained import (
     default_surrogates_dir,  # noqa: E402
     load_surrogate,  # noqa: E402
 )
+from specguide.training.surrogate import spectrum_baselines, train_surrogate  # noqa: E402
 
 VAL_NAMES = [f"a-Si_{d}_r9" for d in (1.5, 2.0, 2.5, 3.0, 3.5)] + ["liquid_2.5_2", "random_2.5_1"]
 # EXAFS up to RPATH 5 Å is mostly the radial distribution around the absorber: see it directly (5 Å cutoff,

@@ -7,8 +7,8 @@ import torch
 from typer.testing import CliRunner
 
 from specguide.cli import app
-from specguide.diffusion.training import load_training_state
 from specguide.pretrained import load_prior, load_site_model, load_surrogate
+from specguide.training.loop import load_training_state
 
 
 class _Payload:

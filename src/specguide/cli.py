@@ -413,9 +413,9 @@ def train_prior_command(
     types: TypesOption = None,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
-    from specguide.diffusion.training import check_t_range, train_prior
     from specguide.io import read_structures, refuse_overwrite
     from specguide.models.score import ScoreNetworkConfig
+    from specguide.training.prior import check_t_range, train_prior
 
     try:
         if not resume:
@@ -492,7 +492,7 @@ def train_surrogate_command(
     from specguide.datasets.spectra import load_spectra_dataset
     from specguide.io import refuse_overwrite
     from specguide.models.surrogate import KINDS, SurrogateConfig
-    from specguide.models.surrogate_training import train_surrogate
+    from specguide.training.surrogate import train_surrogate
 
     try:
         if kind not in KINDS:
@@ -863,7 +863,7 @@ def sites_train_command(
     from specguide.io import refuse_overwrite
     from specguide.models.egnn import EGNNConfig
     from specguide.sites.dataset import load_site_dataset, split_by_material
-    from specguide.sites.training import train_site_model
+    from specguide.training.sites import train_site_model
 
     try:
         refuse_overwrite(out, force, directory=False)

@@ -6,9 +6,9 @@ import pytest
 
 from specguide import pretrained
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.training import save_prior
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 from specguide.pretrained import load_prior, prior_families, resolve_prior
+from specguide.training.prior import save_prior
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from specguide.diffusion.sampling import (
     summarize,
     write_generation,
 )
-from specguide.diffusion.schedule import VESchedule
 from specguide.graph import batch_from_atoms, neighbor_graph
+from specguide.models.schedule import VESchedule
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 from specguide.structure import cubic_cell_side
 

@@ -5,22 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.diffusion.schedule import VESchedule
-from specguide.diffusion.training import (
-    CHECKPOINT_VERSION,
-    EMA,
-    StructureDataset,
-    collate_structures,
-    data_summary,
-    dsm_loss,
-    random_rotations,
-    rotate_structures,
-    split_by_structure,
-    train_prior,
-)
 from specguide.graph import batch_from_atoms, neighbor_graph
+from specguide.models.schedule import VESchedule
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
-from specguide.pretrained import load_prior
+from specguide.pretrained import PRIOR_FORMAT_VERSION, load_prior
+from specguide.training.loop import EMA, StructureDataset, collate_structures, data_summary, split_by_structure
+from specguide.training.prior import dsm_loss, random_rotations, rotate_structures, train_prior
 
 TINY = ScoreNetworkConfig(species=(14,), hidden=32, n_layers=2, cutoff=3.0)
 
@@ -119,7 +109,7 @@ def test_train_prior_checkpoint_round_trip_and_resume(tmp_path):
     assert out == tmp_path / "prior.pt" and (tmp_path / "prior.last.ckpt").is_file()
     network, meta = load_prior(out)
     assert network.config == TINY
-    assert meta["format_version"] == CHECKPOINT_VERSION and meta["k"] == 0.8
+    assert meta["format_version"] == PRIOR_FORMAT_VERSION and meta["k"] == 0.8
     assert meta["data"]["elements"] == ["Si"] and meta["data"]["n_structures"] == 5
     assert meta["data"]["atoms_per_cell"] == [64, 64]
     low, high = meta["data"]["density_g_cm3"]
@@ -172,7 +162,7 @@ def test_load_prior_refuses_foreign_and_broken_files(tmp_path):
     with pytest.raises(ValueError, match="foreign.pt.*not a specguide prior"):
         load_prior(foreign)
 
-    from specguide.diffusion.training import save_prior
+    from specguide.training.prior import save_prior
 
     good = save_prior(tmp_path / "good.pt", ScoreNetwork(TINY), data=data_summary(perturbed_silicon(1)), training={})
     payload = torch.load(good, weights_only=True)
@@ -201,7 +191,7 @@ def test_load_prior_refuses_foreign_and_broken_files(tmp_path):
 
 
 def test_train_prior_t_range_limits_the_training_noise_levels(tmp_path, monkeypatch):
-    import specguide.diffusion.training as training
+    import specguide.training.prior as training
 
     drawn = []
 

@@ -8,8 +8,8 @@ import torch
 from specguide.datasets.spectra import load_spectra_dataset
 from specguide.graph import batch_from_atoms, neighbor_graph
 from specguide.models.surrogate import SpectrumSurrogate, SurrogateConfig
-from specguide.models.surrogate_training import save_surrogate, train_surrogate
 from specguide.pretrained import load_surrogate
+from specguide.training.surrogate import save_surrogate, train_surrogate
 
 
 def _structure():
@@ -93,7 +93,7 @@ def test_cosine_learning_rate_decays_to_the_floor_over_the_horizon(tiny_spectra_
     import csv
     import math
 
-    from specguide.models.surrogate_training import cosine_lr
+    from specguide.training.surrogate import cosine_lr
 
     assert cosine_lr(1e-3, 0.0, 0.05) == pytest.approx(1e-3)
     assert cosine_lr(1e-3, 0.5, 0.05) == pytest.approx(1e-3 * (0.05 + 0.95 * 0.5))
@@ -121,8 +121,8 @@ def test_baselines_are_exact_when_spectra_follow_coordination_and_density():
     from ase.neighborlist import neighbor_list
 
     from specguide.datasets.spectra import SpectraDataset
-    from specguide.models.surrogate_training import spectrum_baselines
     from specguide.structure import density_g_cm3
+    from specguide.training.surrogate import spectrum_baselines
 
     rng = np.random.default_rng(0)
     grid = np.linspace(0, 1, 16)

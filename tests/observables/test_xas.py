@@ -77,8 +77,8 @@ def test_a_measured_xanes_file_in_absolute_ev_is_normalised_and_aligned(tiny_spe
     from specguide.diffusion.targets import load_target
     from specguide.graph import batch_from_atoms
     from specguide.models.surrogate import SurrogateConfig
-    from specguide.models.surrogate_training import train_surrogate
     from specguide.observables.surrogate import SurrogateSpectrum
+    from specguide.training.surrogate import train_surrogate
 
     dataset = load_spectra_dataset([tiny_spectra_dir / "structures"], [tiny_spectra_dir / "spectra"])
     grid_ev = np.linspace(-10.0, 40.0, dataset.n_grid)

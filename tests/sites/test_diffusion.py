@@ -15,7 +15,7 @@ from specguide.sites.diffusion import (
     diffusion_loss,
     one_hot_species,
 )
-from specguide.sites.training import save_site_model
+from specguide.training.sites import save_site_model
 
 torch.set_num_threads(1)
 

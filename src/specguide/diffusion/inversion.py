@@ -40,11 +40,13 @@ from specguide.diffusion.sampling import (
     generate,
     prior_chemistry,
     summarize,
+    write_generation,
 )
 from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, write_atomically
 from specguide.observables.registry import SURROGATE_KINDS
+from specguide.pretrained import load_prior, prior_families, resolve_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, number_density, volume_at_density
 
 SCHEDULES = ("two-stage", "guided")
@@ -95,8 +97,6 @@ AUTO_SCAN_STEP = 0.5  # g/cm³ between the densities of --density auto (refine w
 def auto_densities(prior: str | Path) -> list[float]:
     """``--density auto``: the densities the prior was trained over (a bundled family: all its members' range), every
     ``AUTO_SCAN_STEP`` g/cm³, for a scan that keeps the best fit. A prior trained at one density cannot scan."""
-    from specguide.pretrained import load_prior, prior_families, resolve_prior
-
     ranges = []
     members = prior_families().get(str(prior)) if not Path(prior).is_file() else None
     for path in members.values() if members else [resolve_prior(prior)]:
@@ -224,8 +224,6 @@ def invert(
         raise ValueError(f"t_guide must be in (0, 1], got {t_guide}")
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
         raise ValueError("n_replicas and n_atoms must be positive integers")
-    from specguide.pretrained import load_prior, resolve_prior
-
     if isinstance(density_g_cm3, str) and density_g_cm3.strip().lower() == "auto":
         density_g_cm3 = auto_densities(prior)
     densities = parse_densities(density_g_cm3)
@@ -412,8 +410,6 @@ def invert(
 
 def write_inversion(out_dir: str | Path, result: InversionResult, force: bool = False, plot: bool = True) -> Path:
     """Write the result into ``out_dir`` (refused if it holds files, unless ``force``); returns ``out_dir``."""
-    from specguide.diffusion.sampling import write_generation
-
     out_dir = Path(out_dir)
     write_generation(out_dir, result.structures, result.config, result.summary, force=force)
     for target in result.targets:

@@ -58,7 +58,6 @@ from specguide.chemistry import (
     parse_composition,
     to_z,
 )
-from specguide.diffusion.schedule import T_MAX, T_MIN, VESchedule
 from specguide.graph import (
     atoms_from_batch,
     batch_from_atoms,
@@ -66,7 +65,9 @@ from specguide.graph import (
     perpendicular_widths,
     reset_verlet_lists,
 )
-from specguide.io import write_atomically, write_json
+from specguide.io import InputError, load_checkpoint, write_atomically, write_json
+from specguide.models.schedule import T_MAX, T_MIN, VESchedule
+from specguide.pretrained import load_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, volume_at_density, wrap_positions
 from specguide.structure import density_g_cm3 as density_of
 
@@ -283,8 +284,6 @@ class SamplerCheckpoint:
         path = self._path(call, partial)
         if not path.is_file():
             return None
-        from specguide.io import load_checkpoint
-
         return load_checkpoint(path, "sampler checkpoint", "remove the folder and start again without --resume")
 
     def save(self, call: int, partial: bool, state: dict) -> None:
@@ -709,8 +708,6 @@ def check_request(score_fn, meta: dict, density_g_cm3: float, masses: Sequence[f
     """Refuse, before any work, what a prior cannot represent or this machine cannot hold (``InputError`` with the
     range or the estimate): densities far outside the prior's training range, cells narrower than the network's
     reach, and runs whose estimated memory exceeds what is available."""
-    from specguide.io import InputError
-
     if not math.isfinite(density_g_cm3) or density_g_cm3 <= 0:
         raise InputError(f"--density {density_g_cm3}: give a positive density in g/cm³")
     trained = meta.get("data", {}).get("density_g_cm3")
@@ -797,7 +794,7 @@ def generate(
 ):
     """Generate ``n_replicas`` periodic structures of ``n_atoms`` atoms at ``density_g_cm3`` from a prior.
 
-    - ``prior``: a checkpoint path or bundled name (:func:`~specguide.diffusion.training.load_prior`), a
+    - ``prior``: a checkpoint path or bundled name (:func:`~specguide.pretrained.load_prior`), a
       ``ScoreNetwork``, or any score callable (then give ``composition``);
     - ``preset``: ``"quality"`` (default: the predictor–corrector steps and local restarts the prior recommends)
       or ``"fast"`` (plain Euler–Maruyama, no restarts); ``corrector_steps``, ``n_restarts``, ``restart_mode``
@@ -828,8 +825,6 @@ def generate(
     """
     meta: dict = {}
     if isinstance(prior, (str, Path)):
-        from specguide.pretrained import load_prior
-
         network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
         score_fn: ScoreFn = network
     else:

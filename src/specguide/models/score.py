@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from specguide.graph import NeighborGraph, neighbor_graph
+from specguide.models.schedule import VESchedule
 
 
 @dataclass(frozen=True)
@@ -234,10 +235,8 @@ class ScoreNetwork(GraphBackbone):
         nn.init.zeros_(self.decoder[-1].bias)
 
     @property
-    def schedule(self):
-        """The :class:`~specguide.diffusion.schedule.VESchedule` this network was built for."""
-        from specguide.diffusion.schedule import VESchedule
-
+    def schedule(self) -> VESchedule:
+        """The :class:`~specguide.models.schedule.VESchedule` this network was built for."""
         return VESchedule(k=self.config.k)
 
     def forward(

@@ -13,7 +13,8 @@
   per-atom RMSE and relative L2 error ``‖ŷ − y‖ / ‖y‖``, the structure-averaged relative L2 error of the mean
   spectrum over the absorbing sites, and the normalised MSE at 0.3 Å noise.
 
-The Lightning / EMA / checkpoint machinery is the prior's (:mod:`specguide.diffusion.training`).
+The Lightning / EMA / export loop is the prior's (:mod:`specguide.training.loop`); :func:`save_surrogate` writes the
+checkpoint :func:`specguide.pretrained.load_surrogate` reads.
 """
 
 from __future__ import annotations
@@ -30,19 +31,21 @@ from ase.data import chemical_symbols
 from torch.utils.data import Dataset
 
 import specguide
+from specguide.chemistry import BOND_FACTOR, PairTable, coordination_numbers
 from specguide.datasets.spectra import SpectraDataset
-from specguide.diffusion.training import (
-    EMAModule,
-    PriorDataModule,
-    _ExportPrior,
-    data_summary,
-    fit_module,
-    training_paths,
-)
+from specguide.graph import batch_from_atoms
 from specguide.io import write_atomically
 from specguide.models.surrogate import GRID_UNITS, KINDS, SpectrumSurrogate, SurrogateConfig
 from specguide.pretrained import SURROGATE_FORMAT, SURROGATE_FORMAT_VERSION
 from specguide.structure import density_g_cm3, wrap_positions
+from specguide.training.loop import (
+    CheckpointExport,
+    EMAModule,
+    StructureDataModule,
+    data_summary,
+    fit_module,
+    training_paths,
+)
 
 VAL_NOISE = 0.3  # Å, the noisy validation level
 
@@ -158,9 +161,6 @@ def _relative_l2(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:
 def site_coordination(dataset: SpectraDataset, index: int) -> np.ndarray:
     """Coordination number of each absorbing site of structure ``index``: neighbours of any species closer than
     1.21 x the sum of covalent radii (C–C 1.84 Å)."""
-    from specguide.chemistry import BOND_FACTOR, PairTable, coordination_numbers
-    from specguide.graph import batch_from_atoms
-
     atoms = dataset.structures[index]
     positions, cells, numbers, batch = batch_from_atoms([atoms])
     table = PairTable.covalent(numbers.tolist(), BOND_FACTOR)
@@ -372,7 +372,7 @@ def train_surrogate(
 ) -> Path:
     """Train a surrogate on ``dataset`` and write the checkpoint ``out`` (EMA weights, grid, absorber, kind).
 
-    Stopping rules as :func:`~specguide.diffusion.training.train_prior`. ``grid`` defaults to the data's grid,
+    Stopping rules as :func:`~specguide.training.prior.train_prior`. ``grid`` defaults to the data's grid,
     else the index 0…G−1 (``grid_unit="index"``; e.g. the a-C XANES set gives no energies). ``absorber``
     defaults to the element of all training sites. Validation structures: ``val_names`` (dataset names) or a
     random ``val_fraction`` of the structures — never part of a structure. ``lr_schedule="cosine"``: the
@@ -407,7 +407,7 @@ def train_surrogate(
 
     pl.seed_everything(seed, workers=True, verbose=False)
     items = list(zip(dataset.structures, dataset.spectra, dataset.sites, strict=True))
-    datamodule = PriorDataModule(
+    datamodule = StructureDataModule(
         items, batch_size, val_fraction, seed, make_set=SiteSpectraSet, collate=collate_site_spectra,
         val_indices=val_indices,
     )  # fmt: skip
@@ -439,7 +439,7 @@ def train_surrogate(
         save_surrogate(path, net, kind=kind, absorber=absorber_z, grid=torch.as_tensor(grid), grid_unit=grid_unit,
                        data=data_, training=training, quantity=quantity)  # fmt: skip
 
-    exporter = _ExportPrior(out, lightning_ckpt, data, extra, save=save)
+    exporter = CheckpointExport(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
                progress=progress, accelerator=accelerator, gradient_clip_val=None,

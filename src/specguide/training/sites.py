@@ -1,8 +1,9 @@
-"""Training the site denoiser (plain loop with EMA) and saving / loading site models.
+"""Training the site denoiser (plain loop with EMA) and saving site models (:func:`specguide.pretrained.load_site_model`
+reads them).
 
 A plain PyTorch loop rather than Lightning: the data set is a few hundred clusters of ~15–40 atoms held in
 memory as one tensor set, one CPU process, no validation loop or multi-device logic to share — Lightning
-would add only overhead here. The EMA is :class:`specguide.diffusion.training.EMA` (decay 0.999 with
+would add only overhead here. The EMA is :class:`specguide.training.loop.EMA` (decay 0.999 with
 warm-up), and the EMA weights are what is saved.
 """
 
@@ -14,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from specguide.diffusion.training import EMA
+from specguide.io import write_atomically
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
 from specguide.pretrained import SITE_MODEL_FORMAT, SITE_MODEL_VERSION, load_site_model
 from specguide.sites.dataset import SiteDataset
 from specguide.sites.diffusion import SPECIES, diffusion_loss
+from specguide.training.loop import EMA
 
 
 def spectrum_scale(grid: np.ndarray) -> float:
@@ -118,8 +120,6 @@ def train_site_model(
 
 def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, scale: float, log: dict) -> None:
     """Save weights, config, spectrum grid (eV) and scale, species and the training log (atomically)."""
-    from specguide.io import write_atomically
-
     payload = dict(
         format=SITE_MODEL_FORMAT,
         format_version=SITE_MODEL_VERSION,

@@ -3,6 +3,10 @@
 Positions are noised as ``x_t = x_0 + sigma(t) * eps`` with ``alpha_t = 1`` and ``sigma(t) = k t`` (Å),
 ``t`` in (0, 1). The forward SDE is ``dx = g(t) dw`` with ``g^2(t) = d sigma^2 / dt = 2 k^2 t``, and the
 reverse-time SDE used for sampling is ``dx = -g^2(t) s(x, t) dt + g(t) dw`` (``dt < 0``).
+
+The schedule lives with the networks: the score network divides its output by ``sigma(t)`` (its
+:attr:`~specguide.models.score.ScoreNetwork.schedule`), and both the trainer (:mod:`specguide.training.prior`) and the
+sampler (:mod:`specguide.diffusion.sampling`) work with the same one.
 """
 
 from __future__ import annotations
