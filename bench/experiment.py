@@ -41,12 +41,12 @@ import torch
 
 from specguide.analysis.structure import coordination
 from specguide.baselines.rmc import random_start, rmc_refine
-from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate, prior_chemistry
 from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.io import write_json
 from specguide.observables import BondAngleDistribution, PairDistribution
+from specguide.observables.target import Target
 from specguide.pretrained import load_prior
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -35,8 +35,8 @@ from specguide.api import compute_spectrum
 from specguide.diffusion.guidance import SpectralGuidance
 from specguide.diffusion.inversion import DEFAULT_STRENGTH, invert
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.targets import load_target
 from specguide.graph import perpendicular_widths
+from specguide.observables.measured import load_target
 from specguide.pretrained import load_md_dataset, load_prior
 
 T_GUIDE = 0.6  # invert's default: the guided stage re-noises to this t

@@ -32,11 +32,11 @@ import torch
 from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta_ed_scores, spectra_of
 from specguide.analysis.structure import first_shell_coordination
 from specguide.chemistry import coordination_fractions
-from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
-from specguide.diffusion.targets import core_mask
 from specguide.io import write_json
+from specguide.observables.measured import core_mask
+from specguide.observables.target import Target
 from specguide.pretrained import list_md_datasets, load_md_dataset, load_prior, resolve_prior
 
 ROWS = ("unconditional", "PDF", "XRD", "PDF+XRD")

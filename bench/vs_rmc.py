@@ -57,11 +57,11 @@ from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta
 from specguide.analysis.structure import coordination
 from specguide.baselines.rmc import histogram_target, liquid_start, random_start, rmc_refine
 from specguide.chemistry import DEFAULT_CUTOFFS
-from specguide.diffusion.guidance import Target
 from specguide.diffusion.inversion import invert
 from specguide.diffusion.sampling import generate
 from specguide.io import write_atomically, write_json
 from specguide.observables.surrogate import SurrogateSpectrum
+from specguide.observables.target import Target
 from specguide.pretrained import list_md_datasets, load_md_dataset, load_prior, resolve_prior
 
 GUIDED = ("PDF", "XRD", "ND", "ADF", "EXAFS")

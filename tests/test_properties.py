@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from specguide.cli import app
-from specguide.diffusion.targets import load_target, parse_target_spec
 from specguide.io import InputError, read_structures
 from specguide.observables.datafiles import read_measured
+from specguide.observables.measured import load_target, parse_target_spec
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 number = st.one_of(

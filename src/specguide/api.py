@@ -11,9 +11,15 @@ import torch
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, read_structures
 from specguide.observables.base import Observable
-from specguide.observables.registry import build_observable, pair_range
+from specguide.observables.registry import (
+    DEFAULT_DQ,
+    DEFAULT_DR,
+    DEFAULT_Q_MAX,
+    DEFAULT_R_MAX,
+    build_observable,
+    pair_range,
+)
 
-DEFAULT_R_MAX = 8.0  # Å
 MAX_GRID_POINTS = 1_000_000  # output grid points of one spectrum
 MAX_FINE_POINTS = 10_000_000  # points of the internal σ/2 histogram grid
 MAX_Q = 500.0  # Å⁻¹
@@ -33,7 +39,10 @@ def check_grid(**options: float | None) -> None:
     if q_max is not None and q_max > MAX_Q:
         raise InputError(f"--q-max {q_max:g} Å⁻¹: beyond any diffraction measurement; use --q-max ≤ {MAX_Q:g} Å⁻¹")
     r_extent = options.get("r_max") or DEFAULT_R_MAX
-    for name, extent, default in (("dr", r_extent, 0.02), ("dq", (q_max or 20.0) - (q_min or 0.0), 0.05)):
+    for name, extent, default in (
+        ("dr", r_extent, DEFAULT_DR),
+        ("dq", (q_max or DEFAULT_Q_MAX) - (q_min or 0.0), DEFAULT_DQ),
+    ):
         step = options.get(name) or default
         if extent / step > MAX_GRID_POINTS:
             raise InputError(f"--{name} {step:g}: gives more than {MAX_GRID_POINTS:,} grid points over "
@@ -70,7 +79,7 @@ def compute_spectrum(
     positions, cells, numbers, batch = batch_from_atoms(frames)
     half_width = float(perpendicular_widths(cells).min()) / 2
     if r_max is None:
-        step = float(options.get("dr") or 0.02)
+        step = float(options.get("dr") or DEFAULT_DR)
         r_max = min(DEFAULT_R_MAX, math.floor(half_width / step) * step)
         if r_max <= 0:
             raise InputError(f"{structure}: --dr {step:g} Å does not fit into half the cell ({half_width:.3g} Å); "

@@ -17,6 +17,19 @@ from rich.console import Console
 from rich.text import Text
 
 from specguide.io import InputError, OutputDirectory
+from specguide.observables.registry import (
+    DEFAULT_DQ,
+    DEFAULT_DR,
+    DEFAULT_Q_MAX,
+    DEFAULT_Q_MIN,
+    DEFAULT_SIGMA,
+    KINDS,
+    REAL_SPACE_KINDS,
+    SURROGATE_KINDS,
+    WEIGHTED_KINDS,
+    kind_help,
+    spec_of,
+)
 
 TypesOption = Annotated[
     str | None,
@@ -77,17 +90,7 @@ def result_folder(out: Path, force: bool, resume: bool = False) -> Iterator[tupl
         failed(exc, output.staging)
 
 
-class Kind(str, Enum):
-    gr = "gr"
-    pdf = "pdf"
-    rdf = "rdf"
-    adf = "adf"
-    sq = "sq"
-    fq = "fq"
-    xrd = "xrd"
-    nd = "nd"
-    xanes = "xanes"
-    exafs = "exafs"
+Kind = Enum("Kind", {kind: kind for kind in KINDS}, type=str)  # --kind choices: the rows of the observables table
 
 
 class Weighting(str, Enum):
@@ -144,26 +147,20 @@ def main(
 @app.command()
 def spectrum(
     structure: Annotated[Path, typer.Argument(help="Structure file readable by ASE (extxyz, POSCAR, CIF, ...).")],
-    kind: Annotated[
-        Kind,
-        typer.Option(
-            help="gr: g(r); pdf: G(r); rdf: 4πr²ρg(r); adf: bond angles; "
-            "sq: S(Q); fq: F(Q); xrd: X-ray I(Q); nd: neutron I(Q); xanes / exafs: through --surrogate."
-        ),
-    ],
+    kind: Annotated[Kind, typer.Option(help=kind_help())],
     weighting: Annotated[
-        Weighting, typer.Option(help="Pair weighting of totals (gr, pdf, rdf, sq, fq).")
+        Weighting, typer.Option(help=f"Pair weighting of totals ({', '.join(WEIGHTED_KINDS)}).")
     ] = Weighting.number,
     r_max: Annotated[
         float | None, typer.Option(help="Largest pair distance used, Å (≤ half the cell; default min(8, half cell)).")
     ] = None,
-    dr: Annotated[float, typer.Option(help="Real-space grid step, Å.")] = 0.02,
-    sigma: Annotated[float, typer.Option(help="Gaussian smoothing of pair distances, Å.")] = 0.15,
+    dr: Annotated[float, typer.Option(help="Real-space grid step, Å.")] = DEFAULT_DR,
+    sigma: Annotated[float, typer.Option(help="Gaussian smoothing of pair distances, Å.")] = DEFAULT_SIGMA,
     q_min: Annotated[
         float, typer.Option(help="Smallest Q, Å⁻¹ (below ~1 Å⁻¹ the finite r-max window dominates).")
-    ] = 1.0,
-    q_max: Annotated[float, typer.Option(help="Largest Q, Å⁻¹.")] = 20.0,
-    dq: Annotated[float, typer.Option(help="Q grid step, Å⁻¹.")] = 0.05,
+    ] = DEFAULT_Q_MIN,
+    q_max: Annotated[float, typer.Option(help="Largest Q, Å⁻¹.")] = DEFAULT_Q_MAX,
+    dq: Annotated[float, typer.Option(help="Q grid step, Å⁻¹.")] = DEFAULT_DQ,
     adf_cutoff: Annotated[
         float | None, typer.Option(help="Bond cutoff for bond angles, Å (default 1.3 × covalent radii).")
     ] = None,
@@ -186,7 +183,7 @@ def spectrum(
         for target in (out, plot):
             if target is not None:
                 refuse_overwrite(target, force, directory=False)
-        if kind.value in ("xanes", "exafs"):
+        if spec_of(kind.value).surrogate:
             _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out, types)
             return
         options = dict(r_max=r_max, dr=dr, sigma=sigma, q_min=q_min, q_max=q_max, dq=dq, adf_cutoff=adf_cutoff,
@@ -468,7 +465,7 @@ def train_surrogate_command(
             "omit for extxyz files with a per-atom 'spectrum' array."
         ),
     ] = None,
-    kind: Annotated[str, typer.Option(help="xanes or exafs.")] = "xanes",
+    kind: Annotated[str, typer.Option(help=" or ".join(SURROGATE_KINDS) + ".")] = SURROGATE_KINDS[0],
     absorber: Annotated[
         str | None, typer.Option(help="Absorbing element (default: the one element with spectra).")
     ] = None,
@@ -491,12 +488,12 @@ def train_surrogate_command(
     """Train a per-atom XANES / EXAFS surrogate on structures with per-atom spectra (validation by structure)."""
     from specguide.datasets.spectra import load_spectra_dataset
     from specguide.io import refuse_overwrite
-    from specguide.models.surrogate import KINDS, SurrogateConfig
+    from specguide.models.surrogate import SurrogateConfig
     from specguide.training.surrogate import train_surrogate
 
     try:
-        if kind not in KINDS:
-            raise InputError(f"--kind {kind!r}: choose xanes or exafs")
+        if kind not in SURROGATE_KINDS:
+            raise InputError(f"--kind {kind!r}: choose {' or '.join(SURROGATE_KINDS)}")
         if max_time is None and max_epochs is None:
             raise InputError("give --max-time MINUTES or --max-epochs N so that training ends")
         if not resume:
@@ -684,10 +681,11 @@ def invert(
     target: Annotated[
         list[str],
         typer.Option(
-            help="KIND:FILE[:key=value,...], repeatable. KIND: gr, pdf, rdf, adf, sq, fq, xrd, nd, xanes, exafs "
-            "(with --surrogate). Keys: units (A|nm, A-1|nm-1, deg|rad), weighting (number|xray|neutron), weight, "
-            "range (LO-HI), scale/offset (fit|fixed), sigma (Å), columns (1-based x,y[,err]), cutoff (Å, adf), "
-            "surrogate (CKPT), core (weight below the first-neighbour onset of gr/pdf/rdf, e.g. 10)."
+            help=f"KIND:FILE[:key=value,...], repeatable. KIND: {', '.join(KINDS)} "
+            f"({' and '.join(SURROGATE_KINDS)} with --surrogate). Keys: units (A|nm, A-1|nm-1, deg|rad), weighting "
+            "(number|xray|neutron), weight, range (LO-HI), scale/offset (fit|fixed), sigma (Å), columns (1-based "
+            "x,y[,err]), cutoff (Å, adf), surrogate (CKPT), core (weight below the first-neighbour onset of "
+            f"{'/'.join(REAL_SPACE_KINDS)}, e.g. 10)."
         ),
     ],
     density: Annotated[
@@ -731,8 +729,8 @@ def invert(
     from specguide.chemistry import parse_composition
     from specguide.diffusion.inversion import auto_densities, parse_densities, with_surrogate, write_inversion
     from specguide.diffusion.inversion import invert as run_inversion
-    from specguide.diffusion.targets import parse_target_spec
     from specguide.io import read_structures, refuse_overwrite
+    from specguide.observables.measured import parse_target_spec
 
     try:
         refuse_overwrite(out, force, directory=True)

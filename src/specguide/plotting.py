@@ -41,6 +41,7 @@ def plot_inversion_report(path: Path, result) -> None:
 
     from specguide.graph import batch_from_atoms, perpendicular_widths
     from specguide.observables import BondAngleDistribution, PairDistribution
+    from specguide.observables.registry import default_r_max
 
     structures = result.structures
     summary = result.summary
@@ -91,7 +92,7 @@ def plot_inversion_report(path: Path, result) -> None:
 
     positions, cells, numbers, batch = batch_from_atoms(structures)
     half = float(perpendicular_widths(cells).min()) / 2
-    pdf = PairDistribution(r_max=math.floor(min(8.0, half) / 0.02) * 0.02, sigma=0.05)
+    pdf = PairDistribution(r_max=default_r_max(half), sigma=0.05)
     with torch.no_grad():
         g = pdf(positions.double(), cells.double(), numbers, batch).numpy()
         cutoff = {tuple(k.split("-")): v for k, v in summary["bond_cutoffs"].items()} if isinstance(

@@ -6,7 +6,6 @@ import torch
 from ase.neighborlist import neighbor_list
 
 from specguide.baselines.rmc import default_d_min, histogram_target, pair_d_min, random_start, rmc_refine
-from specguide.diffusion.guidance import Target
 from specguide.graph import batch_from_atoms
 from specguide.io import InputError
 from specguide.observables import (
@@ -17,6 +16,7 @@ from specguide.observables import (
     StructureFactor,
     XRayDiffraction,
 )
+from specguide.observables.target import Target
 from specguide.observables.weights import species_weights
 from specguide.pretrained import load_md_dataset
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.diffusion.guidance import SpectralGuidance, Target, total_loss
+from specguide.diffusion.guidance import SpectralGuidance
 from specguide.diffusion.sampling import sample
 from specguide.graph import batch_from_atoms
 from specguide.observables import PairDistribution, XRayDiffraction
+from specguide.observables.target import Target, total_loss
 
 
 def amorphous_like(n_replicas=2, seed=0):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.diffusion.targets import Q_LIMITS, core_mask, load_target, parse_target_spec
 from specguide.io import InputError
+from specguide.observables.measured import Q_LIMITS, core_mask, load_target, parse_target_spec
 
 
 def write(path, x, y, err=None, header=None):

@@ -74,9 +74,9 @@ def test_a_measured_xanes_file_in_absolute_ev_is_normalised_and_aligned(tiny_spe
     import ase.io
 
     from specguide.datasets.spectra import load_spectra_dataset
-    from specguide.diffusion.targets import load_target
     from specguide.graph import batch_from_atoms
     from specguide.models.surrogate import SurrogateConfig
+    from specguide.observables.measured import load_target
     from specguide.observables.surrogate import SurrogateSpectrum
     from specguide.training.surrogate import train_surrogate
 

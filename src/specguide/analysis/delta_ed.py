@@ -17,14 +17,15 @@ fit of its g(r) reproduces, counts as error (bench/results/README.md, vs_rmc).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import ase
 import torch
 
 from specguide.graph import batch_from_atoms
+from specguide.observables import BondAngleDistribution, NeutronDiffraction, PairDistribution, XRayDiffraction
 from specguide.observables.base import Observable
+from specguide.observables.registry import default_r_max
 
 
 def delta_ed(reference: torch.Tensor, generated: torch.Tensor, truth: torch.Tensor | None = None) -> dict[str, float]:
@@ -82,9 +83,7 @@ MODALITIES = ("PDF", "ADF", "XRD", "ND")
 def benchmark_observables(half_cell: float, bond_cutoff: float | dict | None = None) -> dict[str, Observable]:
     """The four modalities of the Delta_ED benchmark for cells of half width ``half_cell`` (Å): number g(r) up to
     min(8 Å, half cell), bond angles (``bond_cutoff``, Å), X-ray and neutron I(Q) for 1–15 Å⁻¹."""
-    from specguide.observables import BondAngleDistribution, NeutronDiffraction, PairDistribution, XRayDiffraction
-
-    r_max = math.floor(min(8.0, half_cell) / 0.02) * 0.02
+    r_max = default_r_max(half_cell)
     return {
         "PDF": PairDistribution(r_max=r_max),
         "ADF": BondAngleDistribution(cutoff=bond_cutoff),

@@ -9,7 +9,6 @@ Bond cutoffs come from the first minimum of the partial g(r) of the *reference* 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,6 +139,7 @@ def write_analysis(out_dir: Path, result: Analysis, structures, reference=None, 
 def plot_analysis(path: Path, result: Analysis, structures, reference=None) -> None:
     """g(r), bond angles, dihedrals, coordination, rings, q6 and energies: analysed (orange) vs reference (black)."""
     from specguide.observables import PairDistribution
+    from specguide.observables.registry import default_r_max
     from specguide.plotting import plt, save_figure
 
     ensembles = [("structures", structures, "tab:orange", result.summary)]
@@ -151,7 +151,7 @@ def plot_analysis(path: Path, result: Analysis, structures, reference=None) -> N
         arrays = result.arrays[name]
         positions, cells, numbers, batch = batch_from_atoms(list(frames))
         half = float(perpendicular_widths(cells).min()) / 2
-        pdf = PairDistribution(r_max=math.floor(min(8.0, half) / 0.02) * 0.02, sigma=0.05)
+        pdf = PairDistribution(r_max=default_r_max(half), sigma=0.05)
         with torch.no_grad():
             g = pdf(positions, cells, numbers, batch).numpy()
         axes[0].plot(pdf.grid.numpy(), g.mean(0), color=color, lw=1.2, label=f"{name} ({len(frames)})")

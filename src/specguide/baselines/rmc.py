@@ -94,12 +94,12 @@ import torch
 from ase.data import atomic_masses, atomic_numbers, chemical_symbols, covalent_radii
 
 from specguide.chemistry import parse_composition, species_counts
-from specguide.diffusion.guidance import Target
-from specguide.diffusion.targets import load_target, parse_target_spec
 from specguide.graph import batch_from_atoms
 from specguide.io import InputError
 from specguide.observables import PairDistribution
+from specguide.observables.measured import load_target, parse_target_spec
 from specguide.observables.scattering import debye_waller, histogram_step, uniform_term, window_function
+from specguide.observables.target import Target
 from specguide.observables.weights import species_weights
 from specguide.structure import mass_density_g_cm3
 

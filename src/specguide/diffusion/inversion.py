@@ -33,7 +33,7 @@ import torch
 from ase.data import atomic_masses, chemical_symbols
 
 from specguide.chemistry import numbers_for_composition, parse_composition, to_z
-from specguide.diffusion.guidance import SpectralGuidance, Target
+from specguide.diffusion.guidance import SpectralGuidance
 from specguide.diffusion.sampling import (
     PRIOR_META_KEYS,
     SamplerCheckpoint,
@@ -42,10 +42,11 @@ from specguide.diffusion.sampling import (
     summarize,
     write_generation,
 )
-from specguide.diffusion.targets import TargetSpec, load_target, parse_target_spec
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, write_atomically
-from specguide.observables.registry import SURROGATE_KINDS
+from specguide.observables.measured import TargetSpec, load_target, parse_target_spec
+from specguide.observables.registry import SPECS, SURROGATE_KINDS
+from specguide.observables.target import Target
 from specguide.pretrained import load_prior, prior_families, resolve_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, number_density, volume_at_density
 
@@ -123,7 +124,8 @@ def _half_cell(species: list[int], n_atoms: int, density: float, cell) -> float:
 
 def _shell_weights(target: Target, scan_range: tuple[float, float] | None) -> Target | None:
     """A copy of a real-space target weighted only beyond its first shell (or over ``scan_range``)."""
-    if target.kind not in ("gr", "pdf", "rdf"):
+    row = SPECS.get(target.kind)
+    if row is None or row.treatment != "real":
         return None
     grid = target.observable.grid.numpy()
     weights = target.point_weights.numpy().copy()
@@ -132,7 +134,7 @@ def _shell_weights(target: Target, scan_range: tuple[float, float] | None) -> Ta
     else:
         y = target.y.numpy()
         active = np.flatnonzero(weights > 0)
-        peak = active[np.argmax(y[active] if target.kind != "rdf" else y[active] / np.maximum(grid[active], 1e-3) ** 2)]
+        peak = active[np.argmax(row.shape(grid[active], y[active]))]
         after = np.arange(peak, len(grid))
         smooth = np.convolve(y, np.ones(5) / 5, mode="same")
         minimum = after[np.argmax(np.diff(smooth[after], append=np.inf) > 0)]

@@ -33,6 +33,7 @@ from torch.autograd.function import once_differentiable
 
 from specguide.graph import VerletNeighborList, atoms_per_structure, cell_volumes
 from specguide.observables.base import Observable
+from specguide.observables.registry import DEFAULT_DR, DEFAULT_R_MAX, DEFAULT_SIGMA
 from specguide.observables.weights import WEIGHTINGS, element_symbol, species_index, species_weights
 
 OUTPUTS = ("g", "G", "rdf")
@@ -220,9 +221,9 @@ class PairDistribution(Observable):
     def __init__(
         self,
         r_min: float = 0.0,
-        r_max: float = 8.0,
-        dr: float = 0.02,
-        sigma: float = 0.15,
+        r_max: float = DEFAULT_R_MAX,
+        dr: float = DEFAULT_DR,
+        sigma: float = DEFAULT_SIGMA,
         weighting: str = "number",
         output: str = "g",
         species=None,
@@ -362,7 +363,8 @@ class ReducedPairDistribution(PairDistribution):
     kind = "pdf"
     y_label = _OUTPUT_LABELS["G"][1]
 
-    def __init__(self, r_min=0.0, r_max=8.0, dr=0.02, sigma=0.15, weighting="number", species=None, truncate=6.0):
+    def __init__(self, r_min=0.0, r_max=DEFAULT_R_MAX, dr=DEFAULT_DR, sigma=DEFAULT_SIGMA, weighting="number",
+                 species=None, truncate=6.0):  # fmt: skip
         super().__init__(r_min, r_max, dr, sigma, weighting, "G", species, truncate)
 
 
@@ -372,5 +374,6 @@ class RadialDistribution(PairDistribution):
     kind = "rdf"
     y_label = _OUTPUT_LABELS["rdf"][1]
 
-    def __init__(self, r_min=0.0, r_max=8.0, dr=0.02, sigma=0.15, weighting="number", species=None, truncate=6.0):
+    def __init__(self, r_min=0.0, r_max=DEFAULT_R_MAX, dr=DEFAULT_DR, sigma=DEFAULT_SIGMA, weighting="number",
+                 species=None, truncate=6.0):  # fmt: skip
         super().__init__(r_min, r_max, dr, sigma, weighting, "rdf", species, truncate)

@@ -2,9 +2,11 @@
 
 A target is named on the command line as ``KIND:FILE[:key=value,...]``:
 
-- ``KIND``: ``gr`` (g(r)), ``pdf`` (G(r) = 4πρr[g(r) − 1], Å⁻²), ``rdf`` (4πr²ρg(r), Å⁻¹), ``adf`` (bond
-  angles, degrees), ``sq`` (Faber–Ziman S(Q)), ``fq`` (F(Q) = Q[S(Q) − 1]), ``xrd`` (X-ray I(Q)), ``nd`` (neutron
-  I(Q)), ``xanes`` / ``exafs`` (through a surrogate); conventions as in docs/CONVENTIONS.md;
+- ``KIND``: a row of :data:`specguide.observables.registry.SPECS`: ``gr`` (g(r)), ``pdf`` (G(r) = 4πρr[g(r) − 1],
+  Å⁻²), ``rdf`` (4πr²ρg(r), Å⁻¹), ``adf`` (bond angles, degrees), ``sq`` (Faber–Ziman S(Q)), ``fq`` (F(Q) =
+  Q[S(Q) − 1]), ``xrd`` (X-ray I(Q)), ``nd`` (neutron I(Q)), ``xanes`` / ``exafs`` (through a surrogate);
+  conventions as in docs/CONVENTIONS.md. What a kind's data may be, how x and y convert, the default fit of
+  scale and offset and the excluded core come from its row, not from lists here;
 - ``FILE``: any format of :data:`specguide.observables.datafiles.FORMATS` (PDFgetX3 .gr/.sq/.fq/.iq with their
   header, PDFgui 4-column .gr, .xye/.chi/pyFAI/GSAS patterns in 2θ or Q, Gudrun .mint01/.dcs01, RMCProfile
   .fq/.gr, ISIS GENIE, Larch .chik/.xmu/.nor, plain columns x, y[, error of y]); the error becomes weights 1/err²;
@@ -49,15 +51,17 @@ import numpy as np
 import torch
 
 from specguide.chemistry import parse_composition, to_z
-from specguide.diffusion.guidance import Target
 from specguide.io import InputError
 from specguide.observables.datafiles import MeasuredData, keen_to_faber_ziman, looks_like, read_measured, to_q
 from specguide.observables.registry import (
-    KINDS,
+    DEFAULT_DQ,
+    DEFAULT_DR,
+    DEFAULT_SIGMA,
     REAL_SPACE_KINDS,
-    RECIPROCAL_KINDS,
-    SURROGATE_KINDS,
+    SPECS,
     build_observable,
+    kinds_of,
+    spec_of,
 )
 from specguide.observables.resolution import (
     ResolvedScattering,
@@ -66,12 +70,13 @@ from specguide.observables.resolution import (
     box_view,
     resolving_half_width,
 )
+from specguide.observables.target import Target
 from specguide.observables.weights import neutron_scattering_length
 
-DR = 0.02  # Å
-DQ = 0.05  # Å⁻¹
+DR = DEFAULT_DR  # Å
+DQ = DEFAULT_DQ  # Å⁻¹
 Q_LIMITS = (0.5, 30.0)  # Å⁻¹
-SIGMA_MODEL = 0.15  # Å: pair width against curves that carry no finite-Q termination (GLASS)
+SIGMA_MODEL = DEFAULT_SIGMA  # Å: pair width against curves that carry no finite-Q termination (GLASS)
 SIGMA_MEASURED = 0.07  # Å: pair width against a measured PDF (room-temperature vibrations)
 BLUR_TOLERANCE = 0.05  # rms change of the data by the box above which the target says so
 MIN_PAIR_RANGE = 5.0  # Å: a cell must hold pairs this far (or half a real-space target's reach) to fit a target
@@ -86,18 +91,7 @@ KEYS = ("units", "weighting", "weight", "range", "scale", "offset", "sigma", "co
 # what ``quantity=`` may say a file's y is (for files that do not say it themselves)
 QUANTITIES = ("g(r)", "G(r)", "RDF", "S(Q)", "S(Q)-1", "F(Q)", "F_keen(Q)", "I(Q)")
 CORE_FRACTION = 0.01  # the core ends where g(r) first reaches this fraction of its maximum
-# what a kind's y must be, and what a file may hold instead (converted) — everything else is refused
-ACCEPTS = {
-    "gr": ("g(r)",),
-    "pdf": ("G(r)",),
-    "rdf": ("RDF",),
-    "sq": ("S(Q)", "S(Q)-1", "F_keen(Q)", "I(Q)"),
-    "fq": ("F(Q)", "S(Q)-1", "F_keen(Q)"),
-    "xrd": ("I(Q)",),
-    "nd": ("I(Q)", "F_keen(Q)"),
-}
 FIXED_UNIT_FORMATS = ("gudrun", "genie", "rmcprofile", "pdfgetx3")  # formats whose Q is always in Å⁻¹
-KIND_OF = {"g(r)": "gr", "G(r)": "pdf", "RDF": "rdf", "S(Q)": "sq", "F(Q)": "fq", "I(Q)": "xrd or nd"}
 
 
 @dataclass
@@ -119,8 +113,8 @@ def parse_target_spec(text: str) -> TargetSpec:
     kind = kind.strip().lower()
     if not sep or not rest:
         raise InputError(f"--target {text!r}: write KIND:FILE[:key=value,...], e.g. gr:measured_gr.dat:units=A")
-    if kind not in KINDS:
-        raise InputError(f"--target {text!r}: unknown kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind not in SPECS:
+        raise InputError(f"--target {text!r}: unknown kind {kind!r}; choose one of {', '.join(SPECS)}")
     path_text, options = rest, {}
     if ":" in rest:
         head, _, tail = rest.rpartition(":")
@@ -158,16 +152,6 @@ def _float_option(spec: TargetSpec, key: str, default: float | None) -> float | 
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{spec.path}: option {key}={spec.options[key]!r} must be a finite number >= 0")
     return value
-
-
-def _space(kind: str) -> str:
-    if kind in REAL_SPACE_KINDS:
-        return "real"
-    if kind in RECIPROCAL_KINDS:
-        return "reciprocal"
-    if kind in SURROGATE_KINDS:
-        return "surrogate"
-    return "angle"
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -214,31 +198,29 @@ def _composition(spec: TargetSpec, data: MeasuredData, composition: dict[str, fl
 
 
 def _convert(spec: TargetSpec, data: MeasuredData, composition: dict[str, float] | None) -> tuple[np.ndarray, list]:
-    """y in the kind's convention, refusing quantities that do not match it."""
+    """y in the kind's convention (its row's ``quantity``), converting what the row ``accepts`` and refusing the
+    rest."""
     kind, quantity, x, y = spec.kind, data.y_quantity, data.x, data.y
+    row = spec_of(kind)
+    own = row.quantity
     notes = []
-    if quantity is None and kind in ("gr", "pdf", "sq", "fq"):
-        quantity = looks_like(replace(data, x_quantity="r" if kind in REAL_SPACE_KINDS else "Q"))
-        guessed = {"gr": "g(r)", "pdf": "G(r)", "sq": "S(Q)", "fq": "F(Q)"}[kind]
-        confused = {"gr": "G(r)", "pdf": "g(r)", "sq": "F(Q)", "fq": "S(Q)"}[kind]  # the mix-ups the shape tells
-        if quantity == confused:
-            raise InputError(f"{spec.path}: the curve looks like {quantity}, not {guessed}; if so, give it as "
-                             f"{KIND_OF[quantity]}:{spec.path.name} (the file does not say which it is)")  # fmt: skip
-        quantity = guessed
-    if kind == "gr" and float(np.min(y)) < -0.5:
+    if quantity is None and row.confused_with:  # a file that does not say: the shape tells the usual mix-up
+        quantity = looks_like(replace(data, x_quantity="r" if row.space == "real" else "Q"))
+        if quantity == row.confused_with:
+            raise InputError(f"{spec.path}: the curve looks like {quantity}, not {own}; if so, give it as "
+                             f"{kinds_of(quantity)}:{spec.path.name} (the file does not say which it is)")  # fmt: skip
+        quantity = own
+    if own == "g(r)" and float(np.min(y)) < -0.5:
         raise InputError(f"{spec.path}: g(r) reaches {np.min(y):.3g}, but g(r) ≥ 0; is this G(r) = 4πρr[g − 1]? "
-                         f"then give pdf:{spec.path.name}")  # fmt: skip
-    own = {"gr": "g(r)", "pdf": "G(r)", "rdf": "RDF", "sq": "S(Q)", "fq": "F(Q)"}.get(kind)
+                         f"then give {kinds_of('G(r)')}:{spec.path.name}")  # fmt: skip
     if quantity is None or quantity == own:
         return y, notes
-    if kind in ("xrd", "nd") and quantity == "I(Q)":
-        return y, notes
-    if quantity not in ACCEPTS.get(kind, ()):
-        better = KIND_OF.get(quantity)
+    if quantity not in row.accepts:
+        better = kinds_of(quantity)
         fix = f"give it as {better}:{spec.path.name}" if better else "convert it to a quantity specguide fits"
         raise InputError(f"{spec.path}: holds {quantity}, not what {kind} fits; {fix}")
     if quantity == "S(Q)-1":
-        return (1.0 + y, notes) if kind == "sq" else (x * y, notes)
+        return (1.0 + y, notes) if own == "S(Q)" else (x * y, notes)
     fractions = _composition(spec, data, composition)
 
     b = {s: neutron_scattering_length(to_z(s)) for s in fractions}  # fm
@@ -247,12 +229,12 @@ def _convert(spec: TargetSpec, data: MeasuredData, composition: dict[str, float]
     if quantity == "F_keen(Q)":
         s_q = keen_to_faber_ziman(x, y, fractions)
         notes.append(f"Keen F(Q) (barn/sr/atom) converted with ⟨b⟩² = {b_mean2:.4g} barn for {_formula(fractions)}")
-        if kind == "sq":
+        if own == "S(Q)":
             return s_q, notes
-        if kind == "fq":
+        if own == "F(Q)":
             return x * (s_q - 1.0), notes
-        return 100.0 * (b2_mean + b_mean2 * (s_q - 1.0)), notes  # nd: I(Q)/N in fm² per atom
-    # kind sq from a neutron differential cross section (barn/sr/atom): S − 1 = (DCS − ⟨b²⟩) / ⟨b⟩²
+        return 100.0 * (b2_mean + b_mean2 * (s_q - 1.0)), notes  # neutron I(Q)/N in fm² per atom
+    # S(Q) from a neutron differential cross section (barn/sr/atom): S − 1 = (DCS − ⟨b²⟩) / ⟨b⟩²
     if data.format != "gudrun":
         raise InputError(f"{spec.path}: holds an intensity I(Q); give it as xrd: or nd: (scale and offset are fitted)")
     notes.append(f"differential cross section converted with ⟨b²⟩ = {b2_mean:.4g}, ⟨b⟩² = {b_mean2:.4g} barn")
@@ -269,7 +251,8 @@ def read_target_data(spec: TargetSpec, composition: dict[str, float] | None = No
     ``composition`` (``{symbol: fraction}``, the structures') converts Keen's F(Q) and cross sections; the file
     header's composition is used when it is not given.
     """
-    space = _space(spec.kind)
+    row = spec_of(spec.kind)
+    space = row.treatment
     wavelength = _float_option(spec, "wavelength", None)
     if wavelength is not None and wavelength <= 0:
         raise InputError(f"{spec.path}: wavelength={spec.options['wavelength']!r}; give the wavelength in Å (> 0)")
@@ -306,9 +289,9 @@ def read_target_data(spec: TargetSpec, composition: dict[str, float] | None = No
             raise InputError(f"{spec.path}: units={unit!r} do not fit a {spec.kind} target; use one of "
                              f"{', '.join(UNITS[space])}")  # fmt: skip
         x *= UNITS[space][unit]
-        if spec.kind == "fq" and unit.startswith(("nm", "1/nm")):
-            y *= 0.1  # F(Q) = Q[S(Q) - 1] carries the unit of Q
-            err = None if err is None else err * 0.1
+        if row.y_per_x:  # e.g. F(Q) = Q[S(Q) - 1] carries the unit of Q
+            y *= UNITS[space][unit]
+            err = None if err is None else err * UNITS[space][unit]
     if len(x) < 5:
         raise InputError(f"{spec.path}: only {len(x)} data points; a spectrum needs at least 5")
     if unit is None:
@@ -332,18 +315,21 @@ def read_target_data(spec: TargetSpec, composition: dict[str, float] | None = No
 def core_mask(kind: str, grid: np.ndarray, y: np.ndarray, fraction: float = CORE_FRACTION) -> np.ndarray:
     """Grid points ``[n]`` (bool) inside the excluded core of a real-space target: below the first-neighbour onset.
 
-    ``gr``: where g(r) has not yet reached ``fraction`` of its maximum; ``rdf`` (4πr²ρg): the same on y / r²;
-    ``pdf`` (G(r) = 4πρr[g − 1], which falls as −4πρr while g = 0): below the lowest point of G before its
-    maximum, where the first shell sets in (no density needed). Empty if the data start past the onset.
+    The kind's row says where the core ends (:class:`~specguide.observables.registry.ObservableSpec` ``core``):
+    ``"onset"`` where the curve's g(r)-like shape (g(r) itself; y / r² of the RDF 4πr²ρg) first reaches
+    ``fraction`` of its maximum; ``"minimum"`` for G(r) = 4πρr[g − 1], which falls as −4πρr while g = 0: below the
+    lowest point of G before its maximum, where the first shell sets in (no density needed). Empty if the data start
+    past the onset.
     """
     grid, y = np.asarray(grid, dtype=float), np.asarray(y, dtype=float)
-    if kind not in REAL_SPACE_KINDS:
+    row = spec_of(kind)
+    if row.core is None:
         raise ValueError(f"the excluded core is defined for real-space targets ({', '.join(REAL_SPACE_KINDS)}), "
                          f"not {kind}")  # fmt: skip
-    if kind == "pdf":
+    if row.core == "minimum":
         onset = int(np.argmin(y[: int(np.argmax(y)) + 1]))
     else:
-        shape = y if kind == "gr" else y / np.maximum(grid, 1e-6) ** 2
+        shape = row.shape(grid, y)
         onset = int(np.argmax(shape > fraction * shape.max()))
     return grid < grid[onset]
 
@@ -417,7 +403,7 @@ def _xas_data(
 
     grid = observable.grid.numpy()
     unit = observable.meta.get("grid_unit")
-    if spec.kind == "xanes":
+    if spec_of(spec.kind).space == "energy":  # XANES
         absolute = unit == "eV" and float(np.min(x)) > float(grid.max()) + 50.0
         e0_text = spec.options.get("e0", "auto" if absolute else "0").lower()
         if e0_text == "auto":
@@ -500,7 +486,8 @@ def load_target(
         spec = parse_target_spec(spec)
     data = read_target_data(spec, composition)
     x, y, err, notes = data.x, data.y, data.err, list(data.notes)
-    kind, space = spec.kind, _space(spec.kind)
+    kind, row = spec.kind, spec_of(spec.kind)
+    space = row.treatment
     mode = data.header.get("mode")
     default_weighting = {"neutron": "neutron", "xray": "xray"}.get(str(mode).lower(), "number")
     if data.quantity == "F_keen(Q)" or data.format == "gudrun":
@@ -559,7 +546,7 @@ def load_target(
                                  "structure factor; use more atoms")  # fmt: skip
             # measured S(Q) / F(Q) carry room-temperature vibrations that the inherent structures of the training MD
             # lack: pair damping exp(−σ²Q²/2) with σ = SIGMA_MEASURED, i.e. B = 4π²σ² (xrd/nd keep GLASS's 1.5 Å²)
-            default_b = 4 * math.pi**2 * SIGMA_MEASURED**2 if kind in ("sq", "fq") else None
+            default_b = 4 * math.pi**2 * SIGMA_MEASURED**2 if row.thermal else None
             b_iso = _float_option(spec, "b_iso", default_b)
 
             def build(lo: float, hi: float, dq: float):
@@ -571,7 +558,7 @@ def load_target(
             if resolution:
                 observable = ResolvedScattering(build, observable.grid.numpy(), *resolution)
             grid = observable.grid.numpy()
-            form = {"sq": "S", "fq": "F", "xrd": "I", "nd": "I"}[kind]
+            form = row.form
             view = box_view(x, y, form, grid, r_limit, "lorch")
             y_seen, valid = view.seen, view.reliable
             blur = view.blur()
@@ -596,7 +583,7 @@ def load_target(
             x, y, alignment = _xas_data(spec, data, observable, x, y, notes, measured)
             raw = (x, y)  # normalised and relative to E0; "measured" keeps the file's own axis and values
         else:
-            observable = build_observable("adf", adf_cutoff=cutoff)
+            observable = build_observable(kind, adf_cutoff=cutoff)
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from None
     except ValueError as exc:
@@ -631,7 +618,7 @@ def load_target(
         if space != "real":
             raise InputError(f"{spec.path}: core= weights the excluded core of gr, pdf or rdf data, not {kind}")
         weights = np.where(core_mask(kind, grid, values), _float_option(spec, "core", 1.0) * weights, weights)
-    default_fit = "fit" if kind in ("xrd", "nd") else "fixed"
+    default_fit = "fit" if row.fit else "fixed"
     fits = {}
     for key in ("scale", "offset"):
         value = spec.options.get(key, default_fit).lower()
