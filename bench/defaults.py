@@ -27,9 +27,10 @@ import ase.io
 import numpy as np
 import torch
 
+from specguide.analysis.summary import summarize
 from specguide.api import compute_spectrum
 from specguide.diffusion.inversion import invert
-from specguide.diffusion.sampling import generate, prior_chemistry, summarize
+from specguide.diffusion.sampler import generate, prior_chemistry
 from specguide.io import write_json
 from specguide.pretrained import load_md_dataset, load_prior
 

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from specguide.chemistry import coordination_fractions  # noqa: E402
 from specguide.diffusion.inversion import invert  # noqa: E402
-from specguide.diffusion.sampling import generate  # noqa: E402
+from specguide.diffusion.sampler import generate  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.observables import PairDistribution  # noqa: E402
 from specguide.observables.surrogate import SurrogateSpectrum  # noqa: E402

@@ -42,7 +42,7 @@ import torch
 from specguide.analysis.structure import coordination
 from specguide.baselines.rmc import random_start, rmc_refine
 from specguide.diffusion.inversion import invert
-from specguide.diffusion.sampling import generate, prior_chemistry
+from specguide.diffusion.sampler import generate, prior_chemistry
 from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.io import write_json
 from specguide.observables import BondAngleDistribution, PairDistribution

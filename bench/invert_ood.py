@@ -33,7 +33,7 @@ from specguide.analysis.delta_ed import MODALITIES, benchmark_observables, delta
 from specguide.analysis.structure import first_shell_coordination
 from specguide.chemistry import coordination_fractions
 from specguide.diffusion.inversion import invert
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.io import write_json
 from specguide.observables.measured import core_mask
 from specguide.observables.target import Target

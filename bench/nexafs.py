@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from specguide.analysis.summary import summarize
 from specguide.diffusion.inversion import invert
-from specguide.diffusion.sampling import generate, summarize
+from specguide.diffusion.sampler import generate
 from specguide.graph import batch_from_atoms
 from specguide.io import write_json
 

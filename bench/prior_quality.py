@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from specguide.chemistry import coordination_fractions
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
 from specguide.pretrained import load_md_dataset, resolve_prior

@@ -12,7 +12,7 @@ zero, so its steps are pure noise + veto + wrap).
 
 Structures: N Si atoms at 2.33 g/cm³ in a cubic cell, uniformly random positions with pairs closer than the veto
 distance redrawn (``random_positions``), noised to ``t_start = 0.2`` (sigma = 0.16 Å) and integrated with
-:func:`specguide.diffusion.sampling.sample` at the step size of a 512-step run (dt = 0.998/512): the late-sampling
+:func:`specguide.diffusion.sampler.sample` at the step size of a 512-step run (dt = 0.998/512): the late-sampling
 regime, where the neighbour count per atom is set by the density (~16 within 4.2 Å, ~26 within 5 Å) and the
 minimum-distance veto (0.7 x covalent radii, 1.55 Å, as ``generate(d_min="auto")``) is on. A step is the full
 sampler step (score network, Euler–Maruyama update, failure check, veto, wrap), timed from one score call to the
@@ -79,7 +79,7 @@ def run_one(network_name: str, n_atoms: int, steps_timed: int, seed: int = 0) ->
     from ase.data import atomic_masses
 
     from specguide.chemistry import VETO_FACTOR, PairTable
-    from specguide.diffusion.sampling import random_positions, sample
+    from specguide.diffusion.sampler import random_positions, sample
     from specguide.graph import neighbor_graph
     from specguide.models.schedule import T_MAX, T_MIN
     from specguide.structure import cubic_cell_side
@@ -143,7 +143,7 @@ def run_one(network_name: str, n_atoms: int, steps_timed: int, seed: int = 0) ->
 def run_generate(n_atoms: int, steps: int) -> dict:
     import torch
 
-    from specguide.diffusion.sampling import generate
+    from specguide.diffusion.sampler import generate
     from specguide.pretrained import resolve_prior
 
     try:

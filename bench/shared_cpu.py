@@ -23,7 +23,7 @@ WORK = """
 import time, tempfile, numpy as np, ase.io, torch
 from pathlib import Path
 from specguide.api import compute_spectrum
-from specguide.data.md import load_md_dataset
+from specguide.pretrained import load_md_dataset
 from specguide.diffusion.inversion import invert
 mode, atoms, steps = {mode!r}, {atoms}, {steps}
 if mode == "after":

@@ -5,7 +5,7 @@
     python bench/vs_rmc.py [--materials a-Si a-C] [--densities 1.5 2.0 2.5 3.0 3.5] [--replicas 4] [--steps 256]
                           [--strength 100] [--corrector-steps 4] [--restarts N --restart-mode replica|local]
 
-For each material and density with a bundled MD set (``specguide.data.md.load_md_dataset``):
+For each material and density with a bundled MD set (``specguide.pretrained.load_md_dataset``):
 
 - targets: mean spectra of the *held-out* MD replicas (``split="test"``); the reference ensemble for Delta_ED and
   coordination is the whole MD set (12 replicas);
@@ -58,7 +58,7 @@ from specguide.analysis.structure import coordination
 from specguide.baselines.rmc import histogram_target, liquid_start, random_start, rmc_refine
 from specguide.chemistry import DEFAULT_CUTOFFS
 from specguide.diffusion.inversion import invert
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.io import write_atomically, write_json
 from specguide.observables.surrogate import SurrogateSpectrum
 from specguide.observables.target import Target

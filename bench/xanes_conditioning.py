@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from specguide.chemistry import PairTable, coordination_numbers  # noqa: E402
 from specguide.datasets.spectra import load_spectra_dataset  # noqa: E402
 from specguide.diffusion.inversion import invert  # noqa: E402
-from specguide.diffusion.sampling import generate  # noqa: E402
+from specguide.diffusion.sampler import generate  # noqa: E402
 from specguide.graph import batch_from_atoms  # noqa: E402
 from specguide.observables.surrogate import SurrogateSpectrum  # noqa: E402
 from specguide.pretrained import (

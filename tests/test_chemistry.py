@@ -8,7 +8,7 @@ import torch
 
 from specguide.analysis.structure import chemistry_of
 from specguide.chemistry import Chemistry, excess_coordination, parse_composition, shortest_pairs, species_counts
-from specguide.diffusion.sampling import VetoSchedule
+from specguide.diffusion.sampler import VetoSchedule
 from specguide.io import InputError
 from specguide.pretrained import load_md_dataset
 

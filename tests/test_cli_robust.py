@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from specguide.cli import app
-from specguide.diffusion.sampling import SamplerCheckpoint
+from specguide.diffusion.sampler import SamplerCheckpoint
 from specguide.io import OutputDirectory
 
 runner = CliRunner()

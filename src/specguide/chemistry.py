@@ -69,6 +69,13 @@ def split_pair(key: str | tuple) -> tuple[int, int]:
     return to_z(a.strip() if isinstance(a, str) else a), to_z(b.strip() if isinstance(b, str) else b)
 
 
+def pair_values_json(values):
+    """``{(a, b): value}`` as JSON: ``{"Si-O": value}`` (anything else as it is)."""
+    if isinstance(values, dict):
+        return {"-".join(chemical_symbols[to_z(k)] for k in key): float(v) for key, v in values.items()}
+    return values
+
+
 class PairTable:
     """A distance per species pair: one float for all pairs, or a dict ``{(z1, z2): r}`` (symbols or ``"Si-O"``
     keys allowed). Pairs missing from a dict get 0 (never bonded / never vetoed). Symmetric."""

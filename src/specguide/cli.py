@@ -346,7 +346,7 @@ ResumeOption = Annotated[
 
 def _resumable(staging: Path, settings: dict, resume: bool):
     """The sampler checkpoint of a run in ``staging``; with ``resume`` the saved settings must match ``settings``."""
-    from specguide.diffusion.sampling import SamplerCheckpoint
+    from specguide.diffusion.sampler import SamplerCheckpoint
     from specguide.io import write_json
 
     saved = staging / "settings.json"
@@ -619,10 +619,10 @@ def generate(
     types: TypesOption = None,
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
+    from specguide.analysis.summary import summarize
     from specguide.chemistry import parse_composition
-    from specguide.diffusion.sampling import generate as generate_structures
-    from specguide.diffusion.sampling import summarize, write_generation
-    from specguide.io import read_structures, refuse_overwrite
+    from specguide.diffusion.sampler import generate as generate_structures
+    from specguide.io import read_structures, refuse_overwrite, write_results
 
     try:
         refuse_overwrite(out, force, directory=True)
@@ -654,7 +654,7 @@ def generate(
         config = {**details["config"], "init": str(init) if init else "random", "report": details["report"]}
         summary = summarize(structures, cn_range=ranges, chemistry=details["chemistry"], density_g_cm3=density)
         _finish_resumable(staging)
-        write_generation(staging, structures, config, summary, force=True)
+        write_results(staging, structures, config, summary, force=True)
         output.commit()
     err.print(f"wrote {len(structures)} structures to {out / 'structures.extxyz'}")
     _print_structure(summary)

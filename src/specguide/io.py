@@ -437,3 +437,31 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def write_results(
+    out_dir: str | Path,
+    structures: Sequence[ase.Atoms],
+    config: dict,
+    summary: dict,
+    force: bool = False,
+) -> Path:
+    """Write ``structures.extxyz`` (one frame per replica), ``config.json`` and ``summary.json`` atomically.
+
+    Refuses (``FileExistsError``) to write into an existing non-empty directory unless ``force=True``, and
+    refuses structures with non-finite positions.
+    """
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise FileExistsError(f"{out_dir}: already holds results; choose another directory or pass force=True")
+    structures = list(structures)
+    for r, atoms in enumerate(structures):
+        if not np.isfinite(atoms.get_positions()).all():
+            raise ValueError(f"structure {r} has non-finite positions; not writing {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(out_dir / "structures.extxyz", lambda tmp: ase.io.write(tmp, structures, format="extxyz"))
+    write_json(out_dir / "config.json", config)
+    write_json(out_dir / "summary.json", summary)
+    return out_dir

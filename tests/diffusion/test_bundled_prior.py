@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.pretrained import bundled_priors, load_prior
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from specguide.diffusion.guidance import SpectralGuidance
-from specguide.diffusion.sampling import sample
+from specguide.diffusion.sampler import sample
 from specguide.graph import batch_from_atoms
 from specguide.observables import PairDistribution, XRayDiffraction
 from specguide.observables.target import Target, total_loss

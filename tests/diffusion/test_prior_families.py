@@ -5,7 +5,7 @@ import json
 import pytest
 
 from specguide import pretrained
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 from specguide.pretrained import load_prior, prior_families, resolve_prior
 from specguide.training.prior import save_prior

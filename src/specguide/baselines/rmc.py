@@ -1,6 +1,6 @@
 """Reverse Monte Carlo baseline: the ``reverse-monte-carlo`` engine (``import rmc``) behind specguide's targets.
 
-The same ``KIND:FILE[:key=value,...]`` strings (or :class:`~specguide.diffusion.guidance.Target` objects) that drive
+The same ``KIND:FILE[:key=value,...]`` strings (or :class:`~specguide.observables.target.Target` objects) that drive
 :func:`specguide.diffusion.inversion.invert` drive :func:`rmc_refine`, so both methods fit the same data: ``gr``,
 ``pdf``, ``rdf``, ``sq`` and ``fq``, number-, X-ray- or neutron-weighted (Faber–Ziman, docs/CONVENTIONS.md), on
 structures of any number of elements. ``xrd``/``nd`` intensities (f(Q)² self term, fitted scale and offset),

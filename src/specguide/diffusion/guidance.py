@@ -43,7 +43,7 @@ STEPS = ("weight", "normalized")
 
 
 class SpectralGuidance:
-    """A guidance callable for :func:`specguide.diffusion.sampling.sample` from one or several targets.
+    """A guidance callable for :func:`specguide.diffusion.sampler.sample` from one or several targets.
 
     ``strength`` is ``w`` (``step="weight"``) or ``ξ`` (``step="normalized"``); see the module docstring.
     ``score`` is the prior's score function, needed for ``form="dps"``. ``history`` records the mean loss

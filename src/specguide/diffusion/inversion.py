@@ -32,18 +32,17 @@ import numpy as np
 import torch
 from ase.data import atomic_masses, chemical_symbols
 
+from specguide.analysis.summary import summarize
 from specguide.chemistry import numbers_for_composition, parse_composition, to_z
 from specguide.diffusion.guidance import SpectralGuidance
-from specguide.diffusion.sampling import (
+from specguide.diffusion.sampler import (
     PRIOR_META_KEYS,
     SamplerCheckpoint,
     generate,
     prior_chemistry,
-    summarize,
-    write_generation,
 )
 from specguide.graph import batch_from_atoms, perpendicular_widths
-from specguide.io import InputError, write_atomically
+from specguide.io import InputError, write_atomically, write_results
 from specguide.observables.measured import TargetSpec, load_target, parse_target_spec
 from specguide.observables.registry import SPECS, SURROGATE_KINDS
 from specguide.observables.target import Target
@@ -212,10 +211,10 @@ def invert(
     replicas each; ``strength``/``form``/``step``/``t_guide``: see :class:`SpectralGuidance`; ``init``:
     ``"random"``, ``"crystal"`` (the element's reference crystal, rescaled) or structures (noised to
     ``t_guide``); ``preset``, ``corrector_steps``, restarts, ``composition``, ``bond_cutoffs`` and ``d_min`` as in
-    :func:`~specguide.diffusion.sampling.generate` (by default what the prior's training data and its recorded
+    :func:`~specguide.diffusion.sampler.generate` (by default what the prior's training data and its recorded
     recommendation say); ``surrogate``: the checkpoint for ``xanes`` / ``exafs`` targets that do not name one.
     ``notify`` receives, once and before any sampling, what the user should be told about each target (conversions,
-    what the cell cannot resolve). ``checkpoint``: a :class:`~specguide.diffusion.sampling.SamplerCheckpoint` that
+    what the cell cannot resolve). ``checkpoint``: a :class:`~specguide.diffusion.sampler.SamplerCheckpoint` that
     saves every stage's progress, so that the same call after an interruption continues where it stopped. The
     same ``seed`` gives the same structures.
     """
@@ -413,7 +412,7 @@ def invert(
 def write_inversion(out_dir: str | Path, result: InversionResult, force: bool = False, plot: bool = True) -> Path:
     """Write the result into ``out_dir`` (refused if it holds files, unless ``force``); returns ``out_dir``."""
     out_dir = Path(out_dir)
-    write_generation(out_dir, result.structures, result.config, result.summary, force=force)
+    write_results(out_dir, result.structures, result.config, result.summary, force=force)
     for target in result.targets:
         values = result.spectra[target.label]
         grid = target.observable.grid.numpy()

@@ -6,7 +6,7 @@ reverse-time SDE used for sampling is ``dx = -g^2(t) s(x, t) dt + g(t) dw`` (``d
 
 The schedule lives with the networks: the score network divides its output by ``sigma(t)`` (its
 :attr:`~specguide.models.score.ScoreNetwork.schedule`), and both the trainer (:mod:`specguide.training.prior`) and the
-sampler (:mod:`specguide.diffusion.sampling`) work with the same one.
+sampler (:mod:`specguide.diffusion.sampler`) work with the same one.
 """
 
 from __future__ import annotations

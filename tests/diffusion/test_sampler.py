@@ -8,16 +8,16 @@ import numpy as np
 import pytest
 import torch
 
+from specguide.analysis.summary import summarize
 from specguide.chemistry import PairTable, find_defects
-from specguide.diffusion.sampling import (
+from specguide.diffusion.sampler import (
     RestartOptions,
     generate,
     minimum_distance_veto,
     sample,
-    summarize,
-    write_generation,
 )
 from specguide.graph import batch_from_atoms, neighbor_graph
+from specguide.io import write_results
 from specguide.models.schedule import VESchedule
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
 from specguide.structure import cubic_cell_side
@@ -254,12 +254,12 @@ def test_generate_cell_composition_crystal_seed_and_outputs(tmp_path):
     assert crystal_summary["rdf_first_peak"] == pytest.approx(1.545, abs=0.03)
     assert crystal_summary["min_distance"] == pytest.approx(1.5446, abs=1e-3)
 
-    out = write_generation(tmp_path / "run", structures, details["config"], summarize(structures))
+    out = write_results(tmp_path / "run", structures, details["config"], summarize(structures))
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "structures.extxyz", "summary.json"]
     assert json.loads((out / "config.json").read_text())["n_atoms"] == 50
     with pytest.raises(FileExistsError, match="force"):
-        write_generation(out, structures, details["config"], {})
-    write_generation(out, structures, details["config"], {}, force=True)
+        write_results(out, structures, details["config"], {})
+    write_results(out, structures, details["config"], {}, force=True)
     assert math.isfinite(ase.io.read(out / "structures.extxyz").positions.sum())
 
 
