@@ -15,8 +15,8 @@
    default guidance). The whole stage is timed, not a window of it: how often the guidance's pair list is
    rebuilt depends on the step size and on t.
 
-``import specguide`` tunes glibc's malloc (``specguide.allocator``); run with ``SPECGUIDE_TUNE_MALLOC=0`` to time
-with the C library's defaults.
+The benchmark tunes glibc's malloc (``specguide.allocator.tune_malloc``, opt-in for the package) as the timings
+of docs/benchmarks.md were taken; ``--default-malloc`` times with the C library's defaults.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from specguide import allocator
 from specguide.api import compute_spectrum
 from specguide.diffusion.guidance import SpectralGuidance
 from specguide.diffusion.inversion import DEFAULT_STRENGTH, invert
-from specguide.diffusion.sampling import generate
+from specguide.diffusion.sampler import generate
 from specguide.graph import perpendicular_widths
 from specguide.observables.measured import load_target
 from specguide.pretrained import load_md_dataset, load_prior
@@ -51,9 +51,12 @@ def main() -> None:
     parser.add_argument("--full-runs", type=int, default=3, help="full inversions (median and range reported)")
     parser.add_argument("--preset", default="fast", choices=("fast", "quality"),
                         help="sampler preset (fast: plain denoising, as timed before presets existed)")  # fmt: skip
+    parser.add_argument("--default-malloc", action="store_true", help="keep glibc's malloc defaults")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"malloc tuned at import: {allocator.tuned} (SPECGUIDE_TUNE_MALLOC=0: the C library's defaults)")
+    if not args.default_malloc:
+        allocator.tune_malloc()
+    print(f"malloc tuned: {allocator.tuned} (--default-malloc: the C library's defaults)")
 
     folder = Path(tempfile.mkdtemp(prefix="bench_invert_"))
     ase.io.write(folder / "reference.extxyz", load_md_dataset("a-Si_2.5", split="test"))

@@ -2,9 +2,9 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
-from specguide.allocator import tune_malloc_unless_disabled
+from specguide.allocator import tune_malloc_if_asked
 
-tune_malloc_unless_disabled()  # keep freed memory for the next step (glibc); SPECGUIDE_TUNE_MALLOC=0 opts out
+tune_malloc_if_asked()  # opt-in (SPECGUIDE_MALLOC_TUNING=1): keep freed memory for the next step (glibc)
 
 try:
     __version__ = version("specguide")

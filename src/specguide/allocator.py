@@ -3,12 +3,12 @@
 PyTorch's CPU tensors come from ``malloc``. With glibc's defaults, freed memory at the top of the heap is handed
 back to the kernel once more than a few MiB of it is free (the trim threshold, 2x the mmap threshold), and blocks
 above the mmap threshold are mapped and unmapped one by one. A sampler step allocates and frees tens of MiB of
-pair and edge tensors, so each step faults the same pages in again, zero-filled by the kernel. On the 2-core
-development machine that was a third of a guided 1000-atom step (guidance call 14.3 -> 9.6 ms, unconditional
-step 27 -> 26 ms and far less variable; bench/results/README.md).
+pair and edge tensors, so each step faults the same pages in again, zero-filled by the kernel (timings:
+docs/benchmarks.md).
 
-``import specguide`` calls :func:`tune_malloc` (as NumPy enables huge pages at import); set the environment
-variable ``SPECGUIDE_TUNE_MALLOC=0`` before importing to keep the C library's defaults. It changes no result,
+The tuning is opt-in, since it changes the C library's behaviour for the whole process: ``import specguide``
+calls :func:`tune_malloc_if_asked`, which tunes only where the environment variable ``SPECGUIDE_MALLOC_TUNING``
+is ``1`` (``true``/``yes``/``on``); a program may also call :func:`tune_malloc` itself. It changes no result,
 only how long memory stays with the process: up to ``trim_threshold`` of free heap is kept for reuse.
 """
 
@@ -43,8 +43,11 @@ def tune_malloc(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = 1024
     return accepted
 
 
-def tune_malloc_unless_disabled() -> bool:
-    """:func:`tune_malloc` unless ``SPECGUIDE_TUNE_MALLOC`` is ``0``/``false``/``no``/``off``."""
-    if os.environ.get("SPECGUIDE_TUNE_MALLOC", "1").strip().lower() in {"0", "false", "no", "off"}:
+ENV = "SPECGUIDE_MALLOC_TUNING"
+
+
+def tune_malloc_if_asked() -> bool:
+    """:func:`tune_malloc` where ``SPECGUIDE_MALLOC_TUNING`` is ``1``/``true``/``yes``/``on``; nothing otherwise."""
+    if os.environ.get(ENV, "").strip().lower() not in {"1", "true", "yes", "on"}:
         return False
     return tune_malloc()
