@@ -54,9 +54,9 @@ def run_case(text: str, args) -> dict:
     chemistry = prior_chemistry(meta)
     rows = {}
     started = time.perf_counter()
-    structures, details = generate(prior, density_g_cm3=density, n_atoms=atoms, n_replicas=args.replicas,
-                                   seed=args.seed, preset=args.preset, progress=not args.quiet,
-                                   return_details=True)  # fmt: skip
+    run = generate(prior, density_g_cm3=density, n_atoms=atoms, n_replicas=args.replicas, seed=args.seed,
+                   preset=args.preset, progress=not args.quiet)  # fmt: skip
+    structures, details = run.structures, {"config": run.config}
     seconds = time.perf_counter() - started
     summary = summarize(structures, chemistry=chemistry, density_g_cm3=density)
     rows["generate"] = {"seconds": round(seconds, 1), **score(summary, chemistry, density),

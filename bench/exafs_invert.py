@@ -123,7 +123,7 @@ def main(argv=None) -> None:
             preset="fast", density_g_cm3=density, n_atoms=args.atoms, n_replicas=args.replicas, steps=args.steps
         )
         t0 = time.perf_counter()
-        uncond = generate(prior, seed=args.seed, progress=False, **common)
+        uncond = generate(prior, seed=args.seed, progress=False, **common).structures
         t1 = time.perf_counter()
         inversion = invert(prior, [f"exafs:{target_file}"], surrogate=SURROGATE, strength=args.strength,
                            t_guide=args.t_guide, init=uncond, seed=args.seed + 1, progress=False, **common)  # fmt: skip

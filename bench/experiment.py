@@ -148,7 +148,7 @@ def run_case(name: str, case: dict, args) -> dict:
 
     started = time.perf_counter()
     unguided = generate(prior, density_g_cm3=density, n_atoms=args.atoms, n_replicas=args.replicas, seed=args.seed,
-                        preset=args.preset, progress=not args.quiet)  # fmt: skip
+                        preset=args.preset, progress=not args.quiet).structures  # fmt: skip
     rows["prior"] = {"seconds": round(time.perf_counter() - started, 1), "structures": unguided}
 
     composition = chemistry.composition

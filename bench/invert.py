@@ -80,7 +80,7 @@ def main() -> None:
     network, _ = load_prior("a-Si")
     common = dict(density_g_cm3=2.5, n_atoms=args.atoms, n_replicas=1, steps=args.steps, progress=False,
                   preset=args.preset)  # fmt: skip
-    first_stage = generate(network, seed=0, **common)  # what invert's second stage starts from
+    first_stage = generate(network, seed=0, **common).structures  # what invert's second stage starts from
     half = float(perpendicular_widths(torch.as_tensor(np.asarray(first_stage[0].cell[:]))[None]).min()) / 2
     loaded = load_target(target, half)
     # as invert builds it (normalized step, ξ = DEFAULT_STRENGTH); each variant gets its own pair list

@@ -105,7 +105,7 @@ def main() -> None:
                 common["cn_range"] = {14: tuple(args.cn)}
                 common["restart_mode"] = args.restart_mode
             if row == "unconditional":
-                structures = generate(network, **common)
+                structures = generate(network, **common).structures
             else:
                 chosen = [targets[m] for m in row.split("+")]
                 structures = invert(

@@ -81,6 +81,7 @@ def main(argv=None) -> None:
     started = time.perf_counter()
     prior = generate(args.prior, density_g_cm3=density, n_atoms=args.atoms, n_replicas=args.replicas,
                      steps=args.steps, seed=args.seed, preset=args.preset, progress=not args.quiet)  # fmt: skip
+    prior = prior.structures
     prior_seconds = time.perf_counter() - started
     positions, cells, numbers, batch = batch_from_atoms(prior)
     with torch.no_grad():

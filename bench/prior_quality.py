@@ -174,7 +174,7 @@ def main() -> None:
                 composition=SYSTEMS[args.element][2],
                 bond_cutoffs=SYSTEMS[args.element][0],
                 cn_range=None if args.cn_range is None else {first: tuple(map(int, args.cn_range.split(":")))},
-            )
+            ).structures
             seconds = time.perf_counter() - start
             if args.save:
                 os.makedirs(args.save, exist_ok=True)

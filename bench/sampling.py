@@ -153,16 +153,9 @@ def run_generate(n_atoms: int, steps: int) -> dict:
         prior, source = build_network("default")
     start = time.perf_counter()
     with torch.no_grad():
-        structures, details = generate(
-            prior,
-            density_g_cm3=DENSITY,
-            n_atoms=n_atoms,
-            steps=steps,
-            seed=0,
-            progress=False,
-            return_details=True,
-            preset="fast",
-        )
+        run = generate(prior, density_g_cm3=DENSITY, n_atoms=n_atoms, steps=steps, seed=0, progress=False,
+                       preset="fast")  # fmt: skip
+    structures, details = run.structures, {"report": run.report}
     seconds = time.perf_counter() - start
     positions = structures[0].get_positions()
     return {

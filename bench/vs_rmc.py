@@ -111,7 +111,7 @@ def run_case(material: str, density: float, prior: str, network, args, rng_seed:
         start = time.perf_counter()
         extra: dict = {}
         if row == "unconditional":
-            structures = generate(network, **common)
+            structures = generate(network, **common).structures
         elif row in GUIDED and row not in targets:
             print(f"{name} {row}: no bundled surrogate for {material}; skipped")
             continue

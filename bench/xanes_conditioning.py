@@ -121,7 +121,7 @@ def main(argv=None) -> None:
               "runs": {}}  # fmt: skip
     start = time.perf_counter()
     if "unconditional" in args.runs:
-        structures = generate(network, cn_range={6: (2, 4)}, **common)
+        structures = generate(network, cn_range={6: (2, 4)}, **common).structures
         result["runs"]["unconditional"] = {**summary(structures, observable, target_files),
                                            "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         print("unconditional", result["runs"]["unconditional"], flush=True)

@@ -4,7 +4,8 @@ circle, never into another module's private names, and optional heavy dependenci
 The import graph is read with ``ast`` from the source (module-level *and* function-level imports, so a lazy import
 cannot hide a dependency). Layers, lowest first (a module may import its own layer and those below)::
 
-    0  base        specguide (the package root), io, structure, graph, chemistry, threads, allocator, extras, data
+    0  base        specguide (the package root), io, config, structure, graph, chemistry, threads, allocator, extras,
+                data
     1  leaves      models/, datasets/, simulate/
     2  pretrained  the bundled files and their loaders
     3  observables/
@@ -35,7 +36,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "specguide"
 # the base layer; "data" is the package of bundled files (no code)
-BASE = {"specguide", "io", "structure", "graph", "chemistry", "threads", "allocator", "extras", "data"}
+BASE = {"specguide", "io", "config", "structure", "graph", "chemistry", "threads", "allocator", "extras", "data"}
 LAYERS = {
     **dict.fromkeys(BASE, 0),
     **dict.fromkeys(("models", "datasets", "simulate"), 1),

@@ -137,3 +137,29 @@ def surrogate_spectrum(
     local = torch.arange(len(numbers)) - (torch.cumsum(counts, 0) - counts)[batch]
     labels = [f"f{int(f)}:a{int(a)}" for f, a in zip(batch[mask], local[mask])] if per_atom else ["mean"]
     return observable.grid.numpy(), spectra.double().numpy(), observable, labels
+
+
+def read_run_config(path: str | Path, command: str) -> tuple[str, object, str]:
+    """``(prior, request, init)`` of the ``config.json`` a ``generate`` or ``invert`` result wrote: the request is
+    the :class:`~specguide.diffusion.sampler.GenerateConfig` or :class:`~specguide.diffusion.inversion.InvertConfig`
+    it ran (the same seed gives the same structures again); ``init`` is ``"random"``, ``"crystal"`` or the
+    structure file it started from. ``InputError`` for a file that records no such request."""
+    import json
+
+    from specguide.diffusion.inversion import InvertConfig
+    from specguide.diffusion.sampler import GenerateConfig
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise InputError(f"--config {path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--config {path}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get(command), dict) or "prior" not in data:
+        raise InputError(f"--config {path}: records no {command} request; give the config.json of a "
+                         f"`specguide {command}` result")  # fmt: skip
+    kind = {"generate": GenerateConfig, "invert": InvertConfig}[command]
+    request = kind.from_dict(data[command])
+    init = str(data.get("init", "random")) if command == "generate" else request.init
+    return str(data["prior"]), request, init

@@ -590,12 +590,19 @@ def parse_cn_ranges(texts: list[str] | None) -> dict[str, tuple[int, int]] | Non
     return ranges
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(help="Rerun a result: the config.json it wrote (its settings replace the sampling options; same "
+                 "seed, same structures)."),
+]  # fmt: skip
+
+
 @app.command()
 def generate(
-    prior: Annotated[str, typer.Option(help=PRIOR_HELP)],
-    density: Annotated[float, typer.Option(help="Density, g/cm³.")],
-    atoms: Annotated[int, typer.Option(help="Atoms per structure.")],
     out: Annotated[Path, typer.Option(help="Output directory.")],
+    prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
+    density: Annotated[float | None, typer.Option(help="Density, g/cm³.")] = None,
+    atoms: Annotated[int | None, typer.Option(help="Atoms per structure.")] = None,
     cell: Annotated[
         str | None, typer.Option(help="Cell shape 'a,b,c' (Å, orthorhombic), scaled to the density; default cubic.")
     ] = None,
@@ -614,49 +621,55 @@ def generate(
     t_start: Annotated[
         float | None, typer.Option(help="Starting time in (0, 1) (default 0.999, or 0.6 with --init).")
     ] = None,
+    config: ConfigOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
     from specguide.analysis.summary import summarize
+    from specguide.api import read_run_config
     from specguide.chemistry import parse_composition
+    from specguide.diffusion.sampler import GenerateConfig
     from specguide.diffusion.sampler import generate as generate_structures
     from specguide.io import read_structures, refuse_overwrite, write_results
 
     try:
         refuse_overwrite(out, force, directory=True)
-        fractions = None if composition is None else parse_composition(composition)
-        shape = None if cell is None else [float(v) for v in cell.split(",")]
-        if shape is not None and (len(shape) != 3 or min(shape) <= 0):
-            raise InputError(f"--cell {cell!r}: give three positive lengths 'a,b,c' in Å")
-        if atoms < 1 or replicas < 1 or steps < 1:
-            raise InputError("--atoms, --replicas and --steps must be positive")
+        if config is not None:
+            prior, request, init_text = read_run_config(config, "generate")
+            init = None if init_text == "random" else Path(init_text)
+        else:
+            if prior is None or density is None or atoms is None:
+                raise InputError("give --prior, --density and --atoms (or --config of an earlier result)")
+            fractions = None if composition is None else parse_composition(composition)
+            shape = None if cell is None else [float(v) for v in cell.split(",")]
+            if shape is not None and (len(shape) != 3 or min(shape) <= 0):
+                raise InputError(f"--cell {cell!r}: give three positive lengths 'a,b,c' in Å")
+            if atoms < 1 or replicas < 1 or steps < 1:
+                raise InputError("--atoms, --replicas and --steps must be positive")
+            mode = None if restart_mode is None else restart_mode.value
+            request = GenerateConfig(density_g_cm3=density, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
+                                     cell=shape, t_start=t_start, preset=preset.value, composition=fractions,
+                                     n_restarts=restarts, restart_mode=mode, cn_range=parse_cn_ranges(cn_range),
+                                     corrector_steps=corrector_steps)  # fmt: skip
         start = "random" if init is None else read_structures(init, types=types)
-        ranges = parse_cn_ranges(cn_range)
     except ValueError as exc:
         fail(str(exc))
-    settings = dict(command="generate", prior=prior, density=density, atoms=atoms, replicas=replicas, steps=steps,
-                    seed=seed, cell=cell, init=str(init), t_start=t_start, preset=preset.value,
-                    composition=composition, restarts=restarts, restart_mode=restart_mode, cn_range=cn_range,
-                    corrector_steps=corrector_steps)  # fmt: skip
+    settings = {"command": "generate", "prior": prior, "init": str(init), **request.to_dict()}
     with result_folder(out, force, resume=resume) as (output, staging):
         checkpoint = _resumable(staging, settings, resume)
         try:
-            structures, details = generate_structures(
-                prior, density_g_cm3=density, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed, cell=shape,
-                init=start, t_start=t_start, preset=preset.value, composition=fractions, n_restarts=restarts,
-                restart_mode=None if restart_mode is None else restart_mode.value, cn_range=ranges,
-                corrector_steps=corrector_steps, progress=True, return_details=True, checkpoint=checkpoint,
-            )  # fmt: skip
+            run = generate_structures(prior, request, init=start, progress=True, checkpoint=checkpoint)
         except (FileNotFoundError, ValueError) as exc:  # found before sampling: bad input
             raise InputError(str(exc)) from None
-        config = {**details["config"], "init": str(init) if init else "random", "report": details["report"]}
-        summary = summarize(structures, cn_range=ranges, chemistry=details["chemistry"], density_g_cm3=density)
+        record = {**run.config, "init": str(init) if init else "random", "report": run.report}
+        summary = summarize(run.structures, cn_range=request.cn_range, chemistry=run.chemistry,
+                            density_g_cm3=request.density_g_cm3)  # fmt: skip
         _finish_resumable(staging)
-        write_results(staging, structures, config, summary, force=True)
+        write_results(staging, run.structures, record, summary, force=True)
         output.commit()
-    err.print(f"wrote {len(structures)} structures to {out / 'structures.extxyz'}")
+    err.print(f"wrote {len(run.structures)} structures to {out / 'structures.extxyz'}")
     _print_structure(summary)
 
 
@@ -677,9 +690,10 @@ class Schedule(str, Enum):
 
 @app.command()
 def invert(
-    prior: Annotated[str, typer.Option(help=PRIOR_HELP)],
+    out: Annotated[Path, typer.Option(help="Output directory.")],
+    prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     target: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             help=f"KIND:FILE[:key=value,...], repeatable. KIND: {', '.join(KINDS)} "
             f"({' and '.join(SURROGATE_KINDS)} with --surrogate). Keys: units (A|nm, A-1|nm-1, deg|rad), weighting "
@@ -687,13 +701,12 @@ def invert(
             "x,y[,err]), cutoff (Å, adf), surrogate (CKPT), core (weight below the first-neighbour onset of "
             f"{'/'.join(REAL_SPACE_KINDS)}, e.g. 10)."
         ),
-    ],
+    ] = None,
     density: Annotated[
-        str,
+        str | None,
         typer.Option(help="g/cm³: one value, a scan LO:HI:N that picks the best, or auto (scan the prior's range)."),
-    ],
-    atoms: Annotated[int, typer.Option(help="Atoms per structure.")],
-    out: Annotated[Path, typer.Option(help="Output directory.")],
+    ] = None,
+    atoms: Annotated[int | None, typer.Option(help="Atoms per structure.")] = None,
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 4,
     steps: Annotated[int, typer.Option(help="Denoising steps per pass.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
@@ -721,47 +734,60 @@ def invert(
     surrogate: Annotated[
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
     ] = None,
+    config: ConfigOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
+    from specguide.api import read_run_config
     from specguide.chemistry import parse_composition
-    from specguide.diffusion.inversion import auto_densities, parse_densities, with_surrogate, write_inversion
+    from specguide.diffusion.guidance import GuidanceConfig
+    from specguide.diffusion.inversion import InvertConfig, auto_densities, parse_densities, write_inversion
     from specguide.diffusion.inversion import invert as run_inversion
+    from specguide.diffusion.sampler import GenerateConfig
     from specguide.io import read_structures, refuse_overwrite
     from specguide.observables.measured import parse_target_spec
 
     try:
         refuse_overwrite(out, force, directory=True)
-        fractions = None if composition is None else parse_composition(composition)
-        densities = auto_densities(prior) if density.strip().lower() == "auto" else parse_densities(density)
-        if atoms < 1 or replicas < 1 or steps < 1:
-            raise InputError("--atoms, --replicas and --steps must be positive")
-        specs = with_surrogate([parse_target_spec(text) for text in target], surrogate)
-        start = init if init in ("random", "crystal") else read_structures(Path(init), types=types)
-        ranges = parse_cn_ranges(cn_range)
+        if config is not None:
+            prior, request, _ = read_run_config(config, "invert")
+        else:
+            if prior is None or not target or density is None or atoms is None:
+                raise InputError("give --prior, --target, --density and --atoms (or --config of an earlier result)")
+            if atoms < 1 or replicas < 1 or steps < 1:
+                raise InputError("--atoms, --replicas and --steps must be positive")
+            fractions = None if composition is None else parse_composition(composition)
+            sampling = GenerateConfig(n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed, preset=preset.value,
+                                      corrector_steps=corrector_steps, n_restarts=restarts,
+                                      restart_mode=None if restart_mode is None else restart_mode.value,
+                                      cn_range=parse_cn_ranges(cn_range), composition=fractions)  # fmt: skip
+            guided = GuidanceConfig(strength=strength, form=guidance.value, step=step.value, schedule=schedule.value,
+                                    t_guide=t_guide)  # fmt: skip
+            request = InvertConfig(targets=list(target), density_g_cm3=density, sampling=sampling, guidance=guided,
+                                   init=init, scan_replicas=scan_replicas,
+                                   surrogate=None if surrogate is None else str(surrogate))  # fmt: skip
+        density_text = request.density_g_cm3
+        if isinstance(density_text, str) and density_text.strip().lower() == "auto":
+            auto_densities(prior)
+        else:
+            parse_densities(density_text)
+        for text in request.targets:
+            parse_target_spec(text)
+        start = request.init if request.init in ("random", "crystal") else read_structures(Path(request.init),
+                                                                                            types=types)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
 
     def note(message: str) -> None:
         _say("note:", "bold cyan", message)
 
-    settings = dict(command="invert", prior=prior, target=target, density=density, atoms=atoms, replicas=replicas,
-                    steps=steps, seed=seed, strength=strength, guidance=guidance, step=step, schedule=schedule,
-                    t_guide=t_guide, init=init, corrector_steps=corrector_steps, restarts=restarts,
-                    restart_mode=restart_mode, cn_range=cn_range, preset=preset, composition=composition,
-                    scan_replicas=scan_replicas, surrogate=surrogate)  # fmt: skip
+    settings = {"command": "invert", "prior": prior, **request.to_dict()}
     with result_folder(out, force, resume=resume) as (output, staging):
         checkpoint = _resumable(staging, settings, resume)
         try:
-            result = run_inversion(
-                prior, specs, density_g_cm3=densities, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
-                strength=strength, form=guidance.value, step=step.value, schedule=schedule.value, t_guide=t_guide,
-                init=start, n_restarts=restarts, scan_replicas=scan_replicas, surrogate=surrogate, progress=True,
-                corrector_steps=corrector_steps, restart_mode=None if restart_mode is None else restart_mode.value,
-                cn_range=ranges, preset=preset.value, composition=fractions, notify=note, checkpoint=checkpoint,
-            )  # fmt: skip
+            result = run_inversion(prior, None, request, init=start, progress=True, notify=note, checkpoint=checkpoint)
         except (ValueError, FileNotFoundError) as exc:  # targets and options are read before any sampling
             raise InputError(str(exc)) from None
         _finish_resumable(staging)

@@ -24,8 +24,8 @@ def test_checkpoint_records_data_and_hyperparameters(prior):
 
 def test_generation_is_physical_and_reproducible():
     kwargs = dict(density_g_cm3=2.33, n_atoms=64, n_replicas=2, steps=48, seed=3, progress=False, preset="fast")
-    first = generate("a-Si", **kwargs)
-    second = generate("a-Si", **kwargs)
+    first = generate("a-Si", **kwargs).structures
+    second = generate("a-Si", **kwargs).structures
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.positions, b.positions)
         density = a.get_masses().sum() / a.get_volume() / 0.602214076
@@ -42,7 +42,7 @@ def test_bundled_a_c_prior_covers_its_densities_and_bonds_like_carbon():
     assert meta["data"]["elements"] == ["C"]
     np.testing.assert_allclose(meta["data"]["density_g_cm3"], [1.5, 3.5], rtol=1e-5)
     (atoms,) = generate("a-C", density_g_cm3=2.0, n_atoms=216, steps=128, seed=1, n_restarts=4, progress=False,
-                        preset="fast", cn_range={"C": (2, 4)})  # fmt: skip
+                        preset="fast", cn_range={"C": (2, 4)}).structures  # fmt: skip
     distances = atoms.get_all_distances(mic=True)
     np.fill_diagonal(distances, np.inf)
     coordination = (distances < 1.85).sum(axis=1)
@@ -57,7 +57,7 @@ def test_bundled_a_sio2_prior_records_silica_and_generates_sio2():
     network, meta = load_prior("a-SiO2")
     assert meta["data"]["elements"] == ["O", "Si"] and tuple(network.config.species) == (8, 14)
     np.testing.assert_allclose(meta["data"]["density_g_cm3"], [2.2, 2.2], rtol=1e-5)
-    (atoms,) = generate("a-SiO2", density_g_cm3=2.2, n_atoms=48, steps=32, progress=False, preset="fast")
+    (atoms,) = generate("a-SiO2", density_g_cm3=2.2, n_atoms=48, steps=32, progress=False, preset="fast").structures
     symbols = atoms.get_chemical_symbols()
     assert symbols.count("Si") == 16 and symbols.count("O") == 32
     distances = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
@@ -68,14 +68,12 @@ def test_bundled_a_sio2_prior_records_silica_and_generates_sio2():
 def test_the_quality_preset_uses_the_priors_recommendation_chemistry_and_a_tightening_veto():
     """Defaults: corrector steps and local restarts as the prior records; restarts re-sample the coordination
     classes the MD holds less often; the veto ends at the MD's shortest pair; nothing closer than that is left."""
-    structures, details = generate("a-Si", density_g_cm3=2.5, n_atoms=64, n_replicas=1, steps=16, seed=0,
-                                   progress=False, return_details=True)  # fmt: skip
-    config, chemistry = details["config"], details["chemistry"]
+    run = generate("a-Si", density_g_cm3=2.5, n_atoms=64, n_replicas=1, steps=16, seed=0, progress=False)
+    config, chemistry = run.config, run.chemistry
     assert (config["preset"], config["corrector_steps"], config["n_restarts"], config["restart_mode"]) == (
         "quality", 4, 12, "local")  # fmt: skip
     assert config["cn_reference"]["Si"] == chemistry.coordination_at(2.5)["Si"] and config["cn_range"] is None
     assert config["d_min"]["final"]["Si-Si"] == pytest.approx(chemistry.shortest["Si-Si"])
     assert config["bond_cutoffs"] == {"Si-Si": chemistry.bond_cutoffs["Si-Si"]}
-    fast = generate("a-Si", density_g_cm3=2.5, n_atoms=64, steps=16, preset="fast", progress=False,
-                    return_details=True)[1]["config"]  # fmt: skip
+    fast = generate("a-Si", density_g_cm3=2.5, n_atoms=64, steps=16, preset="fast", progress=False).config
     assert (fast["corrector_steps"], fast["n_restarts"]) == (0, 0)

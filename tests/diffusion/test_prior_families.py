@@ -37,13 +37,13 @@ def test_family_name_resolves_to_the_nearest_member(family_dir):
 
 
 def test_generate_records_the_member_it_used(family_dir):
-    kwargs = dict(n_atoms=8, n_replicas=1, steps=2, seed=0, progress=False, d_min=None, return_details=True)
-    structures, details = generate("x", density_g_cm3=1.1, **kwargs)
-    assert details["config"]["prior_file"] == str(family_dir / "x@1.0.pt")
+    kwargs = dict(n_atoms=8, n_replicas=1, steps=2, seed=0, progress=False, d_min=None)
+    run = generate("x", density_g_cm3=1.1, **kwargs)
+    assert run.config["prior_file"] == str(family_dir / "x@1.0.pt")
     # a start from given structures (rescaled to the density asked for) follows that density too
-    _, details = generate("x", density_g_cm3=2.8, init=structures[0], t_start=0.1,
-                          **{k: v for k, v in kwargs.items() if k != "n_atoms"})  # fmt: skip
-    assert details["config"]["prior_file"] == str(family_dir / "x.pt")
+    again = generate("x", density_g_cm3=2.8, init=run.structures[0], t_start=0.1,
+                     **{k: v for k, v in kwargs.items() if k != "n_atoms"})  # fmt: skip
+    assert again.config["prior_file"] == str(family_dir / "x.pt")
 
 
 def test_bundled_families_point_at_bundled_priors_trained_at_their_density():

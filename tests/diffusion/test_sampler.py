@@ -72,9 +72,9 @@ def test_euler_maruyama_reproduces_a_gaussian_target():
 def test_same_seed_same_structures_and_different_seed_differs():
     net = tiny_network()
     options = dict(density_g_cm3=2.0, n_atoms=40, n_replicas=2, steps=12, n_restarts=1, progress=False)
-    first = generate(net, seed=3, **options)
-    second = generate(net, seed=3, **options)
-    other = generate(net, seed=4, **options)
+    first = generate(net, seed=3, **options).structures
+    second = generate(net, seed=3, **options).structures
+    other = generate(net, seed=4, **options).structures
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.positions, b.positions)
     assert not np.allclose(first[0].positions, other[0].positions)
@@ -85,7 +85,7 @@ def test_veto_keeps_every_pair_above_d_min():
     d_min = 1.2
     structures = generate(
         net, density_g_cm3=2.0, n_atoms=64, n_replicas=3, steps=30, d_min=d_min, n_restarts=1, progress=False
-    )
+    ).structures
     positions, cells, numbers, batch = batch_from_atoms(structures)
     assert min_pair_distance(positions, cells, batch) >= d_min - 1e-4
 
@@ -226,10 +226,8 @@ def test_guidance_hook_is_called_and_added():
 
 def test_generate_cell_composition_crystal_seed_and_outputs(tmp_path):
     net = tiny_network(species=(6, 14))
-    structures, details = generate(
-        net, density_g_cm3=2.5, n_atoms=50, composition={"C": 0.7, "Si": 0.3}, steps=5, progress=False,
-        return_details=True,
-    )  # fmt: skip
+    run = generate(net, density_g_cm3=2.5, n_atoms=50, composition={"C": 0.7, "Si": 0.3}, steps=5, progress=False)
+    structures, details = run.structures, {"config": run.config}
     atoms = structures[0]
     assert sorted(atoms.get_chemical_symbols()).count("C") == 35
     density = atoms.get_masses().sum() / atoms.get_volume() / 0.602214
@@ -244,7 +242,7 @@ def test_generate_cell_composition_crystal_seed_and_outputs(tmp_path):
     seed_crystal = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)
     seeded = generate(
         silicon, density_g_cm3=2.2, n_atoms=64, init=[seed_crystal], t_start=0.05, steps=5, progress=False
-    )
+    ).structures
     assert len(seeded[0]) == 64
     summary = summarize(seeded, bond_cutoffs=2.75, cn_range={14: (4, 4)})
     assert summary["coordination"]["Si"]["fractions"].get("4", 0) > 0.5  # lightly noised crystal stays mostly 4-fold

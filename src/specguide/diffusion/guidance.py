@@ -24,22 +24,46 @@ cell size, since a structure-averaged spectrum moves by O(1/N) when one atom mov
   fade as the fit improves).
 
 Guidance acts only for ``t ≤ t_guide``. The spectra and their gradient are computed in ``dtype``: the sampler's
-precision by default (float64). ``dtype=torch.float32`` makes a 1000-atom g(r) loss and gradient 1.4-2x faster
-timed alone but a guided sampler step only ~5-10 % faster, and it changes the guidance by ~1e-5 relative, enough
-for a stochastic trajectory to end elsewhere, so results made with float64 are not reproduced exactly.
+precision by default (float64). ``dtype=torch.float32`` computes them in single precision: cheaper, but it changes
+the guidance slightly, enough for a stochastic trajectory to end elsewhere, so results made with float64 are not
+reproduced exactly (timings: docs/benchmarks.md, ``bench/invert.py``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
+from specguide.config import Config
 from specguide.observables.target import Target, total_loss
 from specguide.structure import wrap_positions
 
 FORMS = ("x0", "dps")
 STEPS = ("weight", "normalized")
+SCHEDULES = ("two-stage", "guided")
+DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
+
+
+@dataclass
+class GuidanceConfig(Config):
+    """How an inversion guides (``config.json``'s ``"guidance"``): ``strength`` (ξ for ``step="normalized"``, w for
+    ``step="weight"``), ``form`` (``"x0"`` or ``"dps"``), ``schedule`` (``"two-stage"``: an unconditional pass,
+    then guided from ``t_guide``; ``"guided"``: one pass guided for t ≤ ``t_guide``)."""
+
+    strength: float = DEFAULT_STRENGTH
+    form: str = "x0"
+    step: str = "normalized"
+    schedule: str = "two-stage"
+    t_guide: float = 0.6
+
+    def __post_init__(self) -> None:
+        if self.form not in FORMS or self.step not in STEPS or self.schedule not in SCHEDULES:
+            raise ValueError(f"guidance: form one of {FORMS}, step one of {STEPS}, schedule one of {SCHEDULES}; got "
+                             f"{self.form!r}, {self.step!r}, {self.schedule!r}")  # fmt: skip
+        if not 0 < self.t_guide <= 1:
+            raise ValueError(f"t_guide must be in (0, 1], got {self.t_guide}")
 
 
 class SpectralGuidance:

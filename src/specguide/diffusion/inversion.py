@@ -34,23 +34,61 @@ from ase.data import atomic_masses, chemical_symbols
 
 from specguide.analysis.summary import summarize
 from specguide.chemistry import numbers_for_composition, parse_composition, to_z
-from specguide.diffusion.guidance import SpectralGuidance
+from specguide.config import Config, field_names
+from specguide.diffusion.guidance import DEFAULT_STRENGTH, GuidanceConfig, SpectralGuidance
 from specguide.diffusion.sampler import (
     PRIOR_META_KEYS,
+    GenerateConfig,
     SamplerCheckpoint,
     generate,
     prior_chemistry,
 )
 from specguide.graph import batch_from_atoms, perpendicular_widths
-from specguide.io import InputError, write_atomically, write_results
+from specguide.io import InputError, read_structures, write_atomically, write_results
 from specguide.observables.measured import TargetSpec, load_target, parse_target_spec
 from specguide.observables.registry import SPECS, SURROGATE_KINDS
 from specguide.observables.target import Target
 from specguide.pretrained import load_prior, prior_families, resolve_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, number_density, volume_at_density
 
-SCHEDULES = ("two-stage", "guided")
-DEFAULT_STRENGTH = 30.0  # ξ for step="normalized" (see bench/invert_ood.py for the sweep behind it)
+__all__ = ["DEFAULT_STRENGTH", "InvertConfig", "InversionResult", "invert", "write_inversion"]
+
+
+@dataclass
+class InvertConfig(Config):
+    """What :func:`invert` is asked for (``config.json``'s ``"invert"``; see :func:`invert` for each setting).
+
+    ``targets``: ``KIND:FILE[:key=value,...]`` strings; ``density_g_cm3``: one density or a scan; ``sampling``: the
+    :class:`~specguide.diffusion.sampler.GenerateConfig` of every pass (its density is the one being run);
+    ``guidance``: the :class:`~specguide.diffusion.guidance.GuidanceConfig`; ``init``: ``"random"``,
+    ``"crystal"`` or a structure file.
+    """
+
+    targets: list[str] = field(default_factory=list)
+    density_g_cm3: float | str | list[float] | None = None
+    sampling: GenerateConfig = field(default_factory=lambda: GenerateConfig(n_replicas=4))
+    guidance: GuidanceConfig = field(default_factory=GuidanceConfig)
+    init: str = "random"
+    scan_replicas: int = 2
+    scan_range: tuple[float, float] | None = None
+    surrogate: str | None = None
+
+    def with_settings(self, **settings: Any) -> InvertConfig:
+        """A copy with ``settings`` given by field name of this config, its guidance or its sampling."""
+        own, guided, sampled = field_names(InvertConfig), field_names(GuidanceConfig), field_names(GenerateConfig)
+        unknown = set(settings) - own - guided - sampled
+        if unknown:
+            raise TypeError(f"invert() got unknown settings {sorted(unknown)}")
+        guidance = self.guidance.replace(**{k: v for k, v in settings.items() if k in guided and k not in own})
+        sampling = self.sampling.replace(**{k: v for k, v in settings.items() if k in sampled and k not in own})
+        return self.replace(**{k: v for k, v in settings.items() if k in own}, guidance=guidance, sampling=sampling)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> InvertConfig:
+        config = super().from_dict(data)
+        sampling = GenerateConfig.from_dict(data["sampling"]) if "sampling" in data else config.sampling
+        scan = None if config.scan_range is None else tuple(config.scan_range)
+        return config.replace(sampling=sampling, scan_range=scan)
 
 
 @dataclass
@@ -174,35 +212,14 @@ def with_surrogate(
 
 def invert(
     prior: str | Path,
-    targets: Sequence[str | TargetSpec | Target],
+    targets: Sequence[str | TargetSpec | Target] | None = None,
+    config: InvertConfig | None = None,
     *,
-    density_g_cm3: float | str | Sequence[float],
-    n_atoms: int,
-    n_replicas: int = 4,
-    steps: int = 256,
-    seed: int = 0,
-    preset: str = "quality",
-    corrector_steps: int | None = None,
-    strength: float = DEFAULT_STRENGTH,
-    form: str = "x0",
-    step: str = "normalized",
-    schedule: str = "two-stage",
-    t_guide: float = 0.6,
-    init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
-    cell: Any = None,
-    composition: dict[str, float] | str | None = None,
-    n_restarts: int | None = None,
-    restart_mode: str | None = None,
-    t_restart: float | None = None,
-    cn_range: dict | None = None,
-    bond_cutoffs: dict | float | None = None,
-    d_min: Any = "auto",
-    scan_replicas: int = 2,
-    scan_range: tuple[float, float] | None = None,
-    surrogate: str | Path | None = None,
+    init: str | ase.Atoms | Sequence[ase.Atoms] | None = None,
     progress: bool = True,
     notify: Callable[[str], None] | None = None,
     checkpoint: SamplerCheckpoint | None = None,
+    **settings: Any,
 ) -> InversionResult:
     """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
 
@@ -217,12 +234,33 @@ def invert(
     what the cell cannot resolve). ``checkpoint``: a :class:`~specguide.diffusion.sampler.SamplerCheckpoint` that
     saves every stage's progress, so that the same call after an interruption continues where it stopped. The
     same ``seed`` gives the same structures.
+
+    The settings are an :class:`InvertConfig` (``config``), with ``settings`` (field names of it, of its
+    ``guidance`` or of its ``sampling``, e.g. ``strength=``, ``n_atoms=``) replacing its fields; ``targets``
+    replaces its targets (and may hold :class:`~specguide.observables.target.Target` objects), ``init`` its
+    start (and may hold structures).
     """
     started = time.perf_counter()
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if not 0 < t_guide <= 1:
-        raise ValueError(f"t_guide must be in (0, 1], got {t_guide}")
+    request = (InvertConfig() if config is None else config).with_settings(**settings)
+    if targets is not None:
+        request = request.replace(targets=[t if isinstance(t, str) else getattr(t, "label", str(t)) for t in targets])
+    else:
+        targets = list(request.targets)
+    if init is None:
+        init = request.init
+    elif isinstance(init, str):
+        request = request.replace(init=init)
+    if isinstance(init, str) and init not in ("random", "crystal"):
+        init = read_structures(Path(init))
+    asked, guided = request.sampling, request.guidance
+    density_g_cm3, scan_replicas, scan_range, surrogate = (
+        request.density_g_cm3, request.scan_replicas, request.scan_range, request.surrogate)  # fmt: skip
+    n_atoms, n_replicas, steps, seed, preset, cell, composition, cn_range, bond_cutoffs, d_min = (
+        asked.n_atoms, asked.n_replicas, asked.steps, asked.seed, asked.preset, asked.cell, asked.composition,
+        asked.cn_range, asked.bond_cutoffs, asked.d_min)  # fmt: skip
+    strength, form, step, schedule, t_guide = guided.strength, guided.form, guided.step, guided.schedule, guided.t_guide
+    if density_g_cm3 is None:
+        raise TypeError("invert() needs density_g_cm3 (g/cm³, a scan LO:HI:N or 'auto')")
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
         raise ValueError("n_replicas and n_atoms must be positive integers")
     if isinstance(density_g_cm3, str) and density_g_cm3.strip().lower() == "auto":
@@ -299,11 +337,8 @@ def invert(
         guidance = SpectralGuidance(loaded, strength, form=form, step=step,
                                     t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
                                     score=network)  # fmt: skip
-        common = dict(density_g_cm3=density, n_atoms=n_atoms, n_replicas=replicas, steps=steps, cell=cell,
-                      preset=preset, corrector_steps=corrector_steps,
-                      composition=composition, n_restarts=n_restarts, restart_mode=restart_mode, cn_range=cn_range,
-                      t_restart=t_restart,
-                      bond_cutoffs=bond_cutoffs, d_min=d_min, progress=progress, return_details=True)  # fmt: skip
+        common = dict(progress=progress)
+        base = asked.replace(density_g_cm3=density, n_replicas=replicas)
         stages = {}
         scope = None if checkpoint is None else checkpoint.scope(f"density{density:g}_seed{run_seed}")
 
@@ -311,20 +346,19 @@ def invert(
             return None if scope is None else scope.scope(name)
 
         if seeds_init is None and schedule == "two-stage":
-            first, details = generate(network, seed=run_seed, checkpoint=stage("unconditional"), **common)
-            stages["unconditional"] = details["report"]
-            structures, details = generate(network, seed=run_seed + 1, init=first, t_start=t_guide,
-                                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
+            first = generate(network, base, seed=run_seed, checkpoint=stage("unconditional"), **common)
+            stages["unconditional"] = first.report
+            run = generate(network, base, seed=run_seed + 1, init=first.structures, t_start=t_guide,
+                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
         elif seeds_init is None:
-            structures, details = generate(network, seed=run_seed, guidance=guidance, checkpoint=stage("guided"),
-                                           **common)  # fmt: skip
+            run = generate(network, base, seed=run_seed, guidance=guidance, checkpoint=stage("guided"), **common)
         else:
-            structures, details = generate(network, seed=run_seed, init=seeds_init, t_start=t_guide,
-                                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
-        stages["guided"] = details["report"]
-        return structures, loaded, {"stages": stages, "sampling": details["config"], "loss_history": guidance.history,
-                                    "prior_file": meta["path"], "chemistry": details["chemistry"],
-                                    "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
+            run = generate(network, base, seed=run_seed, init=seeds_init, t_start=t_guide, guidance=guidance,
+                           checkpoint=stage("guided"), **common)  # fmt: skip
+        stages["guided"] = run.report
+        return run.structures, loaded, {"stages": stages, "sampling": run.config, "loss_history": guidance.history,
+                                        "prior_file": meta["path"], "chemistry": run.chemistry,
+                                        "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
 
     scan = None
     if len(densities) > 1:
@@ -390,7 +424,7 @@ def invert(
         "preset": preset,
         "corrector_steps": sampling["corrector_steps"],
         "seed": seed,
-        "guidance": {"strength": strength, "form": form, "step": step, "schedule": schedule, "t_guide": t_guide},
+        "guidance": guided.to_dict(),
         "init": init if isinstance(init, str) else f"{len(seeds_init)} structure(s)",
         "cell": None if cell is None else np.asarray(cell, dtype=float).tolist(),
         "composition": sampling["composition"],
@@ -404,6 +438,8 @@ def invert(
         "scan_range": scan_range,
         "sampling": details["sampling"],
         "reports": details["stages"],
+        "command": "invert",
+        "invert": request.to_dict(),
     }
     summary["loss_history"] = [round(v, 6) for v in details["loss_history"]]
     return InversionResult(structures, loaded, config, summary, spectra)

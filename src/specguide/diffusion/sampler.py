@@ -34,7 +34,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from specguide.chemistry import (
     parse_composition,
     to_z,
 )
+from specguide.config import Config, pairs_from_json, ranges_from_json
 from specguide.graph import (
     atoms_from_batch,
     neighbor_graph,
@@ -762,34 +763,68 @@ def prior_chemistry(meta: dict | None) -> Chemistry | None:
     return Chemistry.from_dict(data) if data else None
 
 
+@dataclass
+class GenerateConfig(Config):
+    """What :func:`generate` is asked for (``config.json``'s ``"generate"``; see :func:`generate` for each setting).
+
+    ``density_g_cm3`` (g/cm³) and ``n_atoms`` (or seed structures) are needed; ``None`` elsewhere means the
+    preset's or the prior's own value. ``cell``, ``composition``, ``bond_cutoffs``, ``cn_range`` and ``d_min``
+    take the forms :func:`generate` documents; their JSON forms are read back by :meth:`from_dict`.
+    """
+
+    density_g_cm3: float | None = None
+    n_atoms: int | None = None
+    n_replicas: int = 1
+    steps: int = 256
+    seed: int = 0
+    preset: str = "quality"
+    corrector_steps: int | None = None
+    snr: float = 0.16
+    cell: Any = None
+    composition: dict[str, float] | str | None = None
+    t_start: float | None = None
+    t_min: float = T_MIN
+    n_restarts: int | None = None
+    t_restart: float | None = None
+    restart_mode: str | None = None
+    bond_cutoffs: PairValues | None = None
+    cn_range: dict | None = None
+    d_min: Any = "auto"
+    max_reinit: int = 3
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GenerateConfig:
+        config = super().from_dict(data)
+        d_min = config.d_min
+        if isinstance(d_min, dict) and "final" in d_min:  # a VetoSchedule as to_dict() wrote it
+            d_min = VetoSchedule(**{k: pairs_from_json(v) for k, v in d_min.items()})
+        bond_cutoffs, cn_range = pairs_from_json(config.bond_cutoffs), ranges_from_json(config.cn_range)
+        return config.replace(bond_cutoffs=bond_cutoffs, cn_range=cn_range, d_min=pairs_from_json(d_min))
+
+
+@dataclass
+class Generation:
+    """What :func:`generate` returns: the structures (``info``: replica, seed, sampling counters), ``config`` (every
+    setting as it ran, resolved: ``config.json``), the sampler's ``report``, the prior's ``chemistry`` where it covers
+    the structures' species (else None) and the ``request`` as asked (reruns it)."""
+
+    structures: list[ase.Atoms]
+    config: dict
+    report: dict
+    chemistry: Chemistry | None
+    request: GenerateConfig
+
+
 def generate(
     prior: str | Path | torch.nn.Module | ScoreFn,
+    config: GenerateConfig | None = None,
     *,
-    density_g_cm3: float,
-    n_atoms: int | None = None,
-    n_replicas: int = 1,
-    steps: int = 256,
-    seed: int = 0,
-    preset: str = "quality",
-    corrector_steps: int | None = None,
-    snr: float = 0.16,
-    cell: Any = None,
-    composition: dict[str, float] | str | None = None,
     init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
-    t_start: float | None = None,
-    t_min: float = T_MIN,
-    n_restarts: int | None = None,
-    t_restart: float | None = None,
-    restart_mode: str | None = None,
-    bond_cutoffs: PairValues | None = None,
-    cn_range: dict | None = None,
-    d_min: PairValues | str | None = "auto",
     guidance: GuidanceFn | None = None,
-    max_reinit: int = 3,
     progress: bool = True,
-    return_details: bool = False,
     checkpoint: SamplerCheckpoint | None = None,
-):
+    **settings: Any,
+) -> Generation:
     """Generate ``n_replicas`` periodic structures of ``n_atoms`` atoms at ``density_g_cm3`` from a prior.
 
     - ``prior``: a checkpoint path or bundled name (:func:`~specguide.pretrained.load_prior`), a
@@ -817,10 +852,16 @@ def generate(
     - ``checkpoint``: a :class:`SamplerCheckpoint` that saves progress, so that the same call after an interruption
       continues where it stopped and gives the same structures.
 
-    Returns a list of ``ase.Atoms`` (``info`` holds replica, seed and sampling counters); with
-    ``return_details=True`` returns ``(structures, {"config": every parameter, "report": SampleReport dict,
-    "chemistry": the prior's Chemistry or None})``.
+    The settings are a :class:`GenerateConfig` (``config``), with ``settings`` (its field names as keywords)
+    replacing its fields; ``init``, ``guidance``, ``progress`` and ``checkpoint`` are not part of it. Returns a
+    :class:`Generation`.
     """
+    request = (GenerateConfig() if config is None else config).replace(**settings)
+    if request.density_g_cm3 is None:
+        raise TypeError("generate() needs density_g_cm3 (g/cm³)")
+    (density_g_cm3, n_atoms, n_replicas, steps, seed, preset, corrector_steps, snr, cell, composition, t_start, t_min,
+     n_restarts, t_restart, restart_mode, bond_cutoffs, cn_range, d_min, max_reinit) = (
+        getattr(request, f.name) for f in fields(GenerateConfig))  # fmt: skip
     meta: dict = {}
     if isinstance(prior, (str, Path)):
         network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
@@ -963,9 +1004,8 @@ def generate(
         )
         if report.defects_per_cycle:
             atoms.info["defects"] = report.defects_per_cycle[-1][r]
-    if return_details:
-        return structures, {"config": config, "report": report.to_dict(), "chemistry": chemistry if covers else None}
-    return structures
+    config["generate"] = request.to_dict()  # the request as asked: GenerateConfig.from_dict reruns it
+    return Generation(structures, config, report.to_dict(), chemistry if covers else None, request)
 
 
 def _jsonable_pairs(values):
