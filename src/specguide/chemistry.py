@@ -278,6 +278,23 @@ def parse_composition(text: str | Mapping[str, float]) -> dict[str, float]:
     return {s: v / total for s, v in amounts.items() if v > 0}
 
 
+def parse_cn_ranges(texts: list[str] | None) -> dict[str, tuple[int, int]] | None:
+    """``["Si:4-4"]`` → ``{"Si": (4, 4)}`` (``InputError`` with the fix for anything malformed)."""
+    if not texts:
+        return None
+    ranges = {}
+    for text in texts:
+        symbol, _, span = text.partition(":")
+        try:
+            lo, hi = (int(v) for v in span.split("-"))
+        except ValueError:
+            raise InputError(f"--cn-range {text!r}: write SYMBOL:LO-HI, e.g. Si:4-4") from None
+        if symbol not in atomic_numbers or not 0 <= lo <= hi:
+            raise InputError(f"--cn-range {text!r}: need a known element symbol and 0 <= LO <= HI, e.g. Si:3-4")
+        ranges[symbol] = (lo, hi)
+    return ranges
+
+
 def composition_of(structures: Sequence[ase.Atoms]) -> dict[str, float]:
     """Atomic fractions pooled over ``structures``, sorted by atomic number."""
     numbers = np.concatenate([a.numbers for a in structures])

@@ -12,10 +12,10 @@ from pathlib import Path
 import ase.io
 import numpy as np
 
-from specguide.api import compute_spectrum
 from specguide.chemistry import coordination_fractions
 from specguide.diffusion.inversion import InversionResult, invert, write_inversion
 from specguide.io import refuse_overwrite, write_atomically, write_json
+from specguide.observables.spectrum import compute_spectrum
 from specguide.pretrained import load_md_dataset
 
 DEMO_DATASET = "a-Si_2.5"

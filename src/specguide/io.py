@@ -130,6 +130,24 @@ def read_structures(
     return frames
 
 
+def as_structures(
+    structures: str | Path | ase.Atoms | Sequence[str | Path | ase.Atoms], *, types: str | Sequence[str] | None = None
+) -> list[ase.Atoms]:
+    """A list of ``ase.Atoms`` from an ``ase.Atoms``, a structure file (every frame, :func:`read_structures`) or a
+    sequence of either; Atoms given as such are checked as files are (:func:`check_structure`)."""
+    items = [structures] if isinstance(structures, (str, Path, ase.Atoms)) else list(structures)
+    frames = []
+    for k, item in enumerate(items):
+        if isinstance(item, ase.Atoms):
+            check_structure(item, f"structure {k}")
+            frames.append(item)
+        else:
+            frames += read_structures(item, types=types)
+    if not frames:
+        raise InputError("no structures given")
+    return frames
+
+
 def check_structure(atoms: ase.Atoms, where: str, periodic: bool = True) -> None:
     """Raise ``InputError`` if ``atoms`` is empty, has unknown elements, a degenerate cell or overlaps."""
     if len(atoms) == 0:

@@ -296,3 +296,16 @@ def load_md_dataset(name_or_path: str | Path, split: str | None = None) -> list[
     """A bundled MD data set by name (``"a-Si_2.5"``) or an ``.npz`` written by ``scripts/build_md_datasets.py``
     (:func:`specguide.datasets.md.read_md_dataset`). ``split``: None (all), 'train' or 'test' (held-out replicas)."""
     return read_md_dataset(resolve("MD data set", name_or_path), split)
+
+
+EXAMPLES = {"a-Si": "a-Si_2.5", "a-C": "a-C_2.0", "a-SiO2": "a-SiO2_2.2"}  # a family's example: its middle density
+
+
+def example_structure(name: str) -> ase.Atoms:
+    """A held-out replica of a bundled MD data set (``"a-Si_1.5"``, or a family name: ``"a-Si"`` is ``a-Si_2.5``);
+    ``ValueError`` naming the data sets for anything else."""
+    dataset = EXAMPLES.get(name, name)
+    if dataset not in list_md_datasets():
+        raise ValueError(f"no bundled data set {name!r}; choose one of {', '.join(list_md_datasets())}")
+    held_out = load_md_dataset(dataset, split="test") or load_md_dataset(dataset)
+    return held_out[0]

@@ -34,6 +34,21 @@ class Analysis:
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
+def parse_cutoffs(texts: Sequence[str] | None) -> dict[str, float]:
+    """``["Si-Si=2.85"]`` → ``{"Si-Si": 2.85}`` (``InputError`` with the fix for anything malformed)."""
+    cutoffs = {}
+    for text in texts or []:
+        pair, _, value = text.partition("=")
+        try:
+            distance = float(value)
+        except ValueError:
+            distance = -1.0
+        if "-" not in pair or not distance > 0:
+            raise InputError(f"--cutoff {text!r}: write PAIR=Å with a positive distance, e.g. Si-Si=2.85")
+        cutoffs[pair.strip()] = distance
+    return cutoffs
+
+
 def _stats(values: np.ndarray) -> dict[str, float]:
     values = np.asarray(values, dtype=np.float64)
     return {"mean": float(values.mean()), "std": float(values.std())} if values.size else {"mean": None, "std": None}

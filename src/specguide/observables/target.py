@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from specguide.observables.base import Observable
+from specguide.observables.registry import DEFAULT_Q_MAX, DEFAULT_Q_MIN, DEFAULT_R_MAX, build_observable, spec_of
 
 
 @dataclass
@@ -67,6 +69,45 @@ class Target:
                 f"{self.label or 'target'}: the target is zero everywhere on the grid it guides; "
                 "check the units of x (Å vs nm, Å⁻¹ vs nm⁻¹) and the range"
             )
+
+    @classmethod
+    def from_arrays(
+        cls, kind: str, x, y, err=None, *, weight: float = 1.0, label: str | None = None, **grid: float | str | None
+    ) -> Target:
+        """A target from arrays: ``x`` in the kind's own unit (Å, Å⁻¹, degrees, eV: its row of
+        :data:`~specguide.observables.registry.SPECS`), ``y`` its quantity, ``err`` (optional) the error of y.
+
+        The observable is the kind's with the grid settings ``grid`` (``r_max``, ``dr``, ``sigma``, ``q_min``,
+        ``q_max``, ``dq``, ``weighting``, ``surrogate``, ...: :func:`~specguide.observables.registry.build_observable`);
+        by default a real-space grid ends at the data's last r (at most the default reach) and a reciprocal one spans
+        the data's Q range within the default one. ``y`` is interpolated onto the grid; grid points outside the data
+        carry no weight, ``err`` gives weights 1/err² (mean 1). Scale and offset are fitted where the row says so.
+        No file conversions, instrument terms or box view are applied: for measured files give ``KIND:FILE``.
+        """
+        row = spec_of(kind)
+        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+        if x.shape != y.shape or len(x) < 5 or not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise ValueError(f"{kind}: give x and y as finite arrays of the same length (at least 5 points)")
+        order = np.argsort(x)
+        x, y = x[order], y[order]
+        options = dict(grid)
+        if row.space == "real":
+            options.setdefault("r_max", min(DEFAULT_R_MAX, float(x.max())))
+        elif row.space == "reciprocal" and not row.surrogate:
+            options.setdefault("q_min", max(DEFAULT_Q_MIN, float(x.min())))
+            options.setdefault("q_max", min(DEFAULT_Q_MAX, float(x.max())))
+        observable = build_observable(kind, **options)
+        points = observable.grid.numpy()
+        inside = (points >= x[0]) & (points <= x[-1])
+        weights = inside.astype(float)
+        if err is not None:
+            e = np.asarray(err, dtype=float).ravel()[order]
+            if e.shape != x.shape or not (np.isfinite(e).all() and (e > 0).all()):
+                raise ValueError(f"{kind}: err must hold one positive, finite error per point")
+            weights = np.where(inside, np.interp(points, x, 1.0 / e**2), 0.0)
+            weights = weights / weights[inside].mean()
+        return cls(observable, np.interp(points, x, y), weights, weight=weight, fit_scale=row.fit, fit_offset=row.fit,
+                   label=label or f"{kind}:arrays", kind=kind, raw=(x, y))  # fmt: skip
 
     def fitted(self, spectra: torch.Tensor, realign: bool = False) -> torch.Tensor:
         """``a A(F) + b`` per replica: ``A`` the :attr:`alignment` (shift and broadening, chosen on the ensemble

@@ -17,6 +17,7 @@ import ase
 import numpy as np
 
 from specguide.pretrained import resolve
+from specguide.sites.defaults import DEFAULT_SITE_DATA
 
 
 @dataclass
@@ -74,7 +75,7 @@ class SiteDataset:
 
 def load_site_dataset(path: str | Path | None = None) -> SiteDataset:
     """Load a site data set: a file, or a bundled one by name (default: the bundled ``O-K_SiO``)."""
-    path = resolve("site data set", "O-K_SiO" if path is None else path)
+    path = resolve("site data set", DEFAULT_SITE_DATA if path is None else path)
     with np.load(path) as z:
         off = z["offsets"]
         pos, num, sh = z["positions"].astype(np.float64), z["numbers"].astype(int), z["shells"].astype(int)

@@ -1,0 +1,5 @@
+"""``python -m specguide.cli``: the ``specguide`` command."""
+
+from specguide.cli.common import run
+
+run()
