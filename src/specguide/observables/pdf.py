@@ -87,7 +87,7 @@ class _BinnedGaussianMoments(torch.autograd.Function):
     """``out[p, b] = Σ_{e: index_e = b} w_e exp(-u_e²/2) u_e^p / p!`` (``w = 1`` if None), ``[P+1, n_bins]``.
 
     Kept one contiguous row per order ``p`` (the rows built by ``B_p = B_{p−1} u / p``, scattered along the
-    bins in one call, and the gradient gathered per row): 2-3x faster than one row per sample with the orders as
+    bins in one call, and the gradient gathered per row), rather than one row per sample with the orders as
     columns, whose construction and scatter stride through memory. The backward uses
     ``∂B_p/∂u = B_{p−1} − u B_p``.
     """
