@@ -157,3 +157,14 @@ def test_spectra_bundle_round_trip_pads_cells_of_different_sizes(tmp_path):
     save_spectra_bundle(path, [diamond, graphite], spectra, [[0, 3, 7], [1, 5]], ["d", "g"])
     with pytest.raises(InputError, match="b.npz: structure 1 has a site beyond its 4 atoms"):
         load_spectra_bundle(path)
+
+
+def test_a_file_normalised_differently_is_named(tiny_spectra_dir, tmp_path):
+    """The a-C DFT set's crystal files are ~40x weaker than its amorphous ones: such a file is reported, the
+    others are not."""
+    shutil.copytree(tiny_spectra_dir, tmp_path / "set")
+    weak = tmp_path / "set" / "spectra" / "s2.txt"
+    np.savetxt(weak, np.loadtxt(weak) / 40.0, fmt="%.8f")
+    assert load_spectra_dataset(tiny_spectra_dir / "structures", tiny_spectra_dir / "spectra").scale_outliers() == []
+    messages = load_spectra_dataset(tmp_path / "set" / "structures", tmp_path / "set" / "spectra").scale_outliers()
+    assert len(messages) == 1 and "s2.txt" in messages[0] and "normalised differently" in messages[0]

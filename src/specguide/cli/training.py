@@ -137,6 +137,8 @@ def train_surrogate_command(
         if not resume:
             refuse_overwrite(out, force, directory=False)
         dataset = load_spectra_dataset(structures, spectra or None, absorber=absorber)
+        for message in dataset.scale_outliers():
+            err.print(f"warning: {message}", markup=False)
         species = tuple(sorted({int(z) for atoms in dataset.structures for z in atoms.numbers}))
         config = SurrogateConfig(species=species, n_grid=dataset.n_grid, hidden=hidden, n_layers=layers, cutoff=cutoff,
                                  angular_channels=angular_channels)  # fmt: skip

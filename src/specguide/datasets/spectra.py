@@ -55,6 +55,22 @@ class SpectraDataset:
     def __len__(self) -> int:
         return len(self.structures)
 
+    def scale_outliers(self, factor: float = 10.0) -> list[str]:
+        """One message per file whose spectra are ``factor`` times stronger or weaker than the rest (median norm
+        of its sites' spectra against the median over all files): usually a file normalised another way, which
+        the surrogate would learn as structure and which makes relative errors meaningless."""
+        medians = np.array([float(np.median(np.linalg.norm(s, axis=1))) if len(s) else np.nan for s in self.spectra])
+        typical = float(np.nanmedian(medians))
+        messages = []
+        for k, median in enumerate(medians):
+            if typical > 0 and np.isfinite(median) and not typical / factor <= median <= typical * factor:
+                where = self.sources[k] if k < len(self.sources) else self.names[k]
+                messages.append(
+                    f"{where}: its spectra are {median / typical:.3g}× the others' (median norm {median:.3g} vs "
+                    f"{typical:.3g}); normalised differently? Rescale the file or leave it out"
+                )
+        return messages
+
 
 def _expand(paths: str | Path | Sequence[str | Path], suffixes: tuple[str, ...], what: str) -> list[Path]:
     if isinstance(paths, (str, Path)):
