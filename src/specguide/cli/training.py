@@ -116,7 +116,7 @@ def train_surrogate_command(
     cutoff: Annotated[float, typer.Option(help="Graph cutoff, Å.")] = 3.0,
     angular_channels: Annotated[
         int, typer.Option(help="Channels of the bond-angle invariants (0: distances only).")
-    ] = 0,
+    ] = 16,
     batch_size: Annotated[int, typer.Option(help="Structures per batch.")] = 4,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
