@@ -44,6 +44,7 @@ def test_opt_in_tuning_stops_refaulting_freed_memory_and_is_off_by_default():
     tuned, faults = _faults_per_call("1")
     default_tuned, default_faults = _faults_per_call(None)
     assert (tuned, default_tuned, _faults_per_call("0")[0]) == ("True", "False", "False")
-    # glibc's defaults hand freed memory back and fault it in again on most calls (6,000-12,000 4-KiB pages here)
-    assert default_faults > 1000
-    assert faults < 0.05 * default_faults
+    # tuned, the freed pages are reused: a call faults in almost nothing (the workload's buffers are ~5,000 pages).
+    # Without it glibc usually faults them in again on every call (6,000-12,000 pages here), but its dynamic mmap
+    # threshold sometimes adapts and reuses them too (seen once: 1 page per call), so the default is not bounded.
+    assert faults < 250, (faults, default_faults)

@@ -93,6 +93,7 @@ def test_outputs_are_checked_and_locked_before_any_work_and_force_replaces_a_res
         (["spectrum", "{structure}", "--kind", "gr", "--sigma", "1e-30"], "--sigma ≥"),  # σ/2 sub-grid: TB
         (["spectrum", "{structure}", "--kind", "gr", "--sigma", "3e11"], "wider than"),  # 6σ kernel: TB
         (["spectrum", "{structure}", "--kind", "sq", "--dq", "1e-12"], "--dq ≥"),
+        (["spectrum", "{structure}", "--kind", "gr", "--dr", "1e-5"], "--dr ≥"),  # a 6σ kernel of 180k taps: 4 TB
         (["example", "a-Si", "--out", "{afile}/x"], "is a file"),
         (["invert", "--prior", "a-Si", "--target", "gr:{gr8}", "--density", "2.33", "--atoms", "8"], "atoms"),
         (["analyze", "{structure}", "--reference", "{silica}", "--no-energy"], "same elements"),

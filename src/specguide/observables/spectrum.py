@@ -20,6 +20,7 @@ from specguide.observables.registry import (
     DEFAULT_DR,
     DEFAULT_Q_MAX,
     DEFAULT_R_MAX,
+    DEFAULT_SIGMA,
     build_observable,
     pair_range,
 )
@@ -27,6 +28,8 @@ from specguide.observables.registry import (
 MAX_GRID_POINTS = 1_000_000  # output grid points of one spectrum
 MAX_FINE_POINTS = 10_000_000  # points of the internal σ/2 histogram grid
 MAX_Q = 500.0  # Å⁻¹
+MAX_KERNEL_BYTES = 4 * 2**30  # the σ-kernel convolution of a real-space histogram, unfolded
+KERNEL_BYTES = 32  # per output point and kernel tap (measured: ~4 float64 moments)
 
 
 def check_grid(**options: float | None) -> None:
@@ -58,6 +61,14 @@ def check_grid(**options: float | None) -> None:
     if sigma is not None and sigma > r_extent:
         raise InputError(f"--sigma {sigma:g} Å: wider than the whole r range ({r_extent:g} Å); use a width of "
                          "about 0.01–0.1 Å")  # fmt: skip
+    width, step = sigma or DEFAULT_SIGMA, options.get("dr") or DEFAULT_DR
+    fine = step / max(1, math.ceil(2.0 * step / width))  # the histogram's sub-grid (observables/pdf)
+    kernel = 2 * math.ceil(6.0 * width / fine) + 1  # its 6σ Gaussian, applied at every output point
+    needed = (r_extent / step) * kernel * KERNEL_BYTES
+    if needed > MAX_KERNEL_BYTES:
+        raise InputError(f"--dr {step:g} Å with --sigma {width:g} Å: the smoothing spans {kernel:,} steps at each of "
+                         f"{r_extent / step:,.0f} points (≈ {needed / 2**30:.0f} GiB); "
+                         f"use --dr ≥ {width / 20:.3g} Å (σ/20 resolves the Gaussian)")  # fmt: skip
 
 
 def compute_spectrum(
