@@ -87,7 +87,9 @@ def crystal(tmp_path_factory):
     return path
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomized: each example builds real grids, and CI must not meet a new memory-hungry one by chance (explore
+# with --hypothesis-seed=N locally; 60 seeds passed under ulimit -v 8 GB when the grid limits were added)
+@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.sampled_from(["gr", "pdf", "sq", "adf"]),
     st.dictionaries(st.sampled_from(["--sigma", "--dr", "--q-min", "--q-max", "--dq", "--r-max"]),
