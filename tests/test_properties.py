@@ -88,7 +88,7 @@ def crystal(tmp_path_factory):
 
 
 # derandomized: each example builds real grids, and CI must not meet a new memory-hungry one by chance (explore
-# with --hypothesis-seed=N locally; 60 seeds passed under ulimit -v 8 GB when the grid limits were added)
+# by setting derandomize=False and running with --hypothesis-seed=N; 60 seeds passed under ulimit -v 8 GB)
 @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     st.sampled_from(["gr", "pdf", "sq", "adf"]),
