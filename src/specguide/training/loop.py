@@ -290,7 +290,9 @@ class CheckpointExport(pl.Callback):
         self.save = save  # save(path, network, data, training): writes the model's own checkpoint format
 
     def save_state(self, trainer) -> None:
-        write_atomically(self.lightning_path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
+        # Lightning writes the full resume state (weights, optimiser, loops); it is read back only through
+        # specguide.io's torch.load(weights_only=True) loader
+        write_atomically(self.lightning_path, trainer.save_checkpoint)
 
     def export(self, trainer, module: EMAModule) -> None:
         training = dict(self.extra)
