@@ -65,6 +65,34 @@ def test_silica_bonds_are_si_o_only_and_its_coordination_is_tetrahedral():
     assert chemistry.composition == pytest.approx({"O": 2 / 3, "Si": 1 / 3}, abs=1e-6)
     again = Chemistry.from_dict(chemistry.to_dict())
     assert again.coordination_at(5.0) == record and again.veto_table()[(8, 8)] == chemistry.shortest["O-O"]
+    assert again.curves_at(5.0) == ("2.20", chemistry.curves["2.20"])
+
+
+def test_the_recorded_reference_curves_match_a_brute_force_count_of_the_training_cells():
+    """The g(r) and bond angles a prior records (report.png draws them) peak where a brute-force count over
+    ASE's minimum-image distances puts them: the Si–O bond and the O–Si–O tetrahedral angle."""
+    cells = load_md_dataset("a-SiO2_2.2", split="train")[:3]
+    chemistry = chemistry_of(cells, source="test")
+    (density, curves), cutoff = chemistry.curves_at(None), chemistry.bond_cutoffs["O-Si"]
+    r, g, theta, p_theta = (np.asarray(curves[k]) for k in ("r", "g", "theta", "p_theta"))
+    assert density == "2.20" and len(r) == len(g) and len(theta) == len(p_theta) == 180
+    assert np.sum(p_theta) * (theta[1] - theta[0]) == pytest.approx(1.0, abs=1e-3)
+    distances, angles = [], []
+    for atoms in cells:
+        vectors = atoms.get_all_distances(mic=True, vector=True)
+        d = np.linalg.norm(vectors, axis=-1)
+        np.fill_diagonal(d, np.inf)
+        distances.append(d[np.triu_indices(len(atoms), 1)])
+        for centre in np.flatnonzero(atoms.numbers == 14):
+            bonded = np.flatnonzero(d[centre] < cutoff)
+            unit = vectors[centre, bonded] / d[centre, bonded, None]
+            cosines = (unit @ unit.T)[np.triu_indices(len(bonded), 1)]
+            angles.append(np.degrees(np.arccos(np.clip(cosines, -1, 1))))
+    counts, edges = np.histogram(np.concatenate(distances), bins=np.arange(1.0, 3.0, 0.01))
+    assert r[np.argmax(g)] == pytest.approx(edges[np.argmax(counts)] + 0.005, abs=0.02)
+    counts, edges = np.histogram(np.concatenate(angles), bins=np.arange(90.0, 131.0, 2.0))
+    peak = theta[(theta > 90) & (theta < 130)][np.argmax(p_theta[(theta > 90) & (theta < 130)])]
+    assert peak == pytest.approx(edges[np.argmax(counts)] + 1.0, abs=2.0)
 
 
 def test_excess_coordination_selects_the_classes_above_the_reference():

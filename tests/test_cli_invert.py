@@ -100,6 +100,8 @@ def test_silica_runs_from_the_command_line_with_the_prior_s_own_composition_and_
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["coordination"]) == {"O", "Si"} and summary["n_atoms"] == [48]
     assert summary["reference"]["shortest_pairs"]["O-Si"] > 1.5  # the training data's, recorded in the checkpoint
+    curves = summary["reference"]["curves"]  # the training data's g(r) and angles, drawn in report.png
+    assert curves["density_g_cm3"] == 2.2 and len(curves["r"]) == len(curves["g"]) and "σ" in curves["smoothing"]
     config = json.loads((out / "config.json").read_text())
     assert config["composition"] == {"O": pytest.approx(2 / 3), "Si": pytest.approx(1 / 3)}
     assert config["d_min"]["final"]["O-O"] > 2.0  # the veto tightens to the MD's shortest O–O pair

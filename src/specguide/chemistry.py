@@ -26,6 +26,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import ase
 import numpy as np
@@ -380,6 +381,16 @@ def shortest_pairs(structures: Sequence[ase.Atoms], reach: float = 4.0) -> dict[
     return {pair_key(c // 119, c % 119): round(float(shortest[c]), 4) for c in found}
 
 
+def _nearest_density(records: Mapping[str, Any], density_g_cm3: float | None) -> str | None:
+    """The key (a density in g/cm³, as text) of ``records`` nearest ``density_g_cm3``; the middle one if None."""
+    if not records:
+        return None
+    keys = sorted(records, key=float)
+    if density_g_cm3 is None:
+        return keys[len(keys) // 2]
+    return min(keys, key=lambda d: abs(float(d) - float(density_g_cm3)))
+
+
 @dataclass
 class Chemistry:
     """What a prior's training data say about local chemistry (see the module docstring); JSON-serialisable."""
@@ -389,6 +400,8 @@ class Chemistry:
     shortest: dict[str, float]  # "O-Si": Å
     coordination: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # density -> species -> CN
     source: str = ""
+    # density -> {"r": Å, "g": g(r), "theta": °, "p_theta": deg⁻¹, "smoothing": text}: the curves reports draw
+    curves: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -397,6 +410,7 @@ class Chemistry:
             "shortest": self.shortest,
             "coordination": self.coordination,
             "source": self.source,
+            "curves": self.curves,
         }
 
     @classmethod
@@ -407,16 +421,20 @@ class Chemistry:
             dict(data["shortest"]),
             {k: {s: dict(v) for s, v in d.items()} for k, d in data.get("coordination", {}).items()},
             str(data.get("source", "")),
+            {k: dict(v) for k, v in data.get("curves", {}).items()},
         )
 
     def coordination_at(self, density_g_cm3: float | None) -> dict[str, dict[str, float]]:
         """The coordination fractions of the training density nearest ``density_g_cm3`` (any, if None)."""
-        if not self.coordination:
-            return {}
-        keys = sorted(self.coordination, key=float)
-        if density_g_cm3 is None:
-            return self.coordination[keys[len(keys) // 2]]
-        return self.coordination[min(keys, key=lambda d: abs(float(d) - float(density_g_cm3)))]
+        key = _nearest_density(self.coordination, density_g_cm3)
+        return self.coordination[key] if key is not None else {}
+
+    def curves_at(self, density_g_cm3: float | None) -> tuple[str, dict] | None:
+        """``(density, curves)`` of the training density nearest ``density_g_cm3``: the g(r) and bond-angle
+        distribution of the training data (see :func:`specguide.observables.spectrum.structure_curves`), or None
+        for priors trained before they were recorded."""
+        key = _nearest_density(self.curves, density_g_cm3)
+        return (key, self.curves[key]) if key is not None else None
 
     def bond_table(self) -> dict[tuple[int, int], float]:
         return {split_pair(k): float(v) for k, v in self.bond_cutoffs.items()}

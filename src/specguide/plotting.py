@@ -34,14 +34,17 @@ def plot_spectrum(path: Path, x: np.ndarray, y: np.ndarray, observable, title: s
     save_figure(figure, path)
 
 
+def _band(axis, x: np.ndarray, values: np.ndarray, label: str) -> None:
+    """Mean ± std over the rows of ``values`` [S, len(x)]."""
+    mean, std = values.mean(0), values.std(0)
+    axis.plot(x, mean, color="tab:blue", lw=1.2, label=label)
+    axis.fill_between(x, mean - std, mean + std, color="tab:blue", alpha=0.3)
+
+
 def plot_inversion_report(path: Path, result) -> None:
     """The inversion at a glance: each target vs the ensemble (mean ± std), g(r), bond angles, coordination,
     the guidance loss along the trajectory and, if scanned, the density scan."""
-    import torch
-
-    from specguide.graph import batch_from_atoms, perpendicular_widths
-    from specguide.observables import BondAngleDistribution, PairDistribution
-    from specguide.observables.registry import default_r_max
+    from specguide.observables.spectrum import REPORT_ANGLE_SIGMA, structure_curves
 
     structures = result.structures
     summary = result.summary
@@ -90,27 +93,30 @@ def plot_inversion_report(path: Path, result) -> None:
         axis.legend(fontsize=7, loc="upper right" if measured else "best")
     rest = axes[len(result.targets) :]
 
-    positions, cells, numbers, batch = batch_from_atoms(structures)
-    half = float(perpendicular_widths(cells).min()) / 2
-    pdf = PairDistribution(r_max=default_r_max(half), sigma=0.05)
-    with torch.no_grad():
-        g = pdf(positions.double(), cells.double(), numbers, batch).numpy()
-        cutoff = {tuple(k.split("-")): v for k, v in summary["bond_cutoffs"].items()} if isinstance(
-            summary["bond_cutoffs"], dict) else summary["bond_cutoffs"]  # fmt: skip
-        adf = BondAngleDistribution(cutoff=cutoff, sigma=2.0)
-        angles = adf(positions.double(), cells.double(), numbers, batch).numpy()
+    curves = structure_curves(structures, summary["bond_cutoffs"])
+    reference = (summary.get("reference") or {}).get("curves")
+    reference_label = f"training MD, {reference['density_g_cm3']:.2f} g/cm³" if reference else None
     axis = rest[0]
-    axis.plot(pdf.grid.numpy(), g.mean(0), lw=1.2)
-    axis.fill_between(pdf.grid.numpy(), g.mean(0) - g.std(0), g.mean(0) + g.std(0), alpha=0.3)
+    _band(axis, curves["r"], curves["g"], f"ensemble ({len(structures)})")
+    if reference:
+        axis.plot(reference["r"], reference["g"], color="k", lw=0.9, ls="--", label=reference_label)
     shortest = summary.get("min_distance")
-    axis.set_title("g(r), number-weighted" + (f" (shortest pair {shortest:.2f} Å)" if shortest else ""), fontsize=9)
+    axis.set_title("g(r), number-weighted" + (f" (shortest pair {shortest:.2f} Å)" if shortest else "")
+                   + f"\n{curves['smoothing'].split(' (g)')[0]}", fontsize=9)  # fmt: skip
     axis.set_xlabel("r (Å)")
     axis.set_ylabel("g(r)")
+    axis.legend(fontsize=7)
     axis = rest[1]
-    axis.plot(adf.grid.numpy(), angles.mean(0), lw=1.2)
-    axis.set_title("bond-angle distribution (bonded neighbours)", fontsize=9)
+    _band(axis, curves["theta"], curves["p_theta"], f"ensemble ({len(structures)})")
+    if reference:
+        axis.plot(reference["theta"], reference["p_theta"], color="k", lw=0.9, ls="--", label=reference_label)
+    bonds = summary["bond_cutoffs"]
+    cutoffs = (", ".join(f"{pair} {value:.2f} Å" for pair, value in bonds.items()) if isinstance(bonds, dict)
+               else f"{float(bonds):.2f} Å")  # fmt: skip
+    axis.set_title(f"bond angles (bonds: {cutoffs})\nGaussian σ {REPORT_ANGLE_SIGMA:g}°", fontsize=9)
     axis.set_xlabel("angle (°)")
     axis.set_ylabel("P(θ) (1/°)")
+    axis.legend(fontsize=7)
     axis = rest[2]
     species = list(summary["coordination"])
     width = 0.8 / max(1, len(species))

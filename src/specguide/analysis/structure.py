@@ -33,6 +33,7 @@ from specguide.chemistry import (
 )
 from specguide.graph import batch_from_atoms, neighbor_graph, perpendicular_widths
 from specguide.observables import BondAngleDistribution, PairDistribution
+from specguide.observables.spectrum import structure_curves
 from specguide.structure import density_g_cm3
 
 Cutoffs = dict[tuple[str, str], float]
@@ -111,7 +112,8 @@ def chemistry_of(structures: Sequence[ase.Atoms], source: str = "") -> Chemistry
     """The :class:`~specguide.chemistry.Chemistry` of a set of periodic structures (e.g. a prior's MD snapshots).
 
     Bonded pairs are those whose partial g_ab(r) peaks within 1.2 × the sum of covalent radii; their bond cutoff is
-    the first minimum after that peak; coordination fractions are recorded per density (0.05 g/cm³ groups).
+    the first minimum after that peak; coordination fractions and the mean g(r) and bond-angle distribution (as
+    reports draw them, with those bond cutoffs) are recorded per density (0.05 g/cm³ groups).
     """
     structures = list(structures)
     if not structures:
@@ -123,19 +125,27 @@ def chemistry_of(structures: Sequence[ase.Atoms], source: str = "") -> Chemistry
             cutoffs[pair] = round(minimum, 3)
     densities = np.array([density_g_cm3(a) for a in structures])
     groups = np.round(densities / DENSITY_GROUP) * DENSITY_GROUP
-    records = {}
-    if cutoffs:
-        for value in np.unique(groups):
-            members = [a for a, g in zip(structures, groups) if g == value]
+    records, curves = {}, {}
+    bond_table = {pair_key(*pair): value for pair, value in cutoffs.items()}
+    for value in np.unique(groups):
+        members = [a for a, g in zip(structures, groups) if g == value]
+        if cutoffs:
             fractions = coordination(members, cutoffs)["species"]
             records[f"{value:.2f}"] = {s: {n: round(f, 6) for n, f in d.items()} for s, d in fractions.items()}
-    return Chemistry(
-        composition_of(structures),
-        {pair_key(*pair): value for pair, value in cutoffs.items()},
-        shortest_pairs(structures),
-        records,
-        source,
-    )
+        curves[f"{value:.2f}"] = _mean_curves(members, bond_table or None)
+    return Chemistry(composition_of(structures), bond_table, shortest_pairs(structures), records, source, curves)
+
+
+def _mean_curves(structures: Sequence[ase.Atoms], bond_cutoffs: dict[str, float] | None) -> dict:
+    """The ensemble-mean g(r) and bond-angle distribution of :func:`structure_curves`, rounded for JSON."""
+    curves = structure_curves(structures, bond_cutoffs)
+    return {
+        "r": np.round(curves["r"], 4).tolist(),
+        "g": np.round(curves["g"].mean(0), 4).tolist(),
+        "theta": np.round(curves["theta"], 4).tolist(),
+        "p_theta": np.round(curves["p_theta"].mean(0), 6).tolist(),
+        "smoothing": curves["smoothing"],
+    }
 
 
 def coordination(structures: Sequence[ase.Atoms], cutoffs: Cutoffs) -> dict:

@@ -156,6 +156,9 @@ def summarize(
             "coordination": chemistry.coordination_at(density_g_cm3),
             "shortest_pairs": chemistry.shortest,
         }
+        curves = chemistry.curves_at(density_g_cm3)
+        if curves is not None:  # the training data's g(r) and bond angles that report.png draws
+            summary["reference"]["curves"] = {"density_g_cm3": float(curves[0]), **curves[1]}
         summary["shorter_than_reference"] = {
             pair: value for pair, value in shortest_pairs.items()
             if pair in chemistry.shortest and value < chemistry.shortest[pair] - 1e-4
