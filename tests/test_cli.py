@@ -1,5 +1,7 @@
 """`specguide spectrum`: output files, headers and one-line errors with exit code 2."""
 
+import json
+
 import ase
 import ase.build
 import ase.io
@@ -118,6 +120,18 @@ def test_md_melt_quench_command(tmp_path):
     frames = ase.io.read(out / "structures.extxyz", ":")
     assert len(frames) == 1 and len(frames[0]) == 64
     assert "coordination" in (out / "config.json").read_text()
+    from specguide.api import melt_quench
+    from specguide.simulate.lammps import MeltQuenchConfig
+
+    request = MeltQuenchConfig.from_dict(json.loads((out / "config.json").read_text()))  # the typed request
+    assert (request.n_atoms, request.seed, request.protocol.melt_time, request.protocol.quench_rate) == (
+        64,
+        3,
+        0.5,
+        1e4,
+    )
+    again = melt_quench(config=request)  # the API reruns it: same seed, same structure
+    assert np.allclose(again[0].positions, frames[0].positions, atol=1e-6)
     assert runner.invoke(app, arguments + quick).exit_code == 2  # refuses to overwrite
     assert (
         runner.invoke(

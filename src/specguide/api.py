@@ -22,6 +22,7 @@ functions named in their docstrings write the same files the command does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -66,23 +67,32 @@ def example(name: str) -> ase.Atoms:
 def melt_quench(
     element: str | None = None,
     composition: str | None = None,
+    config=None,
     *,
-    density_g_cm3: float,
-    n_atoms: int,
-    n_replicas: int = 1,
-    seed: int = 0,
-    melt_time: float = 50.0,
-    quench_rate: float = 100.0,
-    **options: Any,
+    workers: int = 1,
+    done=None,
+    on_replica=None,
+    **settings: Any,
 ) -> list[ase.Atoms]:
-    """Melt-quench ``n_replicas`` amorphous cells with LAMMPS: one ``element`` or a ``composition`` formula, at
-    ``density_g_cm3``; ``melt_time`` (ps at 5000 K) and ``quench_rate`` (K/ps) set the protocol, ``options``
-    (``potential``, ``workers``, ...) as :func:`specguide.simulate.lammps.melt_quench_replicas`."""
-    from specguide.simulate.lammps import MeltQuenchProtocol, melt_quench_replicas
+    """Melt-quench amorphous cells with LAMMPS: a :class:`~specguide.simulate.lammps.MeltQuenchConfig`
+    (``config``) with ``settings`` (its field names: ``density_g_cm3``, ``n_atoms``, ``n_replicas``, ``seed``,
+    ``potential``, ``protocol``; or ``melt_time`` in ps at 5000 K and ``quench_rate`` in K/ps for the protocol)
+    replacing its fields; ``workers``, ``done`` and ``on_replica`` as
+    :func:`specguide.simulate.lammps.melt_quench_replicas` (parallel replicas, resuming, saving each at once)."""
+    from specguide.simulate.lammps import MeltQuenchConfig, melt_quench_replicas
 
-    protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
-    return melt_quench_replicas(element, composition, density_g_cm3=density_g_cm3, n_atoms=n_atoms,
-                                n_replicas=n_replicas, seed=seed, protocol=protocol, **options)  # fmt: skip
+    config = config or MeltQuenchConfig()
+    timing = {k: settings.pop(k) for k in ("melt_time", "quench_rate") if k in settings}
+    if element is not None or composition is not None:
+        settings.update(element=element, composition=composition)
+    config = config.replace(**settings)
+    if timing:
+        config = config.replace(protocol=dataclasses.replace(config.protocol, **timing))
+    config.check()
+    return melt_quench_replicas(config.element, config.composition, density_g_cm3=config.density_g_cm3,
+                                n_atoms=config.n_atoms, n_replicas=config.n_replicas, seed=config.seed,
+                                protocol=config.protocol, potential=config.potential, workers=workers, done=done,
+                                on_replica=on_replica)  # fmt: skip
 
 
 def train_prior(structures: Structures, out: str | Path, **options: Any) -> Path:
@@ -103,13 +113,15 @@ def train_surrogate(
     **options: Any,
 ) -> Path:
     """Train a per-atom XANES / EXAFS surrogate on structure files paired by name with per-atom spectrum files
-    (:func:`specguide.datasets.spectra.load_spectra_dataset`; ``spectra=None``: arrays inside extxyz files);
-    ``options`` (``kind``, ``max_time_minutes``, ``config``, ...) as
-    :func:`specguide.training.surrogate.train_surrogate`."""
-    from specguide.datasets.spectra import load_spectra_dataset
+    (:func:`specguide.datasets.spectra.load_spectra_dataset`; ``spectra=None``: arrays inside extxyz files), or on
+    a :class:`~specguide.datasets.spectra.SpectraDataset` already read; ``options`` (``kind``, ``max_time_minutes``,
+    ``config``, ...) as :func:`specguide.training.surrogate.train_surrogate`."""
+    from specguide.datasets.spectra import SpectraDataset, load_spectra_dataset
     from specguide.training.surrogate import train_surrogate as run
 
-    return run(load_spectra_dataset(structures, spectra, absorber=absorber), out, absorber=absorber, **options)
+    if not isinstance(structures, SpectraDataset):
+        structures = load_spectra_dataset(structures, spectra, absorber=absorber)
+    return run(structures, out, absorber=absorber, **options)
 
 
 def generate(prior: str | Path, config=None, *, init: Structures = "random", **settings: Any):
@@ -151,58 +163,79 @@ def analyze(
     structures: Structures,
     reference: Structures | None = None,
     cutoffs: dict | Sequence[str] | float | None = None,
-    **options: Any,
+    config=None,
+    **settings: Any,
 ):
     """Coordination, angles, rings, order and energy of ``structures`` (Atoms or files), against ``reference``;
-    ``cutoffs``: ``{"Si-Si": 2.85}`` or ``["Si-Si=2.85"]``; ``options`` (``max_ring``, ``energy``) as
-    :func:`specguide.analysis.report.analyze`; :func:`specguide.analysis.report.write_analysis` writes the files."""
+    ``cutoffs``: ``{"Si-Si": 2.85}`` or ``["Si-Si=2.85"]``; an :class:`~specguide.analysis.report.AnalyzeConfig`
+    (``config``) with ``settings`` (``max_ring``, ``energy``, ``potential``) replacing its fields;
+    :func:`specguide.analysis.report.write_analysis` writes the files."""
+    from specguide.analysis.report import AnalyzeConfig, parse_cutoffs
     from specguide.analysis.report import analyze as run
-    from specguide.analysis.report import parse_cutoffs
 
     if isinstance(cutoffs, (list, tuple)):
         cutoffs = parse_cutoffs(cutoffs)
+    config = (config or AnalyzeConfig()).replace(**settings, **({} if cutoffs is None else {"cutoffs": cutoffs}))
     references = None if reference is None else as_structures(reference)
-    return run(as_structures(structures), reference=references, cutoffs=cutoffs or None, **options)
+    return run(as_structures(structures), reference=references or None, cutoffs=config.cutoffs or None,
+               max_ring=config.max_ring, energy=config.energy, potential=config.potential)  # fmt: skip
 
 
-def sites_train(out: str | Path, data: str | Path | None = None, *, test_materials=None, kinds=None, **options):
-    """Train the EGNN site denoiser on a site data set (default: the bundled one), holding ``test_materials`` out
-    and training on site ``kinds`` (defaults: :mod:`specguide.sites.defaults`); ``options`` as
-    :func:`specguide.training.sites.train_site_model`. Returns the training log."""
+def sites_train(out: str | Path, config=None, **settings: Any) -> dict:
+    """Train the EGNN site denoiser into the checkpoint ``out``: a :class:`~specguide.sites.config.SiteTrainConfig`
+    (``config``; default: the bundled data set, held-out materials and site kinds of :mod:`specguide.sites.defaults`)
+    with ``settings`` (its field names) replacing its fields. Returns the training log."""
+    from specguide.models.egnn import EGNNConfig
+    from specguide.sites.config import SiteTrainConfig
     from specguide.sites.dataset import load_site_dataset, split_by_material
-    from specguide.sites.defaults import HELD_OUT_MATERIALS, TRAIN_KINDS
     from specguide.training.sites import train_site_model
 
-    held_out = list(HELD_OUT_MATERIALS if test_materials is None else test_materials)
-    train, _ = split_by_material(load_site_dataset(data), held_out, list(TRAIN_KINDS if kinds is None else kinds))
+    config = (config or SiteTrainConfig()).replace(**settings)
+    train, _ = split_by_material(load_site_dataset(config.data), list(config.test_materials), list(config.kinds))
     if len(train) == 0:
         raise InputError("no training sites left after the split; check the test materials and kinds")
-    return train_site_model(train, out, **options)
+    largest = max(len(c) for c in train.clusters)
+    try:
+        network = EGNNConfig(n_spectrum=train.spectra.shape[1], hidden=config.hidden, layers=config.layers,
+                             max_atoms=max(40, largest), prediction=config.prediction)  # fmt: skip
+    except ValueError as exc:
+        raise InputError(f"--prediction: {exc}") from None
+    return train_site_model(train, out, max_minutes=config.max_minutes, max_steps=config.max_steps,
+                            batch_size=config.batch_size, lr=config.lr, config=network, seed=config.seed,
+                            init=config.init)  # fmt: skip
 
 
-def sites_generate(spectrum: str | Path, model: str | Path | None = None, **options: Any):
-    """The 3-shell clusters around an absorber from its near-edge spectrum file (most representative first) and a
-    summary; ``options`` (``samples``, ``n_atoms``, ``steps``, ``seed``) as
-    :func:`specguide.sites.api.generate_sites`; :func:`specguide.sites.api.write_generation` writes the files."""
+def sites_generate(spectrum: str | Path | None = None, model: str | Path | None = None, config=None, **settings: Any):
+    """The 3-shell clusters around an absorber from its near-edge ``spectrum`` file (most representative first)
+    and a summary: a :class:`~specguide.sites.config.SiteGenerateConfig` (``config``) with ``settings``
+    (``samples``, ``n_atoms``, ``steps``, ``seed``) replacing its fields;
+    :func:`specguide.sites.api.write_generation` writes the files."""
     from specguide.sites.api import generate_sites
-    from specguide.sites.defaults import DEFAULT_SITE_MODEL
+    from specguide.sites.config import SiteGenerateConfig
 
-    return generate_sites(model or DEFAULT_SITE_MODEL, spectrum, **options)
+    given = {k: str(v) for k, v in (("spectrum", spectrum), ("model", model)) if v is not None}
+    config = (config or SiteGenerateConfig()).replace(**given, **settings)
+    config.check()
+    return generate_sites(config.model, config.spectrum, samples=config.samples, n_atoms=config.n_atoms,
+                          steps=config.steps, seed=config.seed)  # fmt: skip
 
 
-def sites_evaluate(model: str | Path | None = None, data: str | Path | None = None, *, test_materials=None,
-                   max_sites: int | None = None, **options: Any) -> dict:  # fmt: skip
-    """Aligned RMSD, CN error, species accuracy and SOAP against template matching on held-out sites; ``options``
-    (``samples``, ``steps``, ``seed``) as :func:`specguide.sites.api.evaluate_sites`."""
+def sites_evaluate(model: str | Path | None = None, data: str | Path | None = None, config=None,
+                   **settings: Any) -> dict:  # fmt: skip
+    """Aligned RMSD, CN error, species accuracy and SOAP against template matching on held-out sites: a
+    :class:`~specguide.sites.config.SiteEvaluateConfig` (``config``) with ``settings`` (``test_materials``,
+    ``max_sites``, ``samples``, ``steps``, ``seed``) replacing its fields."""
     from specguide.sites.api import evaluate_sites
+    from specguide.sites.config import SiteEvaluateConfig
     from specguide.sites.dataset import load_site_dataset, split_by_material
-    from specguide.sites.defaults import DEFAULT_SITE_MODEL, HELD_OUT_MATERIALS, TRAIN_KINDS
+    from specguide.sites.defaults import TRAIN_KINDS
 
-    held_out = list(HELD_OUT_MATERIALS[:1] if test_materials is None else test_materials)
-    train, test = split_by_material(load_site_dataset(data), held_out, list(TRAIN_KINDS))
-    if max_sites is not None:
-        test = test.subset(np.arange(len(test)) < max_sites)
-    return evaluate_sites(model or DEFAULT_SITE_MODEL, test, train, **options)
+    given = {k: str(v) for k, v in (("model", model), ("data", data)) if v is not None}
+    config = (config or SiteEvaluateConfig()).replace(**given, **settings)
+    train, test = split_by_material(load_site_dataset(config.data), list(config.test_materials), list(TRAIN_KINDS))
+    if config.max_sites is not None:
+        test = test.subset(np.arange(len(test)) < config.max_sites)
+    return evaluate_sites(config.model, test, train, samples=config.samples, steps=config.steps, seed=config.seed)
 
 
 def read_run_config(path: str | Path, command: str) -> tuple[str, object, str]:

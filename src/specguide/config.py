@@ -73,8 +73,8 @@ class Config:
                 continue
             value = data[f.name]
             kind = hints.get(f.name)
-            if isinstance(kind, type) and issubclass(kind, Config) and isinstance(value, dict):
-                value = kind.from_dict(value)
+            if isinstance(kind, type) and hasattr(kind, "from_dict") and isinstance(value, dict):
+                value = kind.from_dict(value)  # a nested config (or a dataclass with its own from_dict)
             values[f.name] = value
         return cls(**values)
 

@@ -43,6 +43,13 @@ def test_given_cutoffs_are_used(tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "analysis.json").read_text())
     assert summary["cutoffs_A"] == {"Si-Si": 2.6} and summary["coordination"] == {"Si": {"4": 1.0}}
+    from specguide.analysis.report import AnalyzeConfig
+    from specguide.api import analyze
+
+    request = AnalyzeConfig.from_dict(json.loads((out / "config.json").read_text()))  # config.json reruns it
+    assert request.cutoffs == {"Si-Si": 2.6} and request.energy is False
+    rerun = analyze(request.files, request.reference or None, config=request)
+    assert rerun.summary["coordination"] == summary["coordination"] and rerun.summary["cutoff_source"] == "given"
     assert summary["rings"]["per_atom"] == {"6": 2.0}
 
 

@@ -20,6 +20,7 @@ import torch
 
 from specguide.analysis import order, rings, structure
 from specguide.analysis.delta_ed import benchmark_observables, delta_ed_scores, spectra_of
+from specguide.config import Config
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, refuse_overwrite, write_json
 from specguide.structure import mass_density_g_cm3
@@ -32,6 +33,20 @@ class Analysis:
 
     summary: dict[str, Any]
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class AnalyzeConfig(Config):
+    """One ``specguide analyze`` request: bond ``cutoffs`` (``{"Si-Si": Å}``; None: the first minimum of each
+    partial g(r)), ``max_ring`` (largest ring size searched), ``energy`` (energy per atom with the shipped classical
+    potential, or ``potential``), and the files read (``files``, ``reference``). ``config.json`` records it."""
+
+    files: list[str] = field(default_factory=list)
+    reference: list[str] = field(default_factory=list)
+    cutoffs: dict[str, float] | None = None
+    max_ring: int = 10
+    energy: bool = True
+    potential: str | None = None
 
 
 def parse_cutoffs(texts: Sequence[str] | None) -> dict[str, float]:

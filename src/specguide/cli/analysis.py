@@ -35,8 +35,8 @@ def analyze(
     types: TypesOption = None,
 ) -> None:
     """Coordination, angles, dihedrals, rings, q4/q6, Voronoi, crystallinity, energy; Delta_ED vs a reference."""
-    from specguide.analysis.report import analyze as run_analysis
-    from specguide.analysis.report import parse_cutoffs, write_analysis
+    from specguide.analysis.report import AnalyzeConfig, parse_cutoffs, write_analysis
+    from specguide.api import analyze as run_analysis
     from specguide.io import read_structures, refuse_overwrite
 
     try:
@@ -51,15 +51,14 @@ def analyze(
         cutoffs = parse_cutoffs(cutoff)
     except ValueError as exc:
         fail(str(exc))
-    config = {"files": [str(f) for f in files], "reference": [str(f) for f in reference or []], "cutoffs": cutoffs,
-              "max_ring": max_ring, "energy": energy}  # fmt: skip
+    config = AnalyzeConfig(files=[str(f) for f in files], reference=[str(f) for f in reference or []],
+                           cutoffs=cutoffs or None, max_ring=max_ring, energy=energy)  # fmt: skip
     with result_folder(out, force) as (output, staging):
         try:
-            result = run_analysis(structures, reference=references or None, cutoffs=cutoffs or None,
-                                  max_ring=max_ring, energy=energy)  # fmt: skip
+            result = run_analysis(structures, references or None, config=config)
         except ValueError as exc:  # e.g. a pair without a first minimum: give --cutoff
             raise InputError(str(exc)) from None
-        write_analysis(staging, result, structures, references or None, config=config, force=True)
+        write_analysis(staging, result, structures, references or None, config=config.to_dict(), force=True)
         output.commit()
     coordination = ", ".join(
         f"{s}: " + " ".join(f"CN{k} {100 * v:.1f}%" for k, v in f.items())

@@ -43,28 +43,22 @@ def melt_quench_command(
     """Melt-quench amorphous structures with LAMMPS (Tersoff Si/C, Vashishta Si-O, Mendelev Cu-Zr)."""
     import ase.io
 
+    from specguide.api import melt_quench
     from specguide.chemistry import coordination_fractions
     from specguide.io import refuse_overwrite, write_atomically, write_extxyz, write_json
-    from specguide.simulate.lammps import (
-        MeltQuenchProtocol,
-        melt_quench_replicas,
-        resolve_potential,
-        stoichiometric_counts,
-    )
+    from specguide.simulate.lammps import MeltQuenchConfig, MeltQuenchProtocol
 
-    if (element is None) == (composition is None):
-        fail("give exactly one of --element or --composition")
     try:
         refuse_overwrite(out, force, directory=True)
-        if atoms < 1 or replicas < 1 or workers < 1 or not density > 0:
-            raise InputError("--atoms, --replicas, --workers and --density must be positive")
+        if workers < 1:
+            raise InputError("--workers must be positive")
         protocol = MeltQuenchProtocol(melt_time=melt_time, quench_rate=quench_rate)
-        counts = stoichiometric_counts(element, composition, atoms)
-        resolve_potential(sorted(counts), potential)
+        config = MeltQuenchConfig(element=element, composition=composition, density_g_cm3=density, n_atoms=atoms,
+                                  n_replicas=replicas, seed=seed, potential=potential, protocol=protocol)  # fmt: skip
+        config.check()
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
-    settings = dict(element=element, composition=composition, density_g_cm3=density, n_atoms=atoms, replicas=replicas,
-                    seed=seed, potential=potential, protocol=protocol.to_dict())  # fmt: skip
+    settings = config.to_dict()
     with result_folder(out, force, resume=resume) as (output, staging):
         folder = staging / "replicas"
         done = {}
@@ -82,14 +76,12 @@ def melt_quench_command(
             bar.advance()
 
         try:
-            frames = melt_quench_replicas(element, composition, density_g_cm3=density, n_atoms=atoms,
-                                          n_replicas=replicas, seed=seed, protocol=protocol, potential=potential,
-                                          workers=workers, done=done, on_replica=save)  # fmt: skip
+            frames = melt_quench(config=config, workers=workers, done=done, on_replica=save)
         finally:
             bar.close()
         write_atomically(staging / "structures.extxyz", lambda tmp: write_extxyz(tmp, frames))
-        config = dict(settings, potential=frames[0].info.get("potential"), coordination=coordination_fractions(frames),
-                      resumed_replicas=sorted(done))  # fmt: skip
+        config = dict(settings, potential_used=frames[0].info.get("potential"),
+                      coordination=coordination_fractions(frames), resumed_replicas=sorted(done))  # fmt: skip
         write_json(staging / "config.json", config)
         shutil.rmtree(folder)
         (staging / "settings.json").unlink()

@@ -108,10 +108,10 @@ def generate(
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
     from specguide.analysis.summary import summarize
+    from specguide.api import generate as generate_structures
     from specguide.api import read_run_config
     from specguide.chemistry import parse_composition
     from specguide.diffusion.sampler import GenerateConfig
-    from specguide.diffusion.sampler import generate as generate_structures
     from specguide.io import read_structures, refuse_overwrite, write_results
 
     try:
@@ -220,11 +220,11 @@ def invert(
     types: TypesOption = None,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
+    from specguide.api import invert as run_inversion
     from specguide.api import read_run_config
     from specguide.chemistry import parse_composition
     from specguide.diffusion.guidance import GuidanceConfig
     from specguide.diffusion.inversion import InvertConfig, auto_densities, parse_densities, write_inversion
-    from specguide.diffusion.inversion import invert as run_inversion
     from specguide.diffusion.sampler import GenerateConfig
     from specguide.io import read_structures, refuse_overwrite
     from specguide.observables.measured import parse_target_spec
@@ -306,7 +306,7 @@ def demo(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
     """Invert the g(r) of a held-out a-Si MD replica with the bundled prior (a few minutes on 2 CPU cores)."""
-    from specguide.demo import run_demo
+    from specguide.api import demo as run_demo
     from specguide.io import refuse_overwrite
 
     try:

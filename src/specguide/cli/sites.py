@@ -44,41 +44,19 @@ def sites_train_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train the EGNN site denoiser (EMA weights saved) on a site data set, split by material."""
+    from specguide.api import sites_train
     from specguide.io import refuse_overwrite
-    from specguide.models.egnn import EGNNConfig
-    from specguide.sites.dataset import load_site_dataset, split_by_material
-    from specguide.training.sites import train_site_model
+    from specguide.sites.config import SiteTrainConfig
 
+    config = SiteTrainConfig(data=None if data is None else str(data), test_materials=split_names(test_materials),
+                             kinds=split_names(kinds), hidden=hidden, layers=layers, prediction=prediction,
+                             max_minutes=max_time, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
+                             init=None if init is None else str(init))  # fmt: skip
     try:
         refuse_overwrite(out, force, directory=False)
-        dataset = load_site_dataset(data)
-        train, _ = split_by_material(dataset, split_names(test_materials), split_names(kinds))
+        log = sites_train(out, config)
     except (InputError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    if len(train) == 0:
-        fail("no training sites left after the split; check --test-materials and --kinds")
-    n_max = max(len(c) for c in train.clusters)
-    try:
-        config = EGNNConfig(
-            n_spectrum=train.spectra.shape[1],
-            hidden=hidden,
-            layers=layers,
-            max_atoms=max(40, n_max),
-            prediction=prediction,
-        )
-    except ValueError as exc:
-        fail(f"--prediction: {exc}")
-    log = train_site_model(
-        train,
-        out,
-        max_minutes=max_time,
-        max_steps=max_steps,
-        batch_size=batch_size,
-        lr=lr,
-        config=config,
-        seed=seed,
-        init=init,
-    )
     err.print(f"trained {log['steps']} steps in {log['seconds']} s on {log['n_train_sites']} sites → {out}")
 
 
@@ -94,22 +72,24 @@ def sites_generate_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
     """Generate the 3-shell cluster (species + coordinates, excited atom at the origin) from a spectrum."""
+    from specguide.api import sites_generate
     from specguide.io import refuse_overwrite
-    from specguide.sites.api import generate_sites, write_generation
+    from specguide.sites.api import write_generation
+    from specguide.sites.config import SiteGenerateConfig
 
-    if samples < 1 or steps < 1 or (atoms is not None and atoms < 2):
-        fail("--samples and --steps must be ≥ 1 and --atoms ≥ 2")
+    config = SiteGenerateConfig(spectrum=str(spectrum), model=model, samples=samples, n_atoms=atoms, steps=steps,
+                                seed=seed)  # fmt: skip
     try:
+        config.check()
         refuse_overwrite(out, force, directory=True)
-    except InputError as exc:
+    except (InputError, ValueError) as exc:
         fail(str(exc))
-    config = dict(model=model, spectrum=str(spectrum), samples=samples, atoms=atoms, steps=steps, seed=seed)
     with result_folder(out, force) as (output, staging):
         try:
-            clusters, summary = generate_sites(model, spectrum, samples=samples, n_atoms=atoms, steps=steps, seed=seed)
+            clusters, summary = sites_generate(config=config)
         except (FileNotFoundError, ValueError) as exc:  # the model and the spectrum are read before sampling
             raise InputError(str(exc)) from None
-        write_generation(staging, clusters, summary, config, force=True)
+        write_generation(staging, clusters, summary, config.to_dict(), force=True)
         output.commit()
     err.print(
         f"wrote {len(clusters)} clusters to {out / 'clusters.extxyz'}, most representative first "
@@ -132,25 +112,19 @@ def sites_evaluate_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Aligned RMSD, CN error per shell, species accuracy and SOAP vs template matching on held-out sites."""
-    import numpy as np
-
+    from specguide.api import sites_evaluate
     from specguide.io import refuse_overwrite, write_json
-    from specguide.sites.api import evaluate_sites
-    from specguide.sites.dataset import load_site_dataset, split_by_material
+    from specguide.sites.config import SiteEvaluateConfig
 
+    config = SiteEvaluateConfig(model=model, data=None if data is None else str(data),
+                                test_materials=split_names(test_materials), samples=samples, steps=steps,
+                                max_sites=max_sites, seed=seed)  # fmt: skip
     try:
         refuse_overwrite(out, force, directory=False)
-        dataset = load_site_dataset(data)
-        train, test = split_by_material(dataset, split_names(test_materials), list(TRAIN_KINDS))
+        result = sites_evaluate(config=config)
     except (InputError, FileNotFoundError, ValueError) as exc:
         fail(str(exc))
-    if max_sites is not None:
-        test = test.subset(np.arange(len(test)) < max_sites)
-    try:
-        result = evaluate_sites(model, test, train, samples=samples, steps=steps, seed=seed)
-    except (FileNotFoundError, ValueError) as exc:
-        fail(str(exc))
-    result["config"] = dict(model=model, data=str(data), test_materials=test_materials, max_sites=max_sites)
+    result["config"] = config.to_dict()
     write_json(out, result)
     s = result["summary"]
     m, t = s["model"], s["template"]

@@ -48,9 +48,10 @@ def train_prior_command(
     types: TypesOption = None,
 ) -> None:
     """Train a score prior by denoising score matching on MD snapshots (progress, validation per noise level)."""
+    from specguide.api import train_prior
     from specguide.io import read_structures, refuse_overwrite
     from specguide.models.score import ScoreNetworkConfig
-    from specguide.training.prior import check_t_range, train_prior
+    from specguide.training.prior import check_t_range
 
     try:
         if not resume:
@@ -124,10 +125,10 @@ def train_surrogate_command(
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a per-atom XANES / EXAFS surrogate on structures with per-atom spectra (validation by structure)."""
+    from specguide.api import train_surrogate
     from specguide.datasets.spectra import load_spectra_dataset
     from specguide.io import refuse_overwrite
     from specguide.models.surrogate import SurrogateConfig
-    from specguide.training.surrogate import train_surrogate
 
     try:
         if kind not in SURROGATE_KINDS:

@@ -47,6 +47,7 @@ import numpy as np
 from ase.data import atomic_masses, atomic_numbers
 from ase.formula import Formula
 
+from specguide.config import Config
 from specguide.structure import cubic_cell_length, mass_density_g_cm3
 
 log = logging.getLogger(__name__)
@@ -408,6 +409,33 @@ class MeltQuenchProtocol:
 
 
 DEFAULT_PROTOCOL = MeltQuenchProtocol()
+
+
+@dataclass
+class MeltQuenchConfig(Config):
+    """One ``specguide md melt-quench`` request: one ``element`` or a ``composition`` formula at ``density_g_cm3``
+    (g/cm³), ``n_atoms`` per cell, ``n_replicas`` cells from ``seed`` (replica seeds: :func:`replica_seeds`),
+    ``potential`` (key or file; None: by species) and the ``protocol``. ``config.json`` records it."""
+
+    element: str | None = None
+    composition: str | None = None
+    density_g_cm3: float = 0.0
+    n_atoms: int = 0
+    n_replicas: int = 1
+    seed: int = 0
+    potential: str | None = None
+    protocol: MeltQuenchProtocol = DEFAULT_PROTOCOL
+
+    def check(self) -> dict[str, int]:
+        """The species counts per cell; ``ValueError`` naming the option and the fix for anything that cannot run
+        (not exactly one of element/composition, non-positive sizes, atoms off the stoichiometry, no potential)."""
+        if (self.element is None) == (self.composition is None):
+            raise ValueError("give exactly one of --element or --composition")
+        if self.n_atoms < 1 or self.n_replicas < 1 or not self.density_g_cm3 > 0:
+            raise ValueError("--atoms, --replicas and --density must be positive")
+        counts = stoichiometric_counts(self.element, self.composition, self.n_atoms)
+        resolve_potential(sorted(counts), self.potential)
+        return counts
 
 
 # --------------------------------------------------------------------------------------------------
