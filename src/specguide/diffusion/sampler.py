@@ -565,7 +565,8 @@ def sample(
                 if report.n_reinitialised[s] > max_reinit:
                     raise RuntimeError(
                         f"replica {s} failed (non-finite or exploding score) {max_reinit + 1} times; "
-                        "check the prior, the density and the guidance strength"
+                        "check the prior and the density; when guided, take more steps (smaller moves per step, "
+                        "e.g. --steps 64 or more) or a smaller guidance strength (--strength)"
                     )
             warnings.warn(
                 f"re-initialising {int(failed.sum())} replica(s) after non-finite or exploding steps", stacklevel=2
