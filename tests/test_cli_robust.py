@@ -130,7 +130,8 @@ def test_json_outputs_are_valid_json_and_element_lists_survive_the_console(tmp_p
 def test_a_guided_run_that_keeps_exploding_says_which_options_calm_it(gr_file, tmp_path):
     """Too few steps for too strong a pull: every re-initialised try explodes, and the error names the fix."""
     args = ["invert", "--prior", "a-Si", "--target", f"gr:{gr_file}", "--density", "2.5", "--atoms", "64",
-            "--replicas", "1", "--steps", "8", "--strength", "3000", "--preset", "fast", "--out", str(tmp_path / "x")]  # fmt: skip
+            "--replicas", "1", "--steps", "8", "--strength", "3000", "--preset", "fast",
+            "--out", str(tmp_path / "x")]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code != 0 and "exploding" in result.output, result.output
     assert "--steps" in result.output and "--strength" in result.output
