@@ -5,6 +5,7 @@ The import graph is read with ``ast`` from the source (module-level *and* functi
 cannot hide a dependency). Layers, lowest first (a module may import its own layer and those below)::
 
     0  base        specguide (the package root), io, config, structure, graph, chemistry, threads, allocator, extras,
+                devices,
                 data
     1  leaves      models/, datasets/, simulate/
     2  pretrained  the bundled files and their loaders
@@ -36,7 +37,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "specguide"
 # the base layer; "data" is the package of bundled files (no code)
-BASE = {"specguide", "io", "config", "structure", "graph", "chemistry", "threads", "allocator", "extras", "data"}
+BASE = {"specguide", "io", "config", "structure", "graph", "chemistry", "threads", "allocator", "extras", "data",
+        "devices"}
 LAYERS = {
     **dict.fromkeys(BASE, 0),
     **dict.fromkeys(("models", "datasets", "simulate"), 1),

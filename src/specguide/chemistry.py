@@ -93,11 +93,18 @@ class PairTable:
             raise ValueError("pair distances must be >= 0")
 
     def max_for(self, numbers: torch.Tensor) -> float:
-        present = torch.unique(numbers)
+        present = torch.unique(numbers).cpu()
         return float(self.table[present][:, present].max()) if present.numel() else 0.0
 
     def lookup(self, zi: torch.Tensor, zj: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return self.table[zi, zj].to(dtype)
+        """The distances of the pairs ``(zi, zj)`` (Å) as ``dtype``, on the device of ``zi``."""
+        if zi.device.type == "cpu":
+            return self.table[zi, zj].to(dtype)
+        key = (str(zi.device), dtype)  # the table is copied to a GPU once (and kept), not at every lookup
+        cache = self.__dict__.setdefault("_on_device", {})
+        if key not in cache or cache[key][0] is not self.table:
+            cache[key] = (self.table, self.table.to(device=zi.device, dtype=dtype))
+        return cache[key][1][zi, zj]
 
     @staticmethod
     def covalent(numbers: Sequence[int], factor: float) -> dict[tuple[int, int], float]:
@@ -120,8 +127,8 @@ def coordination_numbers(
     cutoff = table.max_for(numbers)
     n = positions.shape[0]
     if cutoff <= 0:
-        cn = torch.zeros(n, dtype=torch.long)
-        return (cn, torch.zeros(2, 0, dtype=torch.long)) if return_bonds else cn
+        cn = torch.zeros(n, dtype=torch.long, device=positions.device)
+        return (cn, torch.zeros(2, 0, dtype=torch.long, device=positions.device)) if return_bonds else cn
     graph = neighbor_graph(positions.detach(), cells.detach(), batch, cutoff, full_list=True)
     i, j = graph.edge_index
     bonded = graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)
@@ -152,8 +159,8 @@ def find_defects(
     if not cn_range:
         defects = torch.zeros_like(cn, dtype=torch.bool)
         return (defects, *extra) if extra else defects
-    low = torch.full((119,), -1, dtype=torch.long)
-    high = torch.full((119,), 10**6, dtype=torch.long)
+    low = torch.full((119,), -1, dtype=torch.long, device=numbers.device)
+    high = torch.full((119,), 10**6, dtype=torch.long, device=numbers.device)
     for species, (lo, hi) in cn_range.items():
         z = to_z(species)
         low[z], high[z] = int(lo), int(hi)
@@ -454,7 +461,7 @@ def excess_coordination(
     side of its excess: a class the reference never shows (one-fold carbon) is always re-sampled, and a class is
     left alone once its share has fallen to the reference's. Species without a reference are never selected.
     """
-    selected = torch.zeros(len(cn), dtype=torch.bool)
+    selected = torch.zeros(len(cn), dtype=torch.bool, device=cn.device)
     for symbol, fractions in reference.items():
         mask = numbers == to_z(symbol)
         if not bool(mask.any()):

@@ -33,8 +33,10 @@ def run_demo(
     seed: int = 0,
     force: bool = False,
     progress: bool = True,
+    device: str = "auto",
 ) -> tuple[InversionResult, dict]:
-    """Run the demo inversion into ``out_dir``; returns the result and a short comparison with the MD replica."""
+    """Run the demo inversion into ``out_dir`` on ``device`` (``auto``, ``cpu``, ``cuda[:K]``); returns the result
+    and a short comparison with the MD replica."""
     out_dir = Path(out_dir)
     refuse_overwrite(out_dir, force)
     reference = load_md_dataset(DEMO_DATASET, split="test")[0]
@@ -47,7 +49,7 @@ def run_demo(
 
     result = invert("a-Si", [f"gr:{target_path}"], density_g_cm3=DEMO_DENSITY, n_atoms=n_atoms,
                     n_replicas=n_replicas, steps=steps, seed=seed, n_restarts=n_restarts,
-                    progress=progress)  # fmt: skip
+                    progress=progress, device=device)  # fmt: skip
     cutoffs = {("Si", "Si"): SI_BOND_CUTOFF}
     comparison = {
         "four_fold_pct_generated": round(100 * coordination_fractions(result.structures, cutoffs)["Si"].get(4, 0), 2),

@@ -35,6 +35,7 @@ from ase.data import chemical_symbols
 
 import specguide
 from specguide.datasets.md import read_md_dataset
+from specguide.devices import resolve_device
 from specguide.io import load_checkpoint
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
 from specguide.models.score import ScoreNetwork, ScoreNetworkConfig
@@ -171,11 +172,13 @@ def load_prior(
     ``"a-Si"``); returns ``(network in eval mode, metadata)``; ``metadata["path"]`` is the file read.
 
     ``density_g_cm3`` (g/cm³) picks the member of a bundled prior family trained nearest to that density
-    (:func:`resolve_prior`). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
+    (:func:`resolve_prior`). ``map_location``: the device the network is put on (``"auto"`` and the other forms
+    of :func:`specguide.devices.resolve_device` too). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
     and the problem for anything that is not a compatible specguide prior.
     """
     path = resolve_prior(path, density_g_cm3)
-    payload = load_checkpoint(path, "specguide prior checkpoint", "train one with specguide train-prior", map_location)
+    device = resolve_device(map_location, "map_location")
+    payload = load_checkpoint(path, "specguide prior checkpoint", "train one with specguide train-prior")
     if not isinstance(payload, dict) or payload.get("format") != PRIOR_FORMAT:
         hint = ""
         if isinstance(payload, dict) and "pytorch-lightning_version" in payload:
@@ -198,7 +201,7 @@ def load_prior(
         raise ValueError(f"{path}: prior checkpoint network does not match its weights ({first[:200]})") from None
     if abs(float(payload["k"]) - config.k) > 1e-12:
         raise ValueError(f"{path}: prior checkpoint is inconsistent (k={payload['k']} vs network k={config.k})")
-    network.eval()
+    network.to(device).eval()
     meta = {key: value for key, value in payload.items() if key != "state_dict"}
     meta["path"] = str(path)
     network.prior_meta = meta  # generate() takes the chemistry and presets the checkpoint records from here
@@ -225,12 +228,11 @@ def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -
     e.g. ``"Si-K_EXAFS"``); returns ``(network in eval mode, metadata)``.
 
     Metadata holds ``kind``, ``absorber`` (atomic number), ``grid`` (list), ``grid_unit`` and provenance.
-    ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
+    ``map_location``: the device the network is put on (as :func:`load_prior`). ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
     """
     path = resolve_surrogate(path)
-    payload = load_checkpoint(
-        path, "specguide surrogate checkpoint", "train one with specguide train-surrogate", map_location
-    )
+    device = resolve_device(map_location, "map_location")
+    payload = load_checkpoint(path, "specguide surrogate checkpoint", "train one with specguide train-surrogate")
     if not isinstance(payload, dict) or payload.get("format") != SURROGATE_FORMAT:
         raise ValueError(f"{path}: not a specguide surrogate checkpoint (train one with specguide train-surrogate)")
     if payload.get("format_version") != SURROGATE_FORMAT_VERSION:
@@ -241,7 +243,7 @@ def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path}: surrogate checkpoint is incomplete or inconsistent ({first[:200]})") from None
-    network.eval()
+    network.to(device).eval()
     meta = {key: value for key, value in payload.items() if key != "state_dict"}
     meta["path"] = str(path)
     meta["absorber_symbol"] = chemical_symbols[int(payload["absorber"])]
@@ -258,11 +260,13 @@ def resolve_site_model(name_or_path: str | Path) -> Path:
     return resolve("site model", name_or_path)
 
 
-def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
-    """Load a site model; returns ``(model in eval mode, metadata: grid (eV), spectrum_scale, species, log)``."""
+def load_site_model(name_or_path: str | Path, map_location: str | torch.device = "cpu") -> tuple[SiteDenoiser, dict]:
+    """Load a site model onto the device ``map_location`` (as :func:`load_prior`); returns ``(model in eval mode,
+    metadata: grid (eV), spectrum_scale, species, log)``."""
     path = resolve_site_model(name_or_path)
     fix = "train one with specguide sites train"
-    payload = load_checkpoint(path, "specguide site model", fix)
+    device = resolve_device(map_location, "map_location")
+    payload = load_checkpoint(path, "specguide site model", fix)  # read on the CPU, the model then moved
     if not isinstance(payload, dict) or payload.get("format", SITE_MODEL_FORMAT) != SITE_MODEL_FORMAT:
         kind = f" (it is a {payload['format']} checkpoint)" if isinstance(payload, dict) and "format" in payload else ""
         raise ValueError(f"{path}: not a specguide site model{kind}; {fix}")
@@ -275,7 +279,7 @@ def load_site_model(name_or_path: str | Path) -> tuple[SiteDenoiser, dict]:
         config.setdefault(key, old)
     model = SiteDenoiser(EGNNConfig(**config))
     model.load_state_dict(payload["state_dict"])
-    model.eval()
+    model.to(device).eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     meta["grid"] = np.asarray(meta["grid"])
     meta["path"] = str(path)

@@ -122,6 +122,27 @@ def main(
         say("threads:", "bold cyan", f"{chosen} ({why})")
 
 
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(help="Where torch computes: auto (a GPU if torch sees one, else the CPU; the default), cpu, cuda or "
+                 "cuda:K. config.json records the device used; the same seed gives the same result on the same "
+                 "kind of device."),
+]  # fmt: skip
+
+
+def check_device(device: str | None) -> str:
+    """``--device`` as given (``auto`` when not given), refused with one line before any work if torch cannot use
+    it (:func:`specguide.devices.resolve_device`)."""
+    from specguide.devices import resolve_device
+
+    text = "auto" if device is None else device
+    try:
+        resolve_device(text)
+    except InputError as exc:
+        fail(str(exc))
+    return text
+
+
 ResumeOption = Annotated[
     bool,
     typer.Option(help="Continue an interrupted run into the same --out (same settings): it picks up where it stopped "

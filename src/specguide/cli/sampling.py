@@ -11,6 +11,7 @@ import typer
 from specguide.chemistry import parse_cn_ranges
 from specguide.cli.common import (
     PRIOR_HELP,
+    DeviceOption,
     ResumeOption,
     TypesOption,
     app,
@@ -18,6 +19,7 @@ from specguide.cli.common import (
     fail,
     finish_resumable,
     result_folder,
+    check_device,
     resumable,
     say,
 )
@@ -102,6 +104,7 @@ def generate(
         float | None, typer.Option(help="Starting time in (0, 1) (default 0.999, or 0.6 with --init).")
     ] = None,
     config: ConfigOption = None,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
@@ -114,11 +117,13 @@ def generate(
     from specguide.diffusion.sampler import GenerateConfig
     from specguide.io import read_structures, refuse_overwrite, write_results
 
+    chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
         if config is not None:
             prior, request, init_text = read_run_config(config, "generate")
             init = None if init_text == "random" else Path(init_text)
+            request = request if device is None else request.replace(device=chosen)
         else:
             if prior is None or density is None or atoms is None:
                 raise InputError("give --prior, --density and --atoms (or --config of an earlier result)")
@@ -132,7 +137,7 @@ def generate(
             request = GenerateConfig(density_g_cm3=density, n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed,
                                      cell=shape, t_start=t_start, preset=preset.value, composition=fractions,
                                      n_restarts=restarts, restart_mode=mode, cn_range=parse_cn_ranges(cn_range),
-                                     corrector_steps=corrector_steps)  # fmt: skip
+                                     corrector_steps=corrector_steps, device=chosen)  # fmt: skip
         start = "random" if init is None else read_structures(init, types=types)
     except ValueError as exc:
         fail(str(exc))
@@ -215,6 +220,7 @@ def invert(
         Path | None, typer.Option(help="Surrogate checkpoint for xanes / exafs targets (train-surrogate).")
     ] = None,
     config: ConfigOption = None,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
@@ -229,10 +235,12 @@ def invert(
     from specguide.io import read_structures, refuse_overwrite
     from specguide.observables.measured import parse_target_spec
 
+    chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
         if config is not None:
             prior, request, _ = read_run_config(config, "invert")
+            request = request if device is None else request.replace(sampling=request.sampling.replace(device=chosen))
         else:
             if prior is None or not target or density is None or atoms is None:
                 raise InputError("give --prior, --target, --density and --atoms (or --config of an earlier result)")
@@ -242,7 +250,8 @@ def invert(
             sampling = GenerateConfig(n_atoms=atoms, n_replicas=replicas, steps=steps, seed=seed, preset=preset.value,
                                       corrector_steps=corrector_steps, n_restarts=restarts,
                                       restart_mode=None if restart_mode is None else restart_mode.value,
-                                      cn_range=parse_cn_ranges(cn_range), composition=fractions)  # fmt: skip
+                                      cn_range=parse_cn_ranges(cn_range), composition=fractions,
+                                      device=chosen)  # fmt: skip
             guided = GuidanceConfig(strength=strength, form=guidance.value, step=step.value, schedule=schedule.value,
                                     t_guide=t_guide)  # fmt: skip
             request = InvertConfig(targets=list(target), density_g_cm3=density, sampling=sampling, guidance=guided,
@@ -303,12 +312,14 @@ def demo(
     replicas: Annotated[int, typer.Option(help="Structures generated together.")] = 4,
     steps: Annotated[int, typer.Option(help="Denoising steps per pass.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
     """Invert the g(r) of a held-out a-Si MD replica with the bundled prior (a few minutes on 2 CPU cores)."""
     from specguide.api import demo as run_demo
     from specguide.io import refuse_overwrite
 
+    chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
         if replicas < 1 or steps < 1:
@@ -316,7 +327,7 @@ def demo(
     except InputError as exc:
         fail(str(exc))
     with result_folder(out, force) as (output, staging):
-        result, comparison = run_demo(staging, n_replicas=replicas, steps=steps, seed=seed, force=True)
+        result, comparison = run_demo(staging, n_replicas=replicas, steps=steps, seed=seed, force=True, device=chosen)
         output.commit()
     loss = next(iter(result.summary["losses"].values()))["ensemble_mean_spectrum"]
     err.print(f"\n[bold]specguide demo[/] — results in {out}/")

@@ -43,6 +43,7 @@ from specguide.diffusion.sampler import (
     generate,
     prior_chemistry,
 )
+from specguide.devices import device_record, resolve_device
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, read_structures, write_atomically, write_results
 from specguide.observables.measured import TargetSpec, load_target, parse_target_spec
@@ -267,6 +268,7 @@ def invert(
         density_g_cm3 = auto_densities(prior)
     densities = parse_densities(density_g_cm3)
     targets = with_surrogate(targets, surrogate)
+    device = resolve_device(asked.device)  # the sampler and the guidance run there; the final scoring on the CPU
 
     loaded_priors: dict[Path, tuple] = {}
 
@@ -274,7 +276,7 @@ def invert(
         """The prior network and metadata for ``density`` (a bundled family's nearest member), each file read once."""
         path = resolve_prior(prior, density)
         if path not in loaded_priors:
-            loaded_priors[path] = load_prior(path)
+            loaded_priors[path] = load_prior(path, map_location=device)
         return loaded_priors[path]
 
     network, middle_meta = prior_at(densities[len(densities) // 2])
@@ -439,6 +441,7 @@ def invert(
         "sampling": details["sampling"],
         "reports": details["stages"],
         "command": "invert",
+        **device_record(device),
         "invert": request.to_dict(),
     }
     summary["loss_history"] = [round(v, 6) for v in details["loss_history"]]

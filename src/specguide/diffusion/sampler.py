@@ -23,7 +23,8 @@ from ``t_start`` (0.999 from random positions; smaller for partial noising of a 
 
 The score can be a :class:`~specguide.models.score.ScoreNetwork` or any callable
 ``score(positions [N,3], cells [S,3,3], numbers [N], batch [N], t [S]) -> [N,3]`` (Å⁻¹).
-Everything random comes from one ``torch.Generator``: the same seed gives the same structures.
+Everything random comes from one ``torch.Generator`` on the device of the cells (:mod:`specguide.devices`): the same
+seed on the same device gives the same structures.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from specguide.chemistry import (
     to_z,
 )
 from specguide.config import Config, pairs_from_json, ranges_from_json
+from specguide.devices import device_record, resolve_device, seeded_generator
 from specguide.graph import (
     atoms_from_batch,
     neighbor_graph,
@@ -342,7 +344,7 @@ class _Sampler:
             displacement = displacement * mobile[:, None].to(x.dtype)
             drift = drift * mobile[:, None].to(x.dtype)
         bad_atom = ~torch.isfinite(displacement).all(dim=-1) | (drift.norm(dim=-1) > limit)
-        failed |= torch.zeros(cells.shape[0], dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
+        failed |= torch.zeros(cells.shape[0], dtype=torch.long, device=x.device).index_add(0, batch, bad_atom.long()) > 0
         displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
         if self.veto is not None:
             table = _veto_at(self.veto, sigma)
@@ -368,17 +370,17 @@ class _Sampler:
         ``eps = 2 (snr |z| / |s|)^2`` (Song et al. 2021, Algorithm 4).
         """
         n_structures = cells.shape[0]
-        failed = torch.zeros(n_structures, dtype=torch.bool)
+        failed = torch.zeros(n_structures, dtype=torch.bool, device=x.device)
         if self.max_displacement is None:
             limit = 0.5 * perpendicular_widths(cells).min(dim=-1).values
         else:
-            limit = torch.full((n_structures,), float(self.max_displacement), dtype=x.dtype)
+            limit = torch.full((n_structures,), float(self.max_displacement), dtype=x.dtype, device=x.device)
         limit = limit.to(x.dtype).index_select(0, batch)
         geometry = (cells, numbers, batch)
         first = 0
         saved = self.checkpoint.load(call, partial=True) if self.checkpoint is not None else None
         if saved is not None:
-            x, failed, first = saved["x"].to(x.dtype), saved["failed"], int(saved["step"])
+            x, failed, first = saved["x"].to(x), saved["failed"].to(x.device), int(saved["step"])
             self.generator.set_state(saved["generator"])
             for _ in range(first):
                 self.progress.advance()
@@ -389,20 +391,20 @@ class _Sampler:
                     state = {"x": x, "failed": failed, "step": k, "generator": self.generator.get_state()}
                     self.checkpoint.save(call, partial=True, state=state)
             t, dt = float(t_grid[k]), float(t_grid[k] - t_grid[k + 1])
-            t_batch = torch.full((n_structures,), t, dtype=x.dtype)
+            t_batch = torch.full((n_structures,), t, dtype=x.dtype, device=x.device)
             score = self.full_score(x, *geometry, t_batch, replica_ids)
             g2 = self.schedule.g2(t)
-            z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
+            z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
             sigma_next = float(self.schedule.sigma(torch.tensor(float(t_grid[k + 1]))))
             x, failed = self.move(
                 x, g2 * score * dt, math.sqrt(g2 * dt) * z, *geometry, limit, failed, mobile, sigma_next
             )
-            t_next = torch.full((n_structures,), float(t_grid[k + 1]), dtype=x.dtype)
+            t_next = torch.full((n_structures,), float(t_grid[k + 1]), dtype=x.dtype, device=x.device)
             for _ in range(self.corrector_steps):
                 score = self.full_score(x, *geometry, t_next, replica_ids)
-                z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype)
-                z_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, z.pow(2).sum(-1)).sqrt()
-                s_norm = torch.zeros(n_structures, dtype=x.dtype).index_add(0, batch, score.pow(2).sum(-1)).sqrt()
+                z = torch.randn(x.shape, generator=self.generator, dtype=x.dtype, device=x.device)
+                z_norm = x.new_zeros(n_structures).index_add(0, batch, z.pow(2).sum(-1)).sqrt()
+                s_norm = x.new_zeros(n_structures).index_add(0, batch, score.pow(2).sum(-1)).sqrt()
                 eps = (2.0 * (self.snr * z_norm / s_norm.clamp(min=1e-12)) ** 2).index_select(0, batch)[:, None]
                 x, failed = self.move(
                     x, eps * score, torch.sqrt(2.0 * eps) * z, *geometry, limit, failed, mobile, sigma_next
@@ -423,7 +425,7 @@ def random_positions(
     dtype = cells.dtype
 
     def draw(n: int, index: torch.Tensor) -> torch.Tensor:
-        fractional = torch.rand(n, 3, generator=generator, dtype=dtype)
+        fractional = torch.rand(n, 3, generator=generator, dtype=dtype, device=cells.device)
         return torch.einsum("ni,nij->nj", fractional, cells.index_select(0, index))
 
     x = draw(len(batch), batch)
@@ -490,7 +492,10 @@ def sample(
     """
     start_time = time.perf_counter()
     if isinstance(generator, int) or generator is None:
-        generator = torch.Generator().manual_seed(0 if generator is None else int(generator))
+        generator = seeded_generator(0 if generator is None else int(generator), cells.device)
+    if generator.device.type != cells.device.type:
+        raise ValueError(f"the generator is on {generator.device}, the structures on {cells.device}: give one on the "
+                         "device they are on (specguide.devices.seeded_generator)")  # fmt: skip
     if schedule is None:
         schedule = getattr(score, "schedule", None) or VESchedule()
     if not 0 < t_min < t_start <= 1.0:
@@ -503,15 +508,16 @@ def sample(
     cells = cells.to(dtype)
     if cells.dim() == 2:
         cells = cells.unsqueeze(0)
-    numbers = numbers.long()
-    batch = batch.long()
+    device = cells.device
+    numbers = numbers.long().to(device)
+    batch = batch.long().to(device)
     n_structures = cells.shape[0]
     veto = d_min if isinstance(d_min, VetoSchedule) else (PairTable(d_min) if d_min is not None else None)
     report = SampleReport(n_reinitialised=[0] * n_structures, n_restart_cycles=[0] * n_structures)
     bar = _Progress(progress)
     sampler = _Sampler(score, schedule, generator, veto, guidance, max_displacement, bar, report, corrector_steps, snr,
                        checkpoint)  # fmt: skip
-    seeds = None if positions is None else positions.to(dtype)
+    seeds = None if positions is None else positions.to(dtype=dtype, device=device)
 
     sigma_start = float(schedule.sigma(torch.tensor(float(t_start))))
 
@@ -521,7 +527,7 @@ def sample(
         if seeds is None:
             return random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, _veto_at(veto, sigma_start))
         start = seeds[atom_mask]
-        noise = sigma_start * torch.randn(start.shape, generator=generator, dtype=dtype)
+        noise = sigma_start * torch.randn(start.shape, generator=generator, dtype=dtype, device=start.device)
         if veto is not None:
             table = _veto_at(veto, sigma_start)
             noise, _ = minimum_distance_veto(start, noise, sub_cells, numbers[atom_mask], sub_batch, table)
@@ -534,7 +540,7 @@ def sample(
         sampler.calls += 1
         done = checkpoint.load(call, partial=False) if checkpoint is not None else None
         if done is not None:  # this pass ended before an interruption: its result and the generator after it
-            x_sub, failed = done["x"].to(x.dtype), done["failed"]
+            x_sub, failed = done["x"].to(x), done["failed"].to(x.device)
             generator.set_state(done["generator"])
             for _ in range(len(t_grid) - 1):
                 bar.advance()
@@ -548,14 +554,14 @@ def sample(
                                                             "generator": generator.get_state()})  # fmt: skip
         x = x.clone()
         x[atom_mask] = x_sub
-        out = torch.zeros(n_structures, dtype=torch.bool)
+        out = torch.zeros(n_structures, dtype=torch.bool, device=device)
         out[ids[failed]] = True
         return x, out
 
     try:
-        everyone = torch.ones(n_structures, dtype=torch.bool)
+        everyone = torch.ones(n_structures, dtype=torch.bool, device=device)
         main_grid = torch.linspace(t_start, t_min, steps + 1, dtype=torch.float64)
-        x = torch.zeros(len(numbers), 3, dtype=dtype)
+        x = torch.zeros(len(numbers), 3, dtype=dtype, device=device)
         x[everyone[batch]] = initialise(everyone)
         bar.new("denoising", steps)
         x, failed = run(everyone, x, main_grid)
@@ -589,7 +595,7 @@ def sample(
 def _in_short_pairs(x, cells, numbers, batch, table: PairTable) -> torch.Tensor:
     """Boolean mask ``[N]`` of atoms in a pair closer than ``table`` allows."""
     cutoff = table.max_for(numbers)
-    short = torch.zeros(len(numbers), dtype=torch.bool)
+    short = torch.zeros(len(numbers), dtype=torch.bool, device=x.device)
     if cutoff <= 0:
         return short
     graph = neighbor_graph(x, cells, batch, cutoff, full_list=False)
@@ -619,7 +625,7 @@ def _restart_cycles(
     def renoise_and_run(x, selected, mobile, sigma, t_grid, label):
         """Re-noise the ``mobile`` atoms of the ``selected`` replicas by ``sigma`` (Å) and denoise over ``t_grid``."""
         before = x.clone()
-        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
         atom_mask, sub_batch = _sub_batch(selected, batch)
         kick = (sigma * noise * mobile[:, None].to(x.dtype))[atom_mask]
         if veto is not None:  # re-noising must not create short pairs either
@@ -634,7 +640,7 @@ def _restart_cycles(
             x[failed[batch]] = before[failed[batch]]
         return x
 
-    restarted = torch.zeros(n_structures, dtype=torch.bool)
+    restarted = torch.zeros(n_structures, dtype=torch.bool, device=x.device)
     for _cycle in range(restart.n_restarts + 1):
         defects, bonds, cn = find_defects(x, cells, numbers, batch, bonds_table, restart.cn_range,
                                           return_bonds=True, return_cn=True)  # fmt: skip
@@ -642,7 +648,7 @@ def _restart_cycles(
             defects = defects | excess_coordination(cn, numbers, restart.cn_reference)
         if isinstance(veto, VetoSchedule):  # atoms in pairs closer than the final veto are defects too
             defects = defects | _in_short_pairs(x, cells, numbers, batch, veto.at(0.0))
-        per_replica = torch.zeros(n_structures, dtype=torch.long).index_add(0, batch, defects.long())
+        per_replica = torch.zeros(n_structures, dtype=torch.long, device=x.device).index_add(0, batch, defects.long())
         report.defects_per_cycle.append(per_replica.tolist())
         selected = per_replica > 0
         if _cycle == restart.n_restarts or not bool(selected.any()):
@@ -693,8 +699,11 @@ DENSITY_REACH = (0.5, 1.5)  # a prior is refused below half its lowest and above
 BYTES_PER_EDGE_FEATURE = 24
 
 
-def available_memory() -> int:
-    """Bytes this process may still allocate: MemAvailable of /proc/meminfo (Linux), else the physical memory."""
+def available_memory(device: torch.device | None = None) -> int:
+    """Bytes this process may still allocate: on a GPU its free memory, else MemAvailable of /proc/meminfo (Linux),
+    else the physical memory."""
+    if device is not None and device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
@@ -704,7 +713,9 @@ def available_memory() -> int:
     return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 
 
-def check_request(score_fn, meta: dict, density_g_cm3: float, masses: Sequence[float], n_replicas: int, cell) -> None:
+def check_request(
+    score_fn, meta: dict, density_g_cm3: float, masses: Sequence[float], n_replicas: int, cell, device=None
+) -> None:
     """Refuse, before any work, what a prior cannot represent or this machine cannot hold (``InputError`` with the
     range or the estimate): densities far outside the prior's training range, cells narrower than the network's
     reach, and runs whose estimated memory exceeds what is available."""
@@ -736,10 +747,11 @@ def check_request(score_fn, meta: dict, density_g_cm3: float, masses: Sequence[f
     reach = float(getattr(config, "cutoff", 5.0) or 5.0)
     edges = n_atoms / volume * 4.0 / 3.0 * math.pi * reach**3  # neighbours per atom within the graph cutoff
     estimate = n_replicas * n_atoms * (edges * hidden * BYTES_PER_EDGE_FEATURE + 40 * hidden + 2000)
-    free = available_memory()
+    free = available_memory(device)
     if estimate > 0.8 * free:
+        where = "on " + str(device) if device is not None and device.type == "cuda" else "in memory"
         raise InputError(f"{n_replicas} × {n_atoms:,} atoms need about {estimate / 2**30:.1f} GiB; "
-                         f"{free / 2**30:.1f} GiB are available: use fewer atoms or replicas")  # fmt: skip
+                         f"{free / 2**30:.1f} GiB are available {where}: use fewer atoms or replicas")  # fmt: skip
 
 
 PRESETS = ("quality", "fast")
@@ -792,6 +804,7 @@ class GenerateConfig(Config):
     cn_range: dict | None = None
     d_min: Any = "auto"
     max_reinit: int = 3
+    device: str = "auto"  # auto | cpu | cuda | cuda:K (specguide.devices.resolve_device); config.json records the one used
 
     @classmethod
     def from_dict(cls, data: dict) -> GenerateConfig:
@@ -851,7 +864,10 @@ def generate(
     - ``snr``: signal-to-noise ratio of the Langevin corrector steps (see :func:`sample`);
     - ``guidance``: see :func:`sample`;
     - ``checkpoint``: a :class:`SamplerCheckpoint` that saves progress, so that the same call after an interruption
-      continues where it stopped and gives the same structures.
+      continues where it stopped and gives the same structures;
+    - ``device``: ``"auto"`` (a GPU where torch sees one), ``"cpu"``, ``"cuda"`` or ``"cuda:K"``
+      (:func:`specguide.devices.resolve_device`): where the network and the sampler compute and draw their random
+      numbers (a network given as a module is moved there). ``config["device"]`` records the device used.
 
     The settings are a :class:`GenerateConfig` (``config``), with ``settings`` (its field names as keywords)
     replacing its fields; ``init``, ``guidance``, ``progress`` and ``checkpoint`` are not part of it. Returns a
@@ -861,14 +877,15 @@ def generate(
     if request.density_g_cm3 is None:
         raise TypeError("generate() needs density_g_cm3 (g/cm³)")
     (density_g_cm3, n_atoms, n_replicas, steps, seed, preset, corrector_steps, snr, cell, composition, t_start, t_min,
-     n_restarts, t_restart, restart_mode, bond_cutoffs, cn_range, d_min, max_reinit) = (
+     n_restarts, t_restart, restart_mode, bond_cutoffs, cn_range, d_min, max_reinit, device) = (
         getattr(request, f.name) for f in fields(GenerateConfig))  # fmt: skip
+    device = resolve_device(device)
     meta: dict = {}
     if isinstance(prior, (str, Path)):
-        network, meta = load_prior(prior, density_g_cm3=density_g_cm3)
+        network, meta = load_prior(prior, map_location=device, density_g_cm3=density_g_cm3)
         score_fn: ScoreFn = network
     else:
-        score_fn = prior
+        score_fn = prior.to(device) if isinstance(prior, torch.nn.Module) else prior
         meta = dict(getattr(prior, "prior_meta", None) or {})
     settings = preset_settings(preset, meta)
     corrector_steps = settings["corrector_steps"] if corrector_steps is None else corrector_steps
@@ -896,6 +913,7 @@ def generate(
         "t_relax": RestartOptions.t_relax if restart_mode == "local" else None,
         "max_reinit": max_reinit,
         "guidance": None if guidance is None else getattr(guidance, "__name__", type(guidance).__name__),
+        **device_record(device),
     }
     if meta:
         config["prior_meta"] = {k: meta[k] for k in PRIOR_META_KEYS if k in meta}
@@ -933,7 +951,7 @@ def generate(
         missing = [chemical_symbols[z] for z in sorted(set(present) - set(prior_species))]
         raise ValueError(f"species {', '.join(missing)} are not covered by the prior "
                          f"({', '.join(chemical_symbols[z] for z in prior_species)})")  # fmt: skip
-    check_request(score_fn, meta, density_g_cm3, [atomic_masses[z] for z in per_replica[0]], n_replicas, cell)
+    check_request(score_fn, meta, density_g_cm3, [atomic_masses[z] for z in per_replica[0]], n_replicas, cell, device)
     covers = chemistry is not None and {to_z(s) for s in chemistry.composition} >= set(present)
 
     cells_list, numbers_list, positions_list = [], [], []
@@ -947,12 +965,11 @@ def generate(
         numbers_list.append(per_replica[r])
         if fractional_seeds is not None:
             positions_list.append(fractional_seeds[r] @ box)
-    cells = torch.as_tensor(np.stack(cells_list), dtype=torch.float32)
-    numbers = torch.as_tensor(np.concatenate(numbers_list), dtype=torch.long)
-    batch = torch.repeat_interleave(torch.arange(n_replicas), n_atoms)
-    positions = (
-        None if fractional_seeds is None else torch.as_tensor(np.concatenate(positions_list), dtype=torch.float32)
-    )
+    cells = torch.as_tensor(np.stack(cells_list), dtype=torch.float32, device=device)
+    numbers = torch.as_tensor(np.concatenate(numbers_list), dtype=torch.long, device=device)
+    batch = torch.repeat_interleave(torch.arange(n_replicas, device=device), n_atoms)
+    positions = (None if fractional_seeds is None
+                 else torch.as_tensor(np.concatenate(positions_list), dtype=torch.float32, device=device))  # fmt: skip
 
     if d_min == "auto":
         floor = PairTable.covalent(present, VETO_FACTOR)
@@ -988,7 +1005,7 @@ def generate(
         result = sample(
             score_fn, cells, numbers, batch,
             positions=positions, schedule=schedule, steps=steps, t_start=t_start, t_min=t_min,
-            generator=torch.Generator().manual_seed(int(seed)), restart=restart, d_min=d_min,
+            generator=seeded_generator(seed, device), restart=restart, d_min=d_min,
             guidance=guidance, max_reinit=max_reinit, progress=progress, corrector_steps=corrector_steps, snr=snr,
             checkpoint=checkpoint,
         )  # fmt: skip

@@ -84,6 +84,8 @@ class SurrogateSpectrum(Observable):
         """Every atom's surrogate spectrum ``[N, n_grid]`` (meaningful for the absorbing element only)."""
         if batch is None:
             batch = torch.zeros(len(numbers), dtype=torch.long, device=numbers.device)
+        if next(self.network.parameters()).device != positions.device:  # follow the structures' device
+            self.network.to(positions.device)
         return self.network(positions, cells, numbers, batch).to(positions.dtype)
 
     def __call__(

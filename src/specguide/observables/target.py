@@ -122,16 +122,16 @@ class Target:
         return self.alignment.apply(spectra)
 
     def _raw_loss(self, spectra: torch.Tensor) -> torch.Tensor:
-        residual = self.scaled(spectra) - self.y.to(spectra.dtype)
-        u = self.point_weights.to(spectra.dtype)
+        residual = self.scaled(spectra) - self.y.to(spectra)
+        u = self.point_weights.to(spectra)
         return (u * residual**2).sum(-1) / u.sum() / self.norm**2
 
     def scaled(self, spectra: torch.Tensor) -> torch.Tensor:
         """``a F + b`` per replica with the scale and offset fitted (no alignment); see :meth:`fitted`."""
         if not (self.fit_scale or self.fit_offset):
             return spectra
-        u = self.point_weights.to(spectra.dtype)
-        y = self.y.to(spectra.dtype)
+        u = self.point_weights.to(spectra)  # the spectra's dtype and device
+        y = self.y.to(spectra)
         f = spectra.detach()
         w_sum = u.sum()
         if self.fit_scale and self.fit_offset:
@@ -144,7 +144,7 @@ class Target:
             a = (f * y * u).sum(-1) / (f * f * u).sum(-1).clamp_min(1e-30)
             b = torch.zeros_like(a)
         else:
-            a = torch.ones(f.shape[0], dtype=f.dtype)
+            a = torch.ones(f.shape[0], dtype=f.dtype, device=f.device)
             b = ((y - f) * u).sum(-1) / w_sum
         return a[:, None] * spectra + b[:, None]
 

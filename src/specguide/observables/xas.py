@@ -195,7 +195,7 @@ class Alignment:
         self.calls += 1
         if self.fixed or not (force or self.calls == 1 or self.calls % self.every == 0):
             return
-        mean = mean.detach().to(torch.float64)
+        mean = mean.detach().to(device="cpu", dtype=torch.float64)  # a small choice, made where the matrices are
         broadened = torch.einsum("wij,j->wi", self._broaden, mean)  # [W, n]
         aligned = torch.einsum("dij,wj->dwi", self._shift, broadened)  # [D, W, n]
         losses = fit_loss(aligned.reshape(-1, aligned.shape[-1])).reshape(aligned.shape[:2])
