@@ -45,3 +45,20 @@ def tiny_spectra_dir(tmp_path_factory) -> Path:
         atoms.write(root / "structures" / f"s{k}.vasp", format="vasp", direct=True)
         np.savetxt(root / "spectra" / f"s{k}.txt", synthetic_site_spectra(atoms), fmt="%.6f")
     return root
+
+
+@pytest.fixture(scope="session")
+def rattled_silicon(tmp_path_factory) -> Path:
+    """A folder with ``seed.extxyz`` (64-atom diamond Si rattled by 0.1 Å, seed 0) and ``gr.dat``, its g(r) to 5 Å."""
+    import ase.build
+    import numpy as np
+
+    from specguide.api import compute_spectrum
+
+    folder = tmp_path_factory.mktemp("rattled_silicon")
+    atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=0)
+    atoms.write(folder / "seed.extxyz")
+    r, g, _ = compute_spectrum(folder / "seed.extxyz", "gr", r_max=5.0)
+    np.savetxt(folder / "gr.dat", np.column_stack([r, g]))
+    return folder

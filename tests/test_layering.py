@@ -37,8 +37,19 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "specguide"
 # the base layer; "data" is the package of bundled files (no code)
-BASE = {"specguide", "io", "config", "structure", "graph", "chemistry", "threads", "allocator", "extras", "data",
-        "devices"}
+BASE = {
+    "specguide",
+    "io",
+    "config",
+    "structure",
+    "graph",
+    "chemistry",
+    "threads",
+    "allocator",
+    "extras",
+    "data",
+    "devices",
+}
 LAYERS = {
     **dict.fromkeys(BASE, 0),
     **dict.fromkeys(("models", "datasets", "simulate"), 1),

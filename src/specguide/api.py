@@ -202,7 +202,7 @@ def sites_train(out: str | Path, config=None, **settings: Any) -> dict:
         raise InputError(f"--prediction: {exc}") from None
     return train_site_model(train, out, max_minutes=config.max_minutes, max_steps=config.max_steps,
                             batch_size=config.batch_size, lr=config.lr, config=network, seed=config.seed,
-                            init=config.init)  # fmt: skip
+                            init=config.init, device=config.device)  # fmt: skip
 
 
 def sites_generate(spectrum: str | Path | None = None, model: str | Path | None = None, config=None, **settings: Any):
@@ -217,7 +217,7 @@ def sites_generate(spectrum: str | Path | None = None, model: str | Path | None 
     config = (config or SiteGenerateConfig()).replace(**given, **settings)
     config.check()
     return generate_sites(config.model, config.spectrum, samples=config.samples, n_atoms=config.n_atoms,
-                          steps=config.steps, seed=config.seed)  # fmt: skip
+                          steps=config.steps, seed=config.seed, device=config.device)  # fmt: skip
 
 
 def sites_evaluate(model: str | Path | None = None, data: str | Path | None = None, config=None,
@@ -235,7 +235,8 @@ def sites_evaluate(model: str | Path | None = None, data: str | Path | None = No
     train, test = split_by_material(load_site_dataset(config.data), list(config.test_materials), list(TRAIN_KINDS))
     if config.max_sites is not None:
         test = test.subset(np.arange(len(test)) < config.max_sites)
-    return evaluate_sites(config.model, test, train, samples=config.samples, steps=config.steps, seed=config.seed)
+    return evaluate_sites(config.model, test, train, samples=config.samples, steps=config.steps, seed=config.seed,
+                          device=config.device)  # fmt: skip
 
 
 def read_run_config(path: str | Path, command: str) -> tuple[str, object, str]:

@@ -3,13 +3,16 @@ live on it.
 
 ``auto`` is ``cuda`` (the current GPU) where ``torch.cuda.is_available()``, else ``cpu``. Anything else is refused
 with :class:`~specguide.io.InputError` naming the option and the fix, before any work. The same seed on the same
-device gives the same numbers; CPU and GPU draw different streams, so structures from one device are not those of
-the other (their statistics agree: ``tests/test_devices.py``).
+device gives the same numbers (on a GPU under :func:`reproducible`); CPU and GPU draw different streams, so
+structures from one device are not those of the other (their statistics agree: ``tests/test_gpu_parity.py``).
 """
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -62,3 +65,21 @@ def seeded_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gen
     """A ``torch.Generator`` on ``device`` seeded with ``seed`` (on the CPU the same stream as
     ``torch.Generator().manual_seed(seed)``)."""
     return torch.Generator(device=torch.device(device)).manual_seed(int(seed))
+
+
+@contextmanager
+def reproducible(device: torch.device) -> Iterator[None]:
+    """On a GPU, torch's deterministic algorithms while the block runs (restored after it): the atomic additions of
+    ``index_add`` and scatters would otherwise sum in a varying order, and a stochastic trajectory amplifies those
+    last-bit differences, so the same seed would not give the same structures. Operations without a deterministic
+    form warn instead of failing. On the CPU nothing changes."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS's deterministic mode (read at its start)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

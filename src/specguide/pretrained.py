@@ -173,8 +173,8 @@ def load_prior(
 
     ``density_g_cm3`` (g/cm³) picks the member of a bundled prior family trained nearest to that density
     (:func:`resolve_prior`). ``map_location``: the device the network is put on (``"auto"`` and the other forms
-    of :func:`specguide.devices.resolve_device` too). Raises ``FileNotFoundError`` for a missing file and ``ValueError`` naming the file
-    and the problem for anything that is not a compatible specguide prior.
+    of :func:`specguide.devices.resolve_device` too). Raises ``FileNotFoundError`` for a missing file and
+    ``ValueError`` naming the file and the problem for anything that is not a compatible specguide prior.
     """
     path = resolve_prior(path, density_g_cm3)
     device = resolve_device(map_location, "map_location")
@@ -228,7 +228,8 @@ def load_surrogate(path: str | Path, map_location: str | torch.device = "cpu") -
     e.g. ``"Si-K_EXAFS"``); returns ``(network in eval mode, metadata)``.
 
     Metadata holds ``kind``, ``absorber`` (atomic number), ``grid`` (list), ``grid_unit`` and provenance.
-    ``map_location``: the device the network is put on (as :func:`load_prior`). ``FileNotFoundError`` / ``ValueError`` naming the file for anything unusable.
+    ``map_location``: the device the network is put on (as :func:`load_prior`). ``FileNotFoundError`` /
+    ``ValueError`` naming the file for anything unusable.
     """
     path = resolve_surrogate(path)
     device = resolve_device(map_location, "map_location")

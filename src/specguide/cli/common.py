@@ -143,6 +143,29 @@ def check_device(device: str | None) -> str:
     return text
 
 
+DevicesOption = Annotated[
+    int, typer.Option(help="How many devices train together (GPUs with --device cuda), one process each: give "
+                      "--strategy ddp.")
+]  # fmt: skip
+StrategyOption = Annotated[
+    str, typer.Option(help="Lightning's strategy: auto (one device), ddp (distributed data parallel over --devices, "
+                      "one process per device) or ddp_spawn.")
+]  # fmt: skip
+
+
+def training_hardware(device: str | None, devices: int, strategy: str):
+    """The :class:`~specguide.training.loop.TrainingHardware` of ``--device``, ``--devices`` and ``--strategy``,
+    refused with one line before any work if this machine cannot run it."""
+    from specguide.training.loop import TrainingHardware
+
+    try:
+        hardware = TrainingHardware(device=check_device(device), devices=devices, strategy=strategy)
+        hardware.trainer_arguments()
+    except InputError as exc:
+        fail(str(exc))
+    return hardware
+
+
 ResumeOption = Annotated[
     bool,
     typer.Option(help="Continue an interrupted run into the same --out (same settings): it picks up where it stopped "

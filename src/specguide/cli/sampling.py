@@ -15,11 +15,11 @@ from specguide.cli.common import (
     ResumeOption,
     TypesOption,
     app,
+    check_device,
     err,
     fail,
     finish_resumable,
     result_folder,
-    check_device,
     resumable,
     say,
 )

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 
 from specguide.cli.common import (
+    DeviceOption,
     app,
+    check_device,
     err,
     fail,
     result_folder,
@@ -41,6 +43,7 @@ def sites_train_command(
     lr: Annotated[float, typer.Option(help="Learning rate (AdamW).")] = 5e-4,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     init: Annotated[Path | None, typer.Option(help="Continue from this checkpoint's weights and sizes.")] = None,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train the EGNN site denoiser (EMA weights saved) on a site data set, split by material."""
@@ -51,7 +54,7 @@ def sites_train_command(
     config = SiteTrainConfig(data=None if data is None else str(data), test_materials=split_names(test_materials),
                              kinds=split_names(kinds), hidden=hidden, layers=layers, prediction=prediction,
                              max_minutes=max_time, max_steps=max_steps, batch_size=batch_size, lr=lr, seed=seed,
-                             init=None if init is None else str(init))  # fmt: skip
+                             init=None if init is None else str(init), device=check_device(device))  # fmt: skip
     try:
         refuse_overwrite(out, force, directory=False)
         log = sites_train(out, config)
@@ -69,6 +72,7 @@ def sites_generate_command(
     atoms: Annotated[int | None, typer.Option(help="Atoms per cluster (default: predicted from the spectrum).")] = None,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
     """Generate the 3-shell cluster (species + coordinates, excited atom at the origin) from a spectrum."""
@@ -78,7 +82,7 @@ def sites_generate_command(
     from specguide.sites.config import SiteGenerateConfig
 
     config = SiteGenerateConfig(spectrum=str(spectrum), model=model, samples=samples, n_atoms=atoms, steps=steps,
-                                seed=seed)  # fmt: skip
+                                seed=seed, device=check_device(device))  # fmt: skip
     try:
         config.check()
         refuse_overwrite(out, force, directory=True)
@@ -109,6 +113,7 @@ def sites_evaluate_command(
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 100,
     max_sites: Annotated[int | None, typer.Option(help="Score at most this many test sites.")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output file.")] = False,
 ) -> None:
     """Aligned RMSD, CN error per shell, species accuracy and SOAP vs template matching on held-out sites."""
@@ -118,7 +123,7 @@ def sites_evaluate_command(
 
     config = SiteEvaluateConfig(model=model, data=None if data is None else str(data),
                                 test_materials=split_names(test_materials), samples=samples, steps=steps,
-                                max_sites=max_sites, seed=seed)  # fmt: skip
+                                max_sites=max_sites, seed=seed, device=check_device(device))  # fmt: skip
     try:
         refuse_overwrite(out, force, directory=False)
         result = sites_evaluate(config=config)

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 
 from specguide.cli.common import (
+    DeviceOption,
     TypesOption,
     app,
+    check_device,
     err,
     fail,
 )
@@ -64,6 +66,7 @@ def spectrum(
     ] = False,
     out: Annotated[Path | None, typer.Option(help="Two-column text file to write (default: print).")] = None,
     plot: Annotated[Path | None, typer.Option(help="Also save a plot (PNG).")] = None,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     types: TypesOption = None,
 ) -> None:
@@ -71,15 +74,16 @@ def spectrum(
     from specguide.api import compute_spectrum
     from specguide.io import refuse_overwrite, write_two_columns
 
+    chosen = check_device(device)
     try:
         for target in (out, plot):
             if target is not None:
                 refuse_overwrite(target, force, directory=False)
         if spec_of(kind.value).surrogate:
-            _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out, types)
+            _surrogate_spectrum(structure, kind.value, surrogate, per_atom, out, types, chosen)
             return
         options = dict(r_max=r_max, dr=dr, sigma=sigma, q_min=q_min, q_max=q_max, dq=dq, adf_cutoff=adf_cutoff,
-                       types=types)  # fmt: skip
+                       types=types, device=chosen)  # fmt: skip
         x, y, observable = compute_spectrum(structure, kind.value, weighting=weighting.value, **options)
     except InputError as exc:
         fail(str(exc))
@@ -99,7 +103,13 @@ def spectrum(
 
 
 def _surrogate_spectrum(
-    structure: Path, kind: str, surrogate: Path | None, per_atom: bool, out: Path | None, types: str | None = None
+    structure: Path,
+    kind: str,
+    surrogate: Path | None,
+    per_atom: bool,
+    out: Path | None,
+    types: str | None = None,
+    device: str = "cpu",
 ) -> None:
     import numpy as np
 
@@ -109,7 +119,7 @@ def _surrogate_spectrum(
     if surrogate is None:
         raise InputError(f"--kind {kind} is computed by a learned surrogate: add --surrogate CKPT (train-surrogate)")
     try:
-        x, spectra, observable, labels = surrogate_spectrum(structure, surrogate, kind, per_atom, types)
+        x, spectra, observable, labels = surrogate_spectrum(structure, surrogate, kind, per_atom, types, device)
     except (FileNotFoundError, ValueError) as exc:
         raise InputError(str(exc)) from None
     header = f"{observable.header()}\nsource: {structure}"

@@ -8,10 +8,14 @@ from typing import Annotated
 import typer
 
 from specguide.cli.common import (
+    DeviceOption,
+    DevicesOption,
+    StrategyOption,
     TypesOption,
     app,
     err,
     fail,
+    training_hardware,
 )
 from specguide.io import InputError
 from specguide.observables.registry import (
@@ -44,6 +48,9 @@ def train_prior_command(
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = None,
+    devices: DevicesOption = 1,
+    strategy: StrategyOption = "auto",
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
     types: TypesOption = None,
 ) -> None:
@@ -53,6 +60,7 @@ def train_prior_command(
     from specguide.models.score import ScoreNetworkConfig
     from specguide.training.prior import check_t_range
 
+    hardware = training_hardware(device, devices, strategy)
     try:
         if not resume:
             refuse_overwrite(out, force, directory=False)
@@ -84,6 +92,7 @@ def train_prior_command(
             seed=seed,
             batch_size=batch_size,
             lr=lr,
+            hardware=hardware,
             **extra,
         )
     except (FileNotFoundError, ValueError) as exc:
@@ -122,6 +131,9 @@ def train_surrogate_command(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the training state saved next to --out.")] = False,
+    device: DeviceOption = None,
+    devices: DevicesOption = 1,
+    strategy: StrategyOption = "auto",
     force: Annotated[bool, typer.Option(help="Overwrite an existing checkpoint.")] = False,
 ) -> None:
     """Train a per-atom XANES / EXAFS surrogate on structures with per-atom spectra (validation by structure)."""
@@ -130,6 +142,7 @@ def train_surrogate_command(
     from specguide.io import refuse_overwrite
     from specguide.models.surrogate import SurrogateConfig
 
+    hardware = training_hardware(device, devices, strategy)
     try:
         if kind not in SURROGATE_KINDS:
             raise InputError(f"--kind {kind!r}: choose {' or '.join(SURROGATE_KINDS)}")
@@ -145,7 +158,7 @@ def train_surrogate_command(
                                  angular_channels=angular_channels)  # fmt: skip
         path = train_surrogate(dataset, out, kind=kind, absorber=absorber, max_time_minutes=max_time,
                                max_epochs=max_epochs, resume=resume, config=config, seed=seed, batch_size=batch_size,
-                               lr=lr, val_fraction=val_fraction, noise_max=noise)  # fmt: skip
+                               lr=lr, val_fraction=val_fraction, noise_max=noise, hardware=hardware)  # fmt: skip
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     err.print(f"wrote {path}")

@@ -35,6 +35,7 @@ from ase.data import atomic_masses, chemical_symbols
 from specguide.analysis.summary import summarize
 from specguide.chemistry import numbers_for_composition, parse_composition, to_z
 from specguide.config import Config, field_names
+from specguide.devices import device_record, resolve_device
 from specguide.diffusion.guidance import DEFAULT_STRENGTH, GuidanceConfig, SpectralGuidance
 from specguide.diffusion.sampler import (
     PRIOR_META_KEYS,
@@ -43,7 +44,6 @@ from specguide.diffusion.sampler import (
     generate,
     prior_chemistry,
 )
-from specguide.devices import device_record, resolve_device
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, read_structures, write_atomically, write_results
 from specguide.observables.measured import TargetSpec, load_target, parse_target_spec

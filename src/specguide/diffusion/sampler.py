@@ -60,7 +60,7 @@ from specguide.chemistry import (
     to_z,
 )
 from specguide.config import Config, pairs_from_json, ranges_from_json
-from specguide.devices import device_record, resolve_device, seeded_generator
+from specguide.devices import device_record, reproducible, resolve_device, seeded_generator
 from specguide.graph import (
     atoms_from_batch,
     neighbor_graph,
@@ -344,7 +344,7 @@ class _Sampler:
             displacement = displacement * mobile[:, None].to(x.dtype)
             drift = drift * mobile[:, None].to(x.dtype)
         bad_atom = ~torch.isfinite(displacement).all(dim=-1) | (drift.norm(dim=-1) > limit)
-        failed |= torch.zeros(cells.shape[0], dtype=torch.long, device=x.device).index_add(0, batch, bad_atom.long()) > 0
+        failed |= torch.zeros_like(failed, dtype=torch.long).index_add(0, batch, bad_atom.long()) > 0
         displacement = torch.where(failed[batch][:, None], torch.zeros_like(displacement), displacement)
         if self.veto is not None:
             table = _veto_at(self.veto, sigma)
@@ -804,7 +804,7 @@ class GenerateConfig(Config):
     cn_range: dict | None = None
     d_min: Any = "auto"
     max_reinit: int = 3
-    device: str = "auto"  # auto | cpu | cuda | cuda:K (specguide.devices.resolve_device); config.json records the one used
+    device: str = "auto"  # auto | cpu | cuda | cuda:K (specguide.devices.resolve_device); config.json: the one used
 
     @classmethod
     def from_dict(cls, data: dict) -> GenerateConfig:
@@ -1001,7 +1001,7 @@ def generate(
         }
     )
 
-    with torch.no_grad():
+    with torch.no_grad(), reproducible(device):
         result = sample(
             score_fn, cells, numbers, batch,
             positions=positions, schedule=schedule, steps=steps, t_start=t_start, t_min=t_min,

@@ -12,6 +12,7 @@ import ase
 import numpy as np
 import torch
 
+from specguide.devices import resolve_device
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, as_structures
 from specguide.observables.base import Observable
@@ -78,6 +79,7 @@ def compute_spectrum(
     weighting: str = "number",
     r_max: float | None = None,
     types: str | None = None,
+    device: str = "cpu",
     **options: float,
 ) -> tuple[np.ndarray, np.ndarray, Observable]:
     """Spectrum of every frame of ``structure``, averaged over frames.
@@ -88,11 +90,13 @@ def compute_spectrum(
     ``sigma`` in Å; ``q_min``, ``q_max``, ``dq`` in Å⁻¹; ``adf_cutoff`` in Å). Returns
     ``(x, y, observable)`` with ``x`` the grid and ``y`` the frame-averaged spectrum. ``structure``: a file (may end
     in ``@FORMAT``; ``types`` names the elements of LAMMPS atom types, ``"Si,O"``), an ``ase.Atoms`` or a list.
+    ``device``: where it is computed (``auto``, ``cpu``, ``cuda[:K]``; in float64 everywhere).
     """
     check_grid(r_max=r_max, **options)
+    device = resolve_device(device)
     frames = as_structures(structure, types=types)
     structure = structure if isinstance(structure, (str, Path)) else "structures"  # names it in messages
-    positions, cells, numbers, batch = batch_from_atoms(frames)
+    positions, cells, numbers, batch = (t.to(device) for t in batch_from_atoms(frames))
     half_width = float(perpendicular_widths(cells).min()) / 2
     if r_max is None:
         step = float(options.get("dr") or DEFAULT_DR)
@@ -116,7 +120,7 @@ def compute_spectrum(
             spectra = observable(positions, cells, numbers, batch)
     except ValueError as exc:  # e.g. an element without tabulated scattering data
         raise InputError(f"{structure}: {exc}") from None
-    return observable.grid.numpy(), spectra.mean(0).numpy(), observable
+    return observable.grid.numpy(), spectra.mean(0).cpu().numpy(), observable
 
 
 def surrogate_spectrum(
@@ -125,22 +129,24 @@ def surrogate_spectrum(
     kind: str | None = None,
     per_atom: bool = False,
     types: str | None = None,
+    device: str = "cpu",
 ) -> tuple[np.ndarray, np.ndarray, Observable, list[str]]:
     """XANES / EXAFS of every frame of ``structure`` through a trained surrogate.
 
     Returns ``(grid, spectra, observable, labels)``: with ``per_atom=False`` one row, the mean over the
     absorbing sites of all frames (labels ``["mean"]``); with ``per_atom=True`` one row per absorbing atom
-    (labels ``"f<frame>:a<atom index>"``).
+    (labels ``"f<frame>:a<atom index>"``). ``device``: where the surrogate runs (``auto``, ``cpu``, ``cuda[:K]``).
     """
     from specguide.observables.surrogate import SurrogateSpectrum
 
+    device = resolve_device(device)
     frames = as_structures(structure, types=types)
     structure = structure if isinstance(structure, (str, Path)) else "structures"  # names it in messages
     try:
         observable = SurrogateSpectrum(surrogate, kind=kind)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    positions, cells, numbers, batch = batch_from_atoms(frames)
+    positions, cells, numbers, batch = (t.to(device) for t in batch_from_atoms(frames))
     try:
         with torch.no_grad():
             mask = observable.site_mask(numbers, batch)
@@ -150,10 +156,11 @@ def surrogate_spectrum(
                 spectra = observable(positions, cells, numbers, batch).mean(0, keepdim=True)
     except ValueError as exc:
         raise InputError(f"{structure}: {exc}") from None
+    batch, mask = batch.cpu(), mask.cpu()
     counts = torch.bincount(batch)
     local = torch.arange(len(numbers)) - (torch.cumsum(counts, 0) - counts)[batch]
     labels = [f"f{int(f)}:a{int(a)}" for f, a in zip(batch[mask], local[mask])] if per_atom else ["mean"]
-    return observable.grid.numpy(), spectra.double().numpy(), observable, labels
+    return observable.grid.numpy(), spectra.double().cpu().numpy(), observable, labels
 
 
 REPORT_G_SIGMA = 0.05  # Å, Gaussian width of the g(r) that reports draw (fine enough to show the first peak)

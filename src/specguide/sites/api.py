@@ -10,6 +10,7 @@ import ase.io
 import numpy as np
 import torch
 
+from specguide.devices import device_record
 from specguide.io import InputError, read_columns, refuse_overwrite, write_atomically, write_json
 from specguide.pretrained import load_site_model
 from specguide.sites.dataset import SiteDataset
@@ -51,12 +52,13 @@ def generate_sites(
     n_atoms: int | None = None,
     steps: int = 200,
     seed: int = 0,
+    device: str = "auto",
 ) -> tuple[list[ase.Atoms], dict]:
     """Clusters generated for the spectrum in ``spectrum_file``, most representative first (the medoid of the
     samples by :func:`~specguide.sites.evaluate.consensus_ranking`), and a summary (per-sample consensus score,
     shell counts, species, distances in Å, first-shell angles in degrees). ``info["sample"]`` keeps each
-    cluster's draw index."""
-    model, meta = load_site_model(model_name)
+    cluster's draw index. ``device``: where the model samples (``auto``, ``cpu``, ``cuda[:K]``)."""
+    model, meta = load_site_model(model_name, map_location=device)
     grid = np.asarray(meta["grid"])
     spec = read_site_spectrum(spectrum_file, grid)
     torch.manual_seed(seed)
@@ -92,6 +94,7 @@ def generate_sites(
         selected_sample=int(order[0]),
         selection="medoid: highest mean SOAP cosine similarity to the other samples",
         samples=per,
+        **device_record(next(model.parameters()).device),
     )
     for s in (1, 2, 3):
         counts = [p[f"shell{s}"]["count"] for p in per]
@@ -118,15 +121,17 @@ def evaluate_sites(
     seed: int = 0,
     given_size: bool = False,
     progress: bool = True,
+    device: str = "auto",
 ) -> dict:
     """Score a model on ``test`` sites: per site, the first generated cluster (``model``, one sample per
     spectrum as in Okubo et al.), the consensus pick among ``samples`` (``model_consensus``, what
     :func:`generate_sites` puts first), the mean over the samples and the best of them by aligned RMSD (an
     oracle: it uses the reference); the template (nearest ``train`` spectrum by MSE, other materials only)
-    scored the same way; SOAP cosine similarity of every sample and of the template to the reference."""
+    scored the same way; SOAP cosine similarity of every sample and of the template to the reference. ``device``:
+    where the model samples (``auto``, ``cpu``, ``cuda[:K]``)."""
     from rich.progress import track
 
-    model, meta = load_site_model(model_name)
+    model, meta = load_site_model(model_name, map_location=device)
     scale = meta["spectrum_scale"]
     rows = []
     iterator = track(range(len(test)), description="evaluating sites", disable=not progress, transient=True)
@@ -159,7 +164,8 @@ def evaluate_sites(
             soap_template=soap_similarity(tmpl, ref),
         )
         rows.append(row)
-    return dict(summary=summarise(rows), sites=rows, samples=samples, steps=steps, seed=seed, given_size=given_size)
+    return dict(summary=summarise(rows), sites=rows, samples=samples, steps=steps, seed=seed, given_size=given_size,
+                **device_record(next(model.parameters()).device))  # fmt: skip
 
 
 def _mean_ignoring_nan(values: list[float]) -> float:

@@ -14,7 +14,7 @@ class SiteTrainConfig(Config):
     """Train the EGNN site denoiser: site data set ``data`` (None: the bundled one), ``test_materials`` held out,
     site ``kinds`` trained on; network ``hidden`` width, ``layers`` and ``prediction`` (``x0`` or ``eps``);
     ``max_minutes`` (min) or ``max_steps``, ``batch_size`` clusters, AdamW ``lr``, ``seed``; ``init``: a checkpoint
-    to continue from."""
+    to continue from; ``device``: where it trains (``auto``, ``cpu``, ``cuda[:K]``)."""
 
     data: str | None = None
     test_materials: list[str] = field(default_factory=lambda: list(HELD_OUT_MATERIALS))
@@ -28,13 +28,14 @@ class SiteTrainConfig(Config):
     lr: float = 5e-4
     seed: int = 0
     init: str | None = None
+    device: str = "auto"
 
 
 @dataclass
 class SiteGenerateConfig(Config):
     """Generate ``samples`` clusters of ``n_atoms`` atoms (None: predicted from the spectrum) around the absorber
     of the two-column ``spectrum`` file (eV relative to the edge, intensity) with ``model`` in ``steps`` denoising
-    steps from ``seed``."""
+    steps from ``seed``, on ``device`` (``auto``, ``cpu``, ``cuda[:K]``; ``summary.json`` records the one used)."""
 
     spectrum: str = ""
     model: str = DEFAULT_SITE_MODEL
@@ -42,6 +43,7 @@ class SiteGenerateConfig(Config):
     n_atoms: int | None = None
     steps: int = 200
     seed: int = 0
+    device: str = "auto"
 
     def check(self) -> None:
         """``ValueError`` naming the option for sizes that cannot run."""
@@ -53,7 +55,7 @@ class SiteGenerateConfig(Config):
 class SiteEvaluateConfig(Config):
     """Score ``model`` on the sites of ``test_materials`` in ``data`` (None: the bundled set; at most ``max_sites``)
     with ``samples`` clusters per site in ``steps`` denoising steps from ``seed``, against template matching on the
-    training materials."""
+    training materials, on ``device`` (``auto``, ``cpu``, ``cuda[:K]``; the result records the one used)."""
 
     model: str = DEFAULT_SITE_MODEL
     data: str | None = None
@@ -62,3 +64,4 @@ class SiteEvaluateConfig(Config):
     steps: int = 100
     max_sites: int | None = None
     seed: int = 0
+    device: str = "auto"

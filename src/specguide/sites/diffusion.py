@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from specguide.devices import seeded_generator
 from specguide.models.egnn import SiteDenoiser
 
 T_STEPS = 1000
@@ -82,15 +83,17 @@ def diffusion_loss(
     ``x`` in Å (excited atoms at the origin). A permutation of the atoms within a graph leaves it unchanged.
     """
     n_graphs = int(batch.max()) + 1
+    device = x.device if generator is None else generator.device  # random numbers drawn there, then moved
     if t is None:
-        t = torch.randint(1, T_STEPS + 1, (n_graphs,), generator=generator).float() / T_STEPS
+        t = torch.randint(1, T_STEPS + 1, (n_graphs,), generator=generator, device=device).float() / T_STEPS
+    t = t.to(x.device)
     alpha, sigma = alpha_sigma(t.to(x.dtype))
     a, s = alpha[batch, None], sigma[batch, None]
     free = (~excited)[:, None].to(x.dtype)
     h = one_hot_species(numbers).to(x.dtype)
     if noise is None:
-        eps_x = torch.randn(x.shape, generator=generator, dtype=x.dtype) * free
-        eps_h = torch.randn(h.shape, generator=generator, dtype=x.dtype) * free
+        eps_x = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x) * free
+        eps_h = torch.randn(h.shape, generator=generator, dtype=x.dtype, device=device).to(x) * free
     else:
         eps_x, eps_h = noise[0] * free, noise[1] * free
     x0 = x / COORD_SCALE
@@ -103,8 +106,8 @@ def diffusion_loss(
         err = weight * (((pred_x - x0 * free) ** 2).sum(-1) + ((pred_h - h) ** 2).sum(-1) * free[:, 0])
     else:
         err = ((pred_x - eps_x) ** 2).sum(-1) + ((pred_h - eps_h) ** 2).sum(-1) * free[:, 0]
-    per_graph = torch.zeros(n_graphs, dtype=x.dtype).index_add_(0, batch, err)
-    counts = torch.zeros(n_graphs, dtype=x.dtype).index_add_(0, batch, free[:, 0])
+    per_graph = x.new_zeros(n_graphs).index_add_(0, batch, err)
+    counts = x.new_zeros(n_graphs).index_add_(0, batch, free[:, 0])
     return per_graph / counts.clamp_min(1.0)
 
 
@@ -129,12 +132,12 @@ def denoise_step(
     translating (or rotating, with rotated ``noise``) the input translates (rotates) the output.
     """
     free = (~excited)[:, None].to(zx.dtype)
-    anchor = torch.zeros(int(batch.max()) + 1, 3, dtype=zx.dtype).index_add_(0, batch[excited], zx[excited])[batch]
+    anchor = zx.new_zeros(int(batch.max()) + 1, 3).index_add_(0, batch[excited], zx[excited])[batch]
     rel = (zx - anchor) * free
     n_graphs = int(batch.max()) + 1
-    tt = torch.full((n_graphs,), t, dtype=zx.dtype)
-    a_t, s_t = alpha_sigma(torch.tensor(t, dtype=zx.dtype))
-    a_s, s_s = alpha_sigma(torch.tensor(s_prev, dtype=zx.dtype))
+    tt = torch.full((n_graphs,), t, dtype=zx.dtype, device=zx.device)
+    a_t, s_t = alpha_sigma(torch.tensor(t, dtype=zx.dtype, device=zx.device))
+    a_s, s_s = alpha_sigma(torch.tensor(s_prev, dtype=zx.dtype, device=zx.device))
     x0, h0, _, _ = clean_and_noise(model, rel, zh, tt, spectrum, batch, excited)
     a_ts = a_t / a_s
     var_ts = s_t**2 - a_ts**2 * s_s**2
@@ -164,34 +167,38 @@ def sample_clusters(
     """Generate ``samples`` clusters per spectrum ``[B, n_grid]`` (already scaled as in training).
 
     ``n_atoms``: atoms per cluster (one per spectrum), or None to draw it from the model's size head.
-    Returns ``[(positions [n,3] Å, atomic numbers [n])]``, spectrum-major, excited O first at the origin.
+    Returns ``[(positions [n,3] Å, atomic numbers [n])]``, spectrum-major, excited O first at the origin. Runs on
+    the model's device, drawing from a generator there (the same seed gives the same clusters on the same device).
     """
-    gen = torch.Generator().manual_seed(seed)
-    spec = spectrum.repeat_interleave(samples, 0)
+    device = next(model.parameters()).device
+    gen = seeded_generator(seed, device)
+    spec = spectrum.to(device).repeat_interleave(samples, 0)
     if n_atoms is None:
         probs = torch.softmax(model.n_atoms_logits(spec), -1)
         probs[:, :3] = 0.0  # at least the excited atom and two neighbours
         sizes = torch.multinomial(probs, 1, generator=gen)[:, 0].tolist()
     else:
         sizes = [int(n) for n in n_atoms for _ in range(samples)]
-    counts = torch.tensor(sizes)
-    batch = torch.repeat_interleave(torch.arange(len(sizes)), counts)
+    counts = torch.tensor(sizes, device=device)
+    batch = torch.repeat_interleave(torch.arange(len(sizes), device=device), counts)
     starts = torch.cumsum(counts, 0) - counts
-    excited = torch.zeros(batch.numel(), dtype=torch.bool)
+    excited = torch.zeros(batch.numel(), dtype=torch.bool, device=device)
     excited[starts] = True
     free = (~excited)[:, None].float()
-    zx = torch.randn(batch.numel(), 3, generator=gen) * free
-    zh = torch.randn(batch.numel(), len(SPECIES), generator=gen) * free + one_hot_species(
-        torch.full((batch.numel(),), SPECIES[0])
+    zx = torch.randn(batch.numel(), 3, generator=gen, device=device) * free
+    zh = torch.randn(batch.numel(), len(SPECIES), generator=gen, device=device) * free + one_hot_species(
+        torch.full((batch.numel(),), SPECIES[0], device=device)
     ) * (1 - free)
     grid = np.linspace(1.0, 0.0, steps + 1)
     for t, s_prev in zip(grid[:-1], grid[1:], strict=True):
-        noise = (torch.randn(zx.shape, generator=gen), torch.randn(zh.shape, generator=gen))
+        noise = (torch.randn(zx.shape, generator=gen, device=device),
+                 torch.randn(zh.shape, generator=gen, device=device))  # fmt: skip
         zx, zh = denoise_step(model, zx, zh, float(t), float(s_prev), spec, batch, excited, noise)
     # final x0 estimate at s = 0: alpha_0 = 1 - s, sigma_0 ≈ 0
-    x = zx * COORD_SCALE
-    species = torch.tensor(SPECIES)[zh.argmax(-1)]
-    species[excited] = SPECIES[0]
+    x = (zx * COORD_SCALE).cpu()
+    species = torch.tensor(SPECIES)[zh.argmax(-1).cpu()]
+    species[excited.cpu()] = SPECIES[0]
+    batch = batch.cpu()
     out = []
     for k in range(len(sizes)):
         m = batch == k

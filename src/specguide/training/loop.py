@@ -8,7 +8,10 @@ structure, a wall-clock limit, resumable state and export of the EMA weights aft
 - :class:`EMAModule`: a Lightning module around ``net`` whose EMA copy is validated and exported;
 - :func:`fit_module`: one Lightning run (CSV log, validation about every N steps, wall-clock limit, ``resume``
   from the state saved beside the checkpoint), ending with :class:`CheckpointExport` of the EMA weights in the
-  model's own checkpoint format.
+  model's own checkpoint format;
+- :class:`TrainingHardware`: where it runs (``--device``, ``--devices``, ``--strategy``): one CPU or GPU, or several
+  GPUs with distributed data parallel (``ddp``), where each process trains on its share of the batches, the
+  validation sums are added over the processes and only the first process writes files.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +33,57 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from specguide.io import load_checkpoint, write_atomically
+from specguide.config import Config
+from specguide.devices import device_record, resolve_device
+from specguide.io import InputError, load_checkpoint, write_atomically
 from specguide.structure import density_g_cm3
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # positions, cells, numbers, batch
+
+
+# --------------------------------------------------------------------------------------------------
+# where training runs
+# --------------------------------------------------------------------------------------------------
+
+STRATEGIES = ("auto", "ddp", "ddp_spawn")  # Lightning's: "ddp" launches one process per GPU (run as a script)
+
+
+@dataclass
+class TrainingHardware(Config):
+    """Where Lightning trains: ``device`` ``auto`` | ``cpu`` | ``cuda`` | ``cuda:K``
+    (:func:`specguide.devices.resolve_device`), ``devices`` how many of them (GPUs with ``cuda``; CPU processes with
+    ``cpu``), ``strategy`` Lightning's: ``auto`` (one device), ``ddp`` (distributed data parallel, one process per
+    device) or ``ddp_spawn``. ``cuda:K`` trains on GPU K alone."""
+
+    device: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.devices, int) or self.devices < 1:
+            raise InputError(f"--devices {self.devices}: give a positive number of devices")
+        if self.strategy not in STRATEGIES:
+            raise InputError(f"--strategy {self.strategy}: choose one of {', '.join(STRATEGIES)}")
+
+    def trainer_arguments(self) -> dict:
+        """``accelerator``, ``devices`` and ``strategy`` for ``pl.Trainer`` (``InputError`` for what this machine
+        cannot run: a GPU torch does not see, more GPUs than there are)."""
+        device = resolve_device(self.device)
+        if device.type == "cpu":
+            return {"accelerator": "cpu", "devices": self.devices, "strategy": self.strategy}
+        if ":" in self.device:
+            if self.devices != 1:
+                raise InputError(f"--device {self.device} names one GPU; give --device cuda with --devices "
+                                 f"{self.devices} to train on several")  # fmt: skip
+            return {"accelerator": "gpu", "devices": [device.index], "strategy": self.strategy}
+        count = torch.cuda.device_count()
+        if self.devices > count:
+            raise InputError(f"--devices {self.devices}: torch sees {count} GPU(s)")
+        return {"accelerator": "gpu", "devices": self.devices, "strategy": self.strategy}
+
+    def record(self) -> dict:
+        """What a checkpoint records of where it was trained: the request and the device it resolved to."""
+        return {**self.to_dict(), "resolved": device_record(resolve_device(self.device))}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -226,6 +277,14 @@ class EMAModule(pl.LightningModule):
         """What the exported checkpoint records about the last validation."""
         return {"final_val_loss": self.last_val.get("val/loss"), "validation": dict(self.last_val)}
 
+    def summed_over_processes(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` (a CPU tensor of sums) added over the processes of a multi-device run, so that every process
+        reports the validation of the whole set; on one device they are returned as they are."""
+        trainer = self._trainer
+        if trainer is None or trainer.world_size <= 1:
+            return values
+        return trainer.strategy.reduce(values.to(self.device), reduce_op="sum").cpu()
+
 
 class _WallClockLimit(pl.Callback):
     """Stop after ``minutes`` of this call (unlike Lightning's Timer, not carried over on resume)."""
@@ -238,7 +297,12 @@ class _WallClockLimit(pl.Callback):
         self.start = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if self.seconds is not None and time.monotonic() - self.start > self.seconds:
+        if self.seconds is None:
+            return
+        late = time.monotonic() - self.start > self.seconds
+        if trainer.world_size > 1:  # the first process's clock decides for all, so that they stop together
+            late = trainer.strategy.broadcast(late)
+        if late:
             trainer.should_stop = True
 
 
@@ -256,6 +320,8 @@ class _TrainingProgress(pl.Callback):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+        if not trainer.is_global_zero:  # one progress line for a multi-device run
+            return
         self.start = time.monotonic()
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                                  console=Console(stderr=True))  # fmt: skip
@@ -292,9 +358,14 @@ class CheckpointExport(pl.Callback):
     def save_state(self, trainer) -> None:
         # Lightning writes the full resume state (weights, optimiser, loops); it is read back only through
         # specguide.io's torch.load(weights_only=True) loader
+        if not trainer.is_global_zero:  # every process takes part in the call; only the first one writes
+            trainer.save_checkpoint(self.lightning_path)
+            return
         write_atomically(self.lightning_path, trainer.save_checkpoint)
 
     def export(self, trainer, module: EMAModule) -> None:
+        if not trainer.is_global_zero:  # the EMA weights are the same in every process: the first one writes
+            return
         training = dict(self.extra)
         training.update(
             {
@@ -359,12 +430,13 @@ def fit_module(
     max_steps: int,
     resume: bool,
     progress: bool,
-    accelerator: str,
+    hardware: TrainingHardware,
     gradient_clip_val: float | None,
     val_every_n_steps: int,
 ) -> None:
     """Run Lightning on ``module`` (wall-clock limit, CSV log, validation about every ``val_every_n_steps``
-    steps in whole epochs, resume from ``exporter.lightning_path``), then export the final EMA weights."""
+    steps in whole epochs, resume from ``exporter.lightning_path``) on ``hardware``, then export the final EMA
+    weights."""
     batch_size = datamodule.batch_size
     batches_per_epoch = math.ceil(len(datamodule.train_set) / min(batch_size, len(datamodule.train_set)))
     quiet = [logging.getLogger(name) for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")]
@@ -373,8 +445,7 @@ def fit_module(
         logger.setLevel(logging.WARNING)
     try:
         trainer = pl.Trainer(
-            accelerator=accelerator,
-            devices=1,
+            **hardware.trainer_arguments(),
             max_epochs=max_epochs if max_epochs is not None else -1,
             max_steps=max_steps,
             callbacks=[_WallClockLimit(max_time_minutes), exporter]

@@ -35,6 +35,7 @@ from specguide.training.loop import (
     CheckpointExport,
     EMAModule,
     StructureDataModule,
+    TrainingHardware,
     data_summary,
     fit_module,
     load_training_state,
@@ -97,22 +98,24 @@ def dsm_loss(
     """Denoising score-matching loss of a batch of clean structures.
 
     Returns ``(loss, per_structure_loss [S], t [S])`` with ``loss`` the mean over atoms and Cartesian
-    components of ``(sigma s + eps)^2``. ``t`` and ``noise`` are drawn (from ``generator``) unless given.
+    components of ``(sigma s + eps)^2``. ``t`` and ``noise`` are drawn (from ``generator``, on its device; without
+    one on the device of ``positions``) unless given.
     """
     n_structures = cells.shape[0]
+    draw = dict(generator=generator, dtype=positions.dtype,
+                device=positions.device if generator is None else generator.device)  # fmt: skip
     if t is None:
-        t = t_range[0] + (t_range[1] - t_range[0]) * torch.rand(
-            n_structures, generator=generator, dtype=positions.dtype
-        )
-    t = t.to(positions.dtype)
+        t = t_range[0] + (t_range[1] - t_range[0]) * torch.rand(n_structures, **draw)
+    t = t.to(positions)
     if noise is None:
-        noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype)
+        noise = torch.randn(positions.shape, **draw)
+    noise = noise.to(positions)
     sigma = schedule.sigma(t).index_select(0, batch)[:, None]
     noisy = wrap_positions(positions + sigma * noise, cells, batch)
     score = score_model(noisy, cells, numbers, batch, t).to(positions.dtype)
     residual = ((sigma * score + noise) ** 2).mean(dim=-1)  # [N]
     counts = torch.bincount(batch, minlength=n_structures).clamp(min=1).to(residual.dtype)
-    per_structure = torch.zeros(n_structures, dtype=residual.dtype).index_add(0, batch, residual) / counts
+    per_structure = residual.new_zeros(n_structures).index_add(0, batch, residual) / counts
     return residual.mean(), per_structure, t
 
 
@@ -186,10 +189,9 @@ class ScorePriorModule(EMAModule):
         edges = torch.linspace(T_MIN, T_MAX, n_bins + 1)
         generator = torch.Generator().manual_seed(self.hparams.val_seed + 7919 * batch_idx)
         for b in range(n_bins):
-            t = (edges[b] + (edges[b + 1] - edges[b]) * torch.rand(cells.shape[0], generator=generator)).to(
-                positions.dtype
-            )
-            noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype)
+            # drawn on the CPU whatever the device: every device validates on the same noise
+            t = (edges[b] + (edges[b + 1] - edges[b]) * torch.rand(cells.shape[0], generator=generator)).to(positions)
+            noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype).to(positions)
             _, per_structure, _ = dsm_loss(
                 self.ema_net, positions, cells, numbers, index, self.schedule, t=t, noise=noise
             )
@@ -197,10 +199,11 @@ class ScorePriorModule(EMAModule):
             self._val_counts[b] += cells.shape[0]
 
     def on_validation_epoch_end(self) -> None:
-        if self._val_counts.sum() == 0:
+        sums, counts = self.summed_over_processes(torch.stack([self._val_sums, self._val_counts]))
+        if counts.sum() == 0:
             return
         edges = torch.linspace(T_MIN, T_MAX, self.hparams.n_val_bins + 1)
-        per_bin = self._val_sums / self._val_counts.clamp(min=1)
+        per_bin = sums / counts.clamp(min=1)
         values = {}
         for b in range(self.hparams.n_val_bins):
             name = f"val/loss_t{edges[b]:.2f}-{edges[b + 1]:.2f}"
@@ -273,7 +276,7 @@ def train_prior(
     val_fraction: float = 0.1,
     rotate: bool = True,
     progress: bool = True,
-    accelerator: str = "cpu",
+    hardware: TrainingHardware | None = None,
     gradient_clip_val: float | None = None,
     val_every_n_steps: int = 50,
     t_range: tuple[float, float] = (T_MIN, T_MAX),
@@ -289,9 +292,12 @@ def train_prior(
     (EMA weights, loss in 5 bins of t, logged to ``<out stem>_logs/`` as CSV) runs about every
     ``val_every_n_steps`` steps (whole epochs), always over the full range of t. ``t_range`` (within
     ``(T_MIN, T_MAX)``): the diffusion times training draws from, uniformly; a narrower range at low t spends a
-    fine-tuning run on the small noise levels (σ = k t) only.
+    fine-tuning run on the small noise levels (σ = k t) only. ``hardware``: where it trains
+    (:class:`~specguide.training.loop.TrainingHardware`; default: one GPU if torch sees one, else the CPU).
     """
     structures = list(structures)
+    hardware = TrainingHardware() if hardware is None else hardware
+    hardware.trainer_arguments()  # refuses a device this machine cannot use before any work
     t_range = check_t_range(t_range)
     out, lightning_ckpt = training_paths(out, "prior.pt", resume, max_time_minutes, max_epochs, max_steps)
 
@@ -337,6 +343,7 @@ def train_prior(
         "ema_decay": ema_decay,
         "rotation_augmentation": rotate,
         "t_range": list(t_range),
+        "hardware": hardware.record(),
     }
     if init_from is not None:
         extra["init_from"] = {"prior": str(init_from), "data": start_meta.get("data"),
@@ -350,6 +357,6 @@ def train_prior(
     exporter = CheckpointExport(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
-               progress=progress, accelerator=accelerator, gradient_clip_val=gradient_clip_val,
+               progress=progress, hardware=hardware, gradient_clip_val=gradient_clip_val,
                val_every_n_steps=val_every_n_steps)  # fmt: skip
     return out

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from specguide.devices import resolve_device, seeded_generator
 from specguide.io import write_atomically
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
 from specguide.pretrained import SITE_MODEL_FORMAT, SITE_MODEL_VERSION, load_site_model
@@ -56,11 +57,15 @@ def train_site_model(
     seed: int = 0,
     progress: bool = True,
     init: str | Path | None = None,
+    device: str = "auto",
 ) -> dict:
     """Train a :class:`SiteDenoiser` on ``data`` for ``max_minutes`` (or ``max_steps``) and save the EMA model
     to ``out`` (``.pt``). ``init``: a checkpoint whose (EMA) weights and config start the run (continued
-    training; its log is kept under ``previous``). Returns the training log (steps, seconds, final loss)."""
+    training; its log is kept under ``previous``). ``device``: where it trains (``auto``, ``cpu``, ``cuda[:K]``;
+    one device: this loop has no multi-device logic). Returns the training log (steps, seconds, final loss)."""
     from rich.progress import Progress
+
+    device = resolve_device(device)
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -70,15 +75,15 @@ def train_site_model(
         raise ValueError(f"a cluster has {n_max} atoms > max_atoms {config.max_atoms}; raise EGNNConfig.max_atoms")
     previous = None
     if init is not None:
-        model, meta = load_site_model(init)
+        model, meta = load_site_model(init, map_location=device)
         model.train()
         config, previous = model.config, meta["log"]
     else:
-        model = SiteDenoiser(config)
+        model = SiteDenoiser(config).to(device)
     ema = EMA(model, 0.999, warmup=init is None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-12)
     scale = spectrum_scale(data.grid)
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeded_generator(seed, device)
     start, step, losses = time.time(), 0, []
     limit = max_minutes * 60.0
     with Progress(disable=not progress, transient=True) as bar:
@@ -88,7 +93,7 @@ def train_site_model(
             if (max_steps is not None and step >= max_steps) or elapsed >= limit:
                 break
             idx = rng.choice(len(data), size=min(batch_size, len(data)), replace=False)
-            b = collate(data, idx, scale)
+            b = {key: value.to(device) for key, value in collate(data, idx, scale).items()}
             loss = diffusion_loss(model, b["x"], b["numbers"], b["spectrum"], b["batch"], b["excited"], gen).mean()
             size_loss = torch.nn.functional.cross_entropy(model.n_atoms_logits(b["spectrum"]), b["n_atoms"])
             opt.zero_grad()
@@ -109,6 +114,7 @@ def train_site_model(
         batch_size=batch_size,
         lr=lr,
         seed=seed,
+        device=str(device),
         previous=previous,
         total_steps=step
         + (previous["total_steps"] if previous and "total_steps" in previous else 0)
@@ -123,7 +129,7 @@ def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, sca
     payload = dict(
         format=SITE_MODEL_FORMAT,
         format_version=SITE_MODEL_VERSION,
-        state_dict=model.state_dict(),
+        state_dict={name: value.detach().cpu() for name, value in model.state_dict().items()},
         config=model.config.to_dict(),
         grid=np.asarray(grid, dtype=np.float64).tolist(),
         spectrum_scale=scale,

@@ -42,6 +42,7 @@ from specguide.training.loop import (
     CheckpointExport,
     EMAModule,
     StructureDataModule,
+    TrainingHardware,
     data_summary,
     fit_module,
     training_paths,
@@ -96,9 +97,11 @@ def noisy_positions(
 ) -> torch.Tensor:
     """Positions with per-structure Gaussian noise (width ~ U(0, noise_max] Å, or 0 with ``clean_fraction``)."""
     n = cells.shape[0]
-    widths = noise_max * (1.0 - torch.rand(n, generator=generator, dtype=positions.dtype))
-    widths = torch.where(torch.rand(n, generator=generator) < clean_fraction, torch.zeros_like(widths), widths)
-    noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype)
+    device = positions.device if generator is None else generator.device  # drawn there, then moved
+    widths = noise_max * (1.0 - torch.rand(n, generator=generator, dtype=positions.dtype, device=device))
+    clean = torch.rand(n, generator=generator, device=device) < clean_fraction
+    widths = torch.where(clean, torch.zeros_like(widths), widths).to(positions.device)
+    noise = torch.randn(positions.shape, generator=generator, dtype=positions.dtype, device=device).to(positions)
     return wrap_positions(positions + widths.index_select(0, batch)[:, None] * noise, cells, batch)
 
 
@@ -307,15 +310,17 @@ class SurrogateModule(EMAModule):
         acc["rel_atom"] += float(((predicted - targets).norm(dim=1) / targets.norm(dim=1).clamp(min=1e-12)).sum())
         n = cells.shape[0]
         counts = torch.bincount(site_batch, minlength=n).clamp(min=1)[:, None].to(targets.dtype)
-        mean_pred = torch.zeros(n, targets.shape[1]).index_add(0, site_batch, predicted) / counts
-        mean_true = torch.zeros(n, targets.shape[1]).index_add(0, site_batch, targets) / counts
+        mean_pred = targets.new_zeros(n, targets.shape[1]).index_add(0, site_batch, predicted) / counts
+        mean_true = targets.new_zeros(n, targets.shape[1]).index_add(0, site_batch, targets) / counts
         acc["rel_structure"] += float(
             ((mean_pred - mean_true).norm(dim=1) / mean_true.norm(dim=1).clamp(min=1e-12)).sum()
         )
         acc["structures"] += n
 
     def on_validation_epoch_end(self) -> None:
-        acc = self._val
+        names = sorted(self._val)  # sums over this process's batches: added over all processes
+        totals = self.summed_over_processes(torch.tensor([float(self._val[k]) for k in names], dtype=torch.float64))
+        acc = dict(zip(names, totals.tolist(), strict=True))
         if not acc["sites"]:
             return
         values = {
@@ -364,7 +369,7 @@ def train_surrogate(
     noise_max: float = 0.8,
     clean_fraction: float = 0.5,
     progress: bool = True,
-    accelerator: str = "cpu",
+    hardware: TrainingHardware | None = None,
     val_every_n_steps: int = 50,
     lr_schedule: str = "constant",
     lr_min_fraction: float = 0.05,
@@ -377,8 +382,11 @@ def train_surrogate(
     defaults to the element of all training sites. Validation structures: ``val_names`` (dataset names) or a
     random ``val_fraction`` of the structures — never part of a structure. ``lr_schedule="cosine"``: the
     learning rate decays from ``lr`` to ``lr_min_fraction * lr`` over this call's ``max_time_minutes`` (wall
-    clock) or ``max_steps``, whichever ends first (``"constant"``: no decay).
+    clock) or ``max_steps``, whichever ends first (``"constant"``: no decay). ``hardware``: where it trains
+    (:class:`~specguide.training.loop.TrainingHardware`; default: one GPU if torch sees one, else the CPU).
     """
+    hardware = TrainingHardware() if hardware is None else hardware
+    hardware.trainer_arguments()  # refuses a device this machine cannot use before any work
     out, lightning_ckpt = training_paths(out, "surrogate.pt", resume, max_time_minutes, max_epochs, max_steps)
     site_numbers = {int(a.numbers[s]) for a, s in zip(dataset.structures, dataset.sites, strict=True) for s in s}
     if absorber is None:
@@ -432,7 +440,7 @@ def train_surrogate(
         module.baselines = spectrum_baselines(dataset, datamodule.train_indices, datamodule.val_indices)
     extra = {"seed": seed, "batch_size": batch_size, "lr": lr, "optimizer": "RAdam", "ema_decay": ema_decay,
              "noise_max_A": noise_max, "clean_fraction": clean_fraction, "lr_schedule": lr_schedule,
-             "lr_min_fraction": lr_min_fraction,
+             "lr_min_fraction": lr_min_fraction, "hardware": hardware.record(),
              "loss": "MSE of normalised spectra"}  # fmt: skip
 
     def save(path, net, data_, training):
@@ -442,6 +450,6 @@ def train_surrogate(
     exporter = CheckpointExport(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
-               progress=progress, accelerator=accelerator, gradient_clip_val=None,
+               progress=progress, hardware=hardware, gradient_clip_val=None,
                val_every_n_steps=val_every_n_steps)  # fmt: skip
     return out
