@@ -79,7 +79,7 @@ def test_training_hardware_maps_to_lightnings_arguments(two_fake_gpus):
         TrainingHardware("cuda:1", 2, "ddp").trainer_arguments()
     with pytest.raises(InputError, match=r"--devices 4: torch sees 2 GPU\(s\)"):
         TrainingHardware("cuda", 4, "ddp").trainer_arguments()
-    with pytest.raises(InputError, match="--strategy fsdp: choose one of auto, ddp, ddp_spawn"):
+    with pytest.raises(InputError, match="--strategy fsdp: choose one of auto, ddp"):
         TrainingHardware("cuda", 2, "fsdp")
     with pytest.raises(InputError, match="--devices 0"):
         TrainingHardware("cpu", 0)
@@ -165,7 +165,7 @@ def test_training_refuses_hardware_it_cannot_use(command, inputs, tmp_path):
     out = str(tmp_path / "out.pt")
     base = commands(inputs, out)[command]
     result = runner.invoke(app, [*base, "--strategy", "fsdp"])
-    assert result.exit_code == 2 and "--strategy fsdp: choose one of auto, ddp, ddp_spawn" in result.output
+    assert result.exit_code == 2 and "--strategy fsdp: choose one of auto, ddp" in result.output
     result = runner.invoke(app, [*base, "--devices", "0"])
     assert result.exit_code == 2 and "--devices 0: give a positive number" in result.output
 
@@ -202,3 +202,53 @@ def test_a_trained_prior_records_where_it_trained(tmp_path):
     assert meta["training"]["hardware"] == {"device": "cpu", "devices": 1, "strategy": "auto",
                                             "resolved": {"device": "cpu"}}  # fmt: skip
     assert next(network.parameters()).device == resolve_device("auto")
+
+
+@pytest.mark.slow
+def test_ddp_over_two_cpu_processes_validates_the_whole_set_and_writes_once(tmp_path):
+    """``--devices 2 --strategy ddp`` (two CPU processes, gloo: the code path of several GPUs): each process validates
+    its share of the two validation structures, the recorded loss is that of both (recomputed here structure by
+    structure, as each process drew its noise), not of the first process's share alone."""
+    import os
+    import subprocess
+    import sys
+
+    import specguide
+    from specguide.pretrained import load_prior
+    from specguide.training.loop import StructureDataset, collate_structures, split_by_structure
+    from specguide.training.prior import ScorePriorModule
+
+    rng = np.random.default_rng(0)
+    _, val_indices = split_by_structure(20, 0.1, 0)  # val_fraction 0.1: two validation structures, one per process
+    frames = []
+    for k in range(20):  # the second validation structure twice as large, so that the two losses differ
+        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat((2 if k == val_indices[1] else 1, 1, 1))
+        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
+        frames.append(atoms)
+    ase.io.write(tmp_path / "train.extxyz", frames)
+    out = tmp_path / "p.pt"
+    source = os.path.dirname(os.path.dirname(specguide.__file__))
+    env = {**os.environ, "PYTHONPATH": source, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "specguide.cli", "train-prior", str(tmp_path / "train.extxyz"), "--out", str(out),
+               "--max-epochs", "1", "--hidden", "8", "--layers", "1", "--device", "cpu", "--devices", "2",
+               "--strategy", "ddp"]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stderr.count(f"wrote {out}") == 2  # both processes finished the command
+    network, meta = load_prior(out)
+    training = meta["training"]
+    assert training["hardware"] == {"device": "cpu", "devices": 2, "strategy": "ddp", "resolved": {"device": "cpu"}}
+
+    assert len(val_indices) == 2 and meta["data"]["n_val"] == 2
+    module = ScorePriorModule(network.config)
+    module.ema_net.load_state_dict(network.state_dict())
+    per_structure = []
+    for index in val_indices:  # process k validates structure k as its batch 0
+        module.on_validation_epoch_start()
+        module.validation_step(collate_structures(StructureDataset([frames[index]]).items), 0)
+        per_structure.append((module._val_sums.clone(), module._val_counts.clone()))
+    sums, counts = (sum(parts) for parts in zip(*per_structure, strict=True))
+    recorded = np.array(list(training["val_loss_by_t"].values()))
+    np.testing.assert_allclose(recorded, (sums / counts).numpy(), rtol=1e-6)
+    first_only = (per_structure[0][0] / per_structure[0][1]).numpy()
+    assert np.abs(recorded - first_only).max() > 1e-3  # the check can tell one share from the whole

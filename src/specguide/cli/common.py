@@ -148,8 +148,8 @@ DevicesOption = Annotated[
                       "--strategy ddp.")
 ]  # fmt: skip
 StrategyOption = Annotated[
-    str, typer.Option(help="Lightning's strategy: auto (one device), ddp (distributed data parallel over --devices, "
-                      "one process per device) or ddp_spawn.")
+    str, typer.Option(help="Lightning's strategy: auto (one device) or ddp (distributed data parallel over --devices, "
+                      "one process per device: the command is started again in each).")
 ]  # fmt: skip
 
 

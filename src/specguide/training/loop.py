@@ -45,15 +45,19 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]  # positio
 # where training runs
 # --------------------------------------------------------------------------------------------------
 
-STRATEGIES = ("auto", "ddp", "ddp_spawn")  # Lightning's: "ddp" launches one process per GPU (run as a script)
+# Lightning's strategies: "ddp" starts the running command (or script) again once per further device, and every
+# process runs what follows the training too (only the first one writes); spawning strategies are not offered: what
+# fit_module does after the fit would run in a process that did not train
+STRATEGIES = ("auto", "ddp")
 
 
 @dataclass
 class TrainingHardware(Config):
     """Where Lightning trains: ``device`` ``auto`` | ``cpu`` | ``cuda`` | ``cuda:K``
     (:func:`specguide.devices.resolve_device`), ``devices`` how many of them (GPUs with ``cuda``; CPU processes with
-    ``cpu``), ``strategy`` Lightning's: ``auto`` (one device), ``ddp`` (distributed data parallel, one process per
-    device) or ``ddp_spawn``. ``cuda:K`` trains on GPU K alone."""
+    ``cpu``), ``strategy`` Lightning's: ``auto`` (one device) or ``ddp`` (distributed data parallel, one process per
+    device; the command is started again in each, so run it as a command or a script, not in a notebook).
+    ``cuda:K`` trains on GPU K alone."""
 
     device: str = "auto"
     devices: int = 1
@@ -353,7 +357,9 @@ class CheckpointExport(pl.Callback):
 
     def __init__(self, path: Path, lightning_path: Path, data: dict, extra: dict, save: Callable):
         self.path, self.lightning_path, self.data, self.extra = path, lightning_path, data, extra
-        self.save = save  # save(path, network, data, training): writes the model's own checkpoint format
+        # save(path, network, data=, training=): writes the model's own checkpoint format; a module-level function
+        # or a functools.partial of one, so that ddp_spawn can send it to its processes
+        self.save = save
 
     def save_state(self, trainer) -> None:
         # Lightning writes the full resume state (weights, optimiser, loops); it is read back only through
@@ -376,7 +382,7 @@ class CheckpointExport(pl.Callback):
                 "ema_updates": module._ema.updates,
             }
         )
-        self.save(self.path, module.ema_net, self.data, training)
+        self.save(self.path, module.ema_net, data=self.data, training=training)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and trainer.state.fn == "fit":

@@ -15,6 +15,7 @@ checkpoint (our own format, :func:`specguide.pretrained.load_prior` reads it); a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -351,9 +352,7 @@ def train_prior(
     chemistry = chemistry_of(structures, source=f"{len(structures)} training structures").to_dict()
     sampling = start_meta.get("sampling") if init_from is not None else None
 
-    def save(path, net, data, training):
-        return save_prior(path, net, data=data, training=training, chemistry=chemistry, sampling=sampling)
-
+    save = functools.partial(save_prior, chemistry=chemistry, sampling=sampling)
     exporter = CheckpointExport(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,

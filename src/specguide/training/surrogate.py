@@ -19,6 +19,7 @@ checkpoint :func:`specguide.pretrained.load_surrogate` reads.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -443,10 +444,8 @@ def train_surrogate(
              "lr_min_fraction": lr_min_fraction, "hardware": hardware.record(),
              "loss": "MSE of normalised spectra"}  # fmt: skip
 
-    def save(path, net, data_, training):
-        save_surrogate(path, net, kind=kind, absorber=absorber_z, grid=torch.as_tensor(grid), grid_unit=grid_unit,
-                       data=data_, training=training, quantity=quantity)  # fmt: skip
-
+    save = functools.partial(save_surrogate, kind=kind, absorber=absorber_z, grid=torch.as_tensor(grid),
+                             grid_unit=grid_unit, quantity=quantity)  # fmt: skip
     exporter = CheckpointExport(out, lightning_ckpt, data, extra, save=save)
     fit_module(module, datamodule, exporter, log_dir=out.parent, log_name=f"{out.stem}_logs",
                max_time_minutes=max_time_minutes, max_epochs=max_epochs, max_steps=max_steps, resume=resume,
