@@ -358,7 +358,7 @@ class CheckpointExport(pl.Callback):
     def __init__(self, path: Path, lightning_path: Path, data: dict, extra: dict, save: Callable):
         self.path, self.lightning_path, self.data, self.extra = path, lightning_path, data, extra
         # save(path, network, data=, training=): writes the model's own checkpoint format; a module-level function
-        # or a functools.partial of one, so that ddp_spawn can send it to its processes
+        # or a functools.partial of one (picklable, as Lightning's process launchers may need)
         self.save = save
 
     def save_state(self, trainer) -> None:
