@@ -9,7 +9,9 @@
 #      gives the same structures on the GPU; GPU sampling has the CPU's statistics; inversion, training and site
 #      generation on the GPU; DDP over two GPUs where there are two) and tests/test_devices.py (--device on every
 #      command; `auto` resolves to the GPU here);
-#   3. end-to-end `specguide generate` of 1000 atoms on the CPU and on the GPU (wall seconds of each);
+#   3. end-to-end `specguide generate` of 1000 atoms on the CPU and on the GPU (wall seconds of each), and
+#      bench/precision.py --device cuda: how much float32 changes each spectrum and the guidance pull on the GPU,
+#      beside the replica-to-replica noise (the measurement behind any float32 default on GPUs);
 #   4. the scale benchmark at 1k/5k/20k/100k atoms on --device cuda. DEPENDS ON bench/scale.py, written on the
 #      `scale` branch (observables chunking): merge that branch first; without it this step is reported as missing.
 #
@@ -60,6 +62,8 @@ if [ "$part" = generate ] || [ "$part" = all ]; then
         note "generate 1000 atoms, 256 steps, quality preset, --device $device: exit $code, ${milliseconds} ms" \
              "(wall, with start-up)"
     done
+    timeout 240 python bench/precision.py --device cuda --out "$out/precision_cuda.json" > "$out/precision.txt" 2>&1
+    note "bench/precision.py --device cuda (exit $?): $out/precision.txt"
 fi
 
 # 4. the scale benchmark (bench/scale.py from the `scale` branch)
