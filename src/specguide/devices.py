@@ -19,7 +19,6 @@ import torch
 from specguide.io import InputError
 
 DEVICE_CHOICES = "auto, cpu, cuda or cuda:K"
-DEVICE_HELP = "Where torch computes: auto (a GPU if torch sees one, else the CPU), cpu, cuda or cuda:K (GPU K)."
 _PATTERN = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
 
 

@@ -125,7 +125,7 @@ def main(
 DeviceOption = Annotated[
     str | None,
     typer.Option(help="Where torch computes: auto (a GPU if torch sees one, else the CPU; the default), cpu, cuda or "
-                 "cuda:K. config.json records the device used; the same seed gives the same result on the same "
+                 "cuda:K (GPU K). Results record the device used; the same seed gives the same result on the same "
                  "kind of device."),
 ]  # fmt: skip
 
