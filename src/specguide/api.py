@@ -72,13 +72,15 @@ def melt_quench(
     workers: int = 1,
     done=None,
     on_replica=None,
+    executor=None,
     **settings: Any,
 ) -> list[ase.Atoms]:
     """Melt-quench amorphous cells with LAMMPS: a :class:`~specguide.simulate.lammps.MeltQuenchConfig`
     (``config``) with ``settings`` (its field names: ``density_g_cm3``, ``n_atoms``, ``n_replicas``, ``seed``,
     ``potential``, ``protocol``; or ``melt_time`` in ps at 5000 K and ``quench_rate`` in K/ps for the protocol)
-    replacing its fields; ``workers``, ``done`` and ``on_replica`` as
-    :func:`specguide.simulate.lammps.melt_quench_replicas` (parallel replicas, resuming, saving each at once)."""
+    replacing its fields; ``workers``, ``done``, ``on_replica`` and ``executor`` as
+    :func:`specguide.simulate.lammps.melt_quench_replicas` (parallel replicas, resuming, saving each at once, replicas
+    on a Dask cluster or a batch queue)."""
     from specguide.simulate.lammps import MeltQuenchConfig, melt_quench_replicas
 
     config = config or MeltQuenchConfig()
@@ -92,7 +94,7 @@ def melt_quench(
     return melt_quench_replicas(config.element, config.composition, density_g_cm3=config.density_g_cm3,
                                 n_atoms=config.n_atoms, n_replicas=config.n_replicas, seed=config.seed,
                                 protocol=config.protocol, potential=config.potential, workers=workers, done=done,
-                                on_replica=on_replica)  # fmt: skip
+                                on_replica=on_replica, executor=executor)  # fmt: skip
 
 
 def train_prior(structures: Structures, out: str | Path, **options: Any) -> Path:

@@ -173,6 +173,29 @@ ResumeOption = Annotated[
 ]  # fmt: skip
 
 
+ExecutorOption = Annotated[
+    str,
+    typer.Option(help="Where independent tasks run: local (this machine's processes), dask (a Dask cluster: "
+                 "--scheduler, else a LocalCluster), or a batch queue through dask-jobqueue: slurm, pbs, sge, lsf "
+                 "(its settings in ~/.config/dask/jobqueue.yaml; see docs/cluster.md)."),
+]  # fmt: skip
+SchedulerOption = Annotated[
+    str | None, typer.Option(help="Address of a running Dask scheduler (tcp://HOST:8786); implies --executor dask.")
+]
+ExecutorWorkersOption = Annotated[
+    int | None,
+    typer.Option(help="Workers of --executor: local processes, a Dask LocalCluster's processes, or the Dask workers "
+                 "the queue's jobs start."),
+]  # fmt: skip
+
+
+def executor_of(kind: str, scheduler: str | None, workers: int | None):
+    """The :class:`~specguide.executors.ExecutorConfig` of ``--executor``, ``--scheduler``, ``--executor-workers``."""
+    from specguide.executors import ExecutorConfig
+
+    return ExecutorConfig.from_cli(kind, scheduler, workers)
+
+
 def resumable(staging: Path, settings: dict, resume: bool):
     """The sampler checkpoint of a run in ``staging``; with ``resume`` the saved settings must match ``settings``."""
     from specguide.diffusion.sampler import SamplerCheckpoint

@@ -11,8 +11,12 @@ import typer
 
 from specguide.cli.common import (
     Bar,
+    ExecutorOption,
+    ExecutorWorkersOption,
+    SchedulerOption,
     app,
     err,
+    executor_of,
     fail,
     result_folder,
 )
@@ -35,6 +39,9 @@ def melt_quench_command(
     melt_time: Annotated[float, typer.Option(help="Melt time at 5000 K, ps.")] = 50.0,
     quench_rate: Annotated[float, typer.Option(help="Quench rate, K/ps.")] = 100.0,
     workers: Annotated[int, typer.Option(help="Parallel processes (one replica each).")] = 1,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    executor_workers: ExecutorWorkersOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: Annotated[
         bool, typer.Option(help="Continue an interrupted run into the same --out: finished replicas are kept.")
@@ -56,6 +63,7 @@ def melt_quench_command(
         config = MeltQuenchConfig(element=element, composition=composition, density_g_cm3=density, n_atoms=atoms,
                                   n_replicas=replicas, seed=seed, potential=potential, protocol=protocol)  # fmt: skip
         config.check()
+        where = executor_of(executor, scheduler, executor_workers)
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     settings = config.to_dict()
@@ -76,12 +84,13 @@ def melt_quench_command(
             bar.advance()
 
         try:
-            frames = melt_quench(config=config, workers=workers, done=done, on_replica=save)
+            frames = melt_quench(config=config, workers=workers, done=done, on_replica=save, executor=where)
         finally:
             bar.close()
         write_atomically(staging / "structures.extxyz", lambda tmp: write_extxyz(tmp, frames))
         config = dict(settings, potential_used=frames[0].info.get("potential"),
-                      coordination=coordination_fractions(frames), resumed_replicas=sorted(done))  # fmt: skip
+                      coordination=coordination_fractions(frames), resumed_replicas=sorted(done),
+                      executor=where.to_dict())  # fmt: skip
         write_json(staging / "config.json", config)
         shutil.rmtree(folder)
         (staging / "settings.json").unlink()

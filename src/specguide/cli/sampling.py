@@ -12,11 +12,15 @@ from specguide.chemistry import parse_cn_ranges
 from specguide.cli.common import (
     PRIOR_HELP,
     DeviceOption,
+    ExecutorOption,
+    ExecutorWorkersOption,
     ResumeOption,
+    SchedulerOption,
     TypesOption,
     app,
     check_device,
     err,
+    executor_of,
     fail,
     finish_resumable,
     result_folder,
@@ -224,6 +228,9 @@ def invert(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    executor_workers: ExecutorWorkersOption = None,
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
     from specguide.api import invert as run_inversion
@@ -266,6 +273,7 @@ def invert(
             parse_target_spec(text)
         start = request.init if request.init in ("random", "crystal") else read_structures(Path(request.init),
                                                                                             types=types)  # fmt: skip
+        where = executor_of(executor, scheduler, executor_workers)  # the densities of a scan run there
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
 
@@ -276,7 +284,8 @@ def invert(
     with result_folder(out, force, resume=resume) as (output, staging):
         checkpoint = resumable(staging, settings, resume)
         try:
-            result = run_inversion(prior, None, request, init=start, progress=True, notify=note, checkpoint=checkpoint)
+            result = run_inversion(prior, None, request, init=start, progress=True, notify=note, checkpoint=checkpoint,
+                                   executor=where)  # fmt: skip
         except (ValueError, FileNotFoundError) as exc:  # targets and options are read before any sampling
             raise InputError(str(exc)) from None
         finish_resumable(staging)

@@ -44,6 +44,7 @@ from specguide.diffusion.sampler import (
     generate,
     prior_chemistry,
 )
+from specguide.executors import ExecutorConfig, run_tasks
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, read_structures, write_atomically, write_results
 from specguide.observables.measured import TargetSpec, load_target, parse_target_spec
@@ -52,7 +53,7 @@ from specguide.observables.target import Target
 from specguide.pretrained import load_prior, prior_families, resolve_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, number_density, volume_at_density
 
-__all__ = ["DEFAULT_STRENGTH", "InvertConfig", "InversionResult", "invert", "write_inversion"]
+__all__ = ["DEFAULT_STRENGTH", "InvertConfig", "InversionResult", "invert", "invert_seeds", "write_inversion"]
 
 
 @dataclass
@@ -211,6 +212,65 @@ def with_surrogate(
     return parsed
 
 
+@dataclass
+class _GuidedPass:
+    """One guided generation of :func:`invert` (a density-scan point or the final ensemble), with everything it
+    needs (the network, the targets on this density's grids), so that it pickles and can run on another machine."""
+
+    network: Any
+    meta: dict
+    targets: list[Target]
+    sampling: GenerateConfig  # at this pass's density, with its number of replicas
+    guided: GuidanceConfig
+    seed: int
+    init: list[ase.Atoms] | None
+    checkpoint: SamplerCheckpoint | None
+    progress: bool
+    scan_range: tuple[float, float] | None = None
+
+
+def _run_pass(p: _GuidedPass) -> tuple[list[ase.Atoms], dict]:
+    """The structures of one pass and what :func:`invert` reports of it."""
+    guided = p.guided
+    from_scratch = p.init is None
+    guidance = SpectralGuidance(p.targets, guided.strength, form=guided.form, step=guided.step,
+                                t_guide=guided.t_guide if guided.schedule == "guided" and from_scratch else 1.0,
+                                score=p.network)  # fmt: skip
+    stages = {}
+
+    def stage(name: str):
+        return None if p.checkpoint is None else p.checkpoint.scope(name)
+
+    common = dict(progress=p.progress)
+    if from_scratch and guided.schedule == "two-stage":
+        first = generate(p.network, p.sampling, seed=p.seed, checkpoint=stage("unconditional"), **common)
+        stages["unconditional"] = first.report
+        run = generate(p.network, p.sampling, seed=p.seed + 1, init=first.structures, t_start=guided.t_guide,
+                       guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
+    elif from_scratch:
+        run = generate(p.network, p.sampling, seed=p.seed, guidance=guidance, checkpoint=stage("guided"), **common)
+    else:
+        run = generate(p.network, p.sampling, seed=p.seed, init=p.init, t_start=guided.t_guide, guidance=guidance,
+                       checkpoint=stage("guided"), **common)  # fmt: skip
+    stages["guided"] = run.report
+    meta = p.meta
+    return run.structures, {"stages": stages, "sampling": run.config, "loss_history": guidance.history,
+                            "prior_file": meta["path"], "chemistry": run.chemistry,
+                            "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
+
+
+def _scan_point(p: _GuidedPass) -> dict[str, Any]:
+    """One density of a scan: its pass, scored by the shell-weighted real-space loss (else the total guidance loss)."""
+    structures, _ = _run_pass(p)
+    shell = [t for t in (_shell_weights(t, p.scan_range) for t in p.targets) if t is not None]
+    scored = shell or p.targets
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    with torch.no_grad():
+        value = sum(t.weight * t.loss(t.observable(positions.double(), cells.double(), numbers, batch)).mean()
+                    for t in scored)  # fmt: skip
+    return {"loss": float(value), "scored_by": "shell-weighted real-space loss" if shell else "total guidance loss"}
+
+
 def invert(
     prior: str | Path,
     targets: Sequence[str | TargetSpec | Target] | None = None,
@@ -220,6 +280,7 @@ def invert(
     progress: bool = True,
     notify: Callable[[str], None] | None = None,
     checkpoint: SamplerCheckpoint | None = None,
+    executor: ExecutorConfig | None = None,
     **settings: Any,
 ) -> InversionResult:
     """Generate ``n_replicas`` structures of ``n_atoms`` atoms whose spectra match ``targets``.
@@ -234,7 +295,9 @@ def invert(
     ``notify`` receives, once and before any sampling, what the user should be told about each target (conversions,
     what the cell cannot resolve). ``checkpoint``: a :class:`~specguide.diffusion.sampler.SamplerCheckpoint` that
     saves every stage's progress, so that the same call after an interruption continues where it stopped. The
-    same ``seed`` gives the same structures.
+    same ``seed`` gives the same structures. ``executor``: where the densities of a scan run
+    (:class:`~specguide.executors.ExecutorConfig`; default one after another in this process); each density's
+    result is the same wherever it runs. A checkpoint folder must then be one that the workers see too.
 
     The settings are an :class:`InvertConfig` (``config``), with ``settings`` (field names of it, of its
     ``guidance`` or of its ``sampling``, e.g. ``strength=``, ``n_atoms=``) replacing its fields; ``targets``
@@ -259,7 +322,6 @@ def invert(
     n_atoms, n_replicas, steps, seed, preset, cell, composition, cn_range, bond_cutoffs, d_min = (
         asked.n_atoms, asked.n_replicas, asked.steps, asked.seed, asked.preset, asked.cell, asked.composition,
         asked.cn_range, asked.bond_cutoffs, asked.d_min)  # fmt: skip
-    strength, form, step, schedule, t_guide = guided.strength, guided.form, guided.step, guided.schedule, guided.t_guide
     if density_g_cm3 is None:
         raise TypeError("invert() needs density_g_cm3 (g/cm³, a scan LO:HI:N or 'auto')")
     if n_replicas < 1 or n_atoms is None or n_atoms < 1:
@@ -333,54 +395,31 @@ def invert(
                 told.add((target.label, text))
         return loaded
 
-    def run(density: float, replicas: int, run_seed: int) -> tuple[list[ase.Atoms], list[Target], dict]:
-        loaded = targets_for(density)
+    def guided_pass(density: float, replicas: int, run_seed: int, quiet: bool = False) -> _GuidedPass:
         network, meta = prior_at(density)
-        guidance = SpectralGuidance(loaded, strength, form=form, step=step,
-                                    t_guide=t_guide if schedule == "guided" and seeds_init is None else 1.0,
-                                    score=network)  # fmt: skip
-        common = dict(progress=progress)
-        base = asked.replace(density_g_cm3=density, n_replicas=replicas)
-        stages = {}
         scope = None if checkpoint is None else checkpoint.scope(f"density{density:g}_seed{run_seed}")
-
-        def stage(name: str):
-            return None if scope is None else scope.scope(name)
-
-        if seeds_init is None and schedule == "two-stage":
-            first = generate(network, base, seed=run_seed, checkpoint=stage("unconditional"), **common)
-            stages["unconditional"] = first.report
-            run = generate(network, base, seed=run_seed + 1, init=first.structures, t_start=t_guide,
-                           guidance=guidance, checkpoint=stage("guided"), **common)  # fmt: skip
-        elif seeds_init is None:
-            run = generate(network, base, seed=run_seed, guidance=guidance, checkpoint=stage("guided"), **common)
-        else:
-            run = generate(network, base, seed=run_seed, init=seeds_init, t_start=t_guide, guidance=guidance,
-                           checkpoint=stage("guided"), **common)  # fmt: skip
-        stages["guided"] = run.report
-        return run.structures, loaded, {"stages": stages, "sampling": run.config, "loss_history": guidance.history,
-                                        "prior_file": meta["path"], "chemistry": run.chemistry,
-                                        "prior_meta": {k: meta[k] for k in PRIOR_META_KEYS if k in meta}}  # fmt: skip
+        return _GuidedPass(network, meta, targets_for(density), asked.replace(density_g_cm3=density,
+                           n_replicas=replicas), guided, run_seed, seeds_init, scope, progress and not quiet,
+                           scan_range)  # fmt: skip
 
     scan = None
     if len(densities) > 1:
         scan = {"densities_g_cm3": densities, "loss": [], "replicas": scan_replicas, "range": scan_range}
-        for k, density in enumerate(densities):
-            structures, loaded, _ = run(density, scan_replicas, seed + 1000 * (k + 1))
-            shell = [t for t in (_shell_weights(t, scan_range) for t in loaded) if t is not None]
-            scored = shell or loaded
-            positions, cells, numbers, batch = batch_from_atoms(structures)
-            with torch.no_grad():
-                value = sum(t.weight * t.loss(t.observable(positions.double(), cells.double(), numbers, batch)).mean()
-                            for t in scored)  # fmt: skip
-            scan["loss"].append(float(value))
-            scan["scored_by"] = "shell-weighted real-space loss" if shell else "total guidance loss"
+        executor = executor or ExecutorConfig()
+        passes = [guided_pass(d, scan_replicas, seed + 1000 * (k + 1), executor.distributed)
+                  for k, d in enumerate(densities)]  # fmt: skip
+        # spawned, not forked: torch's OpenMP threads do not survive a fork
+        for point in run_tasks(_scan_point, passes, executor, start_method="spawn"):
+            scan["loss"].append(point["loss"])
+            scan["scored_by"] = point["scored_by"]
         best = densities[int(np.argmin(scan["loss"]))]
         scan["best_g_cm3"] = best
     else:
         best = densities[0]
 
-    structures, loaded, details = run(best, n_replicas, seed)
+    final = guided_pass(best, n_replicas, seed)
+    structures, details = _run_pass(final)
+    loaded = final.targets
     spectra, losses = {}, {}
     positions, cells, numbers, batch = batch_from_atoms(structures)
     with torch.no_grad():
@@ -443,9 +482,36 @@ def invert(
         "command": "invert",
         **device_record(device),
         "invert": request.to_dict(),
+        "executor": (executor or ExecutorConfig()).to_dict(),
     }
     summary["loss_history"] = [round(v, 6) for v in details["loss_history"]]
     return InversionResult(structures, loaded, config, summary, spectra)
+
+
+def invert_seeds(
+    prior: str | Path,
+    targets: Sequence[str | TargetSpec | Target] | None,
+    seeds: Sequence[int],
+    config: InvertConfig | None = None,
+    *,
+    executor: ExecutorConfig | None = None,
+    init: str | ase.Atoms | Sequence[ase.Atoms] | None = None,
+    **settings: Any,
+) -> list[InversionResult]:
+    """One :func:`invert` per seed, the settings otherwise the same, run where ``executor`` says (default: one after
+    another in this process): ``results[k]`` is what ``invert(prior, targets, config, seed=seeds[k], ...)`` gives.
+    Each run is one task (its density scan, if any, inside it); target and structure files must be readable where
+    the tasks run (a shared file system on a cluster). No progress bars and no notes (see :func:`invert`'s)."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise InputError(f"seeds {list(seeds)}: give one or more different seeds")
+    request = (InvertConfig() if config is None else config).with_settings(**settings)
+    tasks = [(prior, targets, request.with_settings(seed=int(s)), init) for s in seeds]
+    return run_tasks(_invert_task, tasks, executor, start_method="spawn")
+
+
+def _invert_task(task: tuple) -> InversionResult:
+    prior, targets, request, init = task
+    return invert(prior, targets, request, init=init, progress=False)
 
 
 def write_inversion(out_dir: str | Path, result: InversionResult, force: bool = False, plot: bool = True) -> Path:

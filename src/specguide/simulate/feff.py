@@ -34,6 +34,8 @@ from typing import Literal
 import ase
 import numpy as np
 
+from specguide.executors import ExecutorConfig, run_tasks
+
 # Default grids. XANES: E − E_F in eV. EXAFS: k in Å⁻¹ (both ends included).
 XANES_GRID_EV: np.ndarray = np.linspace(-10.0, 40.0, 100)
 EXAFS_GRID_K: np.ndarray = np.round(np.linspace(2.0, 12.0, 201), 6)
@@ -350,6 +352,7 @@ def site_spectra(
     progress: bool = True,
     settings: FeffSettings | None = None,
     timings: list[dict] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> list[np.ndarray]:
     """K-edge spectra of absorbing sites with FEFF10: per structure, a float32 array ``[n_sites, len(grid)]``.
 
@@ -363,6 +366,8 @@ def site_spectra(
     settings) hash holding FEFF's raw spectrum (so any grid reuses it); existing entries are not recomputed.
     ``settings``: FEFF cards (:class:`FeffSettings`). ``timings``: if a list, gets one dict per FEFF run made
     (``seconds`` wall, ``cpu_seconds`` of FEFF's processes, ``n_atoms`` in the cluster, ``structure``, ``site``).
+    ``executor``: where the sites run (:class:`~specguide.executors.ExecutorConfig`: local processes, a Dask
+    cluster or a batch queue; default local, ``workers`` processes); each site's result is cached as it arrives.
     """
     from ase.data import atomic_numbers
 
@@ -423,7 +428,7 @@ def site_spectra(
                 raw[key] = hit
     todo = [jobs[k] for k in jobs if k not in raw]
 
-    def collect(result: dict) -> None:
+    def collect(result: dict) -> None:  # in this process, as each site arrives: the cache grows site by site
         key = result["key"]
         if result["error"] is not None:
             s, site = names[key]
@@ -441,30 +446,15 @@ def site_spectra(
             meta = dict(kind=kind, settings=dataclasses.asdict(settings), example=[s, site], **timing)
             _save_cached(cache / f"{key}.npz", result["x"], result["y"], meta)
 
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    description = f"FEFF {absorber} K-edge {kind}"
-    if n_workers == 1:
-        with _progress_bar(progress, description, len(jobs), done=len(jobs) - len(todo)) as advance:
-            for job in todo:
-                collect(_site_job(job))
-                advance()
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+    bar = _ProgressBar(progress, f"FEFF {absorber} K-edge {kind}", len(jobs), done=len(jobs) - len(todo))
 
-        # fork is cheap (no re-import); the pool's processes start at submit, before the progress thread
-        context = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-            futures = [pool.submit(_site_job, job) for job in todo]
-            try:
-                with _progress_bar(progress, description, len(jobs), done=len(jobs) - len(todo)) as advance:
-                    for future in as_completed(futures):
-                        collect(future.result())
-                        advance()
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+    def arrived(_: int, result: dict) -> None:
+        collect(result)
+        bar.advance()
+
+    # local: fork is cheap (no re-import); the pool's processes start at submit, before the progress thread
+    run_tasks(_site_job, todo, executor or ExecutorConfig(workers=workers), default_workers=os.cpu_count() or 1,
+              on_result=arrived, watch=bar)  # fmt: skip
 
     return [
         np.stack([_on_grid(*raw[k], grid, kind) for k in keys]).astype(np.float32)
@@ -474,17 +464,33 @@ def site_spectra(
     ]
 
 
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, description: str, total: int, done: int = 0):
-    """Yield an ``advance()`` callable backed by a rich progress bar (or a no-op)."""
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+class _ProgressBar:
+    """A rich progress bar (or nothing) as a reusable context: entered when the work starts, ``advance()`` per site."""
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task(description, total=total, completed=done)
-        yield lambda: bar.advance(task)
+    def __init__(self, enabled: bool, description: str, total: int, done: int = 0):
+        self.enabled, self.description, self.total, self.done = enabled, description, total, done
+        self.bar = self.task = None
+
+    def __call__(self) -> _ProgressBar:
+        return self
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            columns = TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()
+            self.bar = Progress(*columns).__enter__()
+            self.task = self.bar.add_task(self.description, total=self.total, completed=self.done)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+            self.bar = None
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
 
 
 def append_timings(cache_dir: str | Path, timings: list[dict]) -> str:

@@ -48,6 +48,7 @@ from ase.data import atomic_masses, atomic_numbers
 from ase.formula import Formula
 
 from specguide.config import Config
+from specguide.executors import ExecutorConfig, run_tasks
 from specguide.structure import cubic_cell_length, mass_density_g_cm3
 
 log = logging.getLogger(__name__)
@@ -646,11 +647,6 @@ def force_field_commands(spec: PotentialSpec, symbols: Sequence[str]) -> list[st
     return [*masses, f"pair_style {spec.pair_style}", f"pair_coeff * * {spec.path()} {labels}"]
 
 
-def _melt_quench_indexed(item: tuple[int, dict[str, Any]]) -> tuple[int, ase.Atoms]:
-    index, kwargs = item
-    return index, melt_quench(**kwargs)
-
-
 def _melt_quench_star(kwargs: dict[str, Any]) -> ase.Atoms:
     return melt_quench(**kwargs)
 
@@ -668,9 +664,12 @@ def melt_quench_replicas(
     workers: int = 1,
     done: Mapping[int, ase.Atoms] | None = None,
     on_replica: Callable[[int, ase.Atoms], None] | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> list[ase.Atoms]:
     """``n_replicas`` independent melt–quenches; replica ``i`` uses ``replica_seeds(seed, n)[i]`` and gets
-    ``atoms.info['replica'] = i``. ``workers > 1`` runs replicas in separate (spawned) processes.
+    ``atoms.info['replica'] = i``. ``workers > 1`` runs replicas in separate (spawned) processes; ``executor``
+    (:class:`~specguide.executors.ExecutorConfig`) runs them on a Dask cluster or a batch queue instead (a local one
+    without its own ``workers`` takes ``workers``).
 
     ``done``: replicas already finished (by index; e.g. read back after an interruption), which are not run again;
     ``on_replica(i, atoms)`` is called as each replica finishes (to save it at once). A replica depends only on its
@@ -692,13 +691,8 @@ def melt_quench_replicas(
         if on_replica is not None:
             on_replica(i, atoms)
 
-    if workers > 1 and len(jobs) > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
-            for i, atoms in pool.imap_unordered(_melt_quench_indexed, list(jobs.items()), chunksize=1):
-                finished(i, atoms)
-    else:
-        for i, job in jobs.items():
-            finished(i, melt_quench(**job))
+    # spawned, not forked: a forked child would inherit this process's loaded MPI/LAMMPS state
+    indices = list(jobs)
+    run_tasks(_melt_quench_star, [jobs[i] for i in indices], executor, default_workers=workers, start_method="spawn",
+              on_result=lambda k, atoms: finished(indices[k], atoms))  # fmt: skip
     return [frames[i] for i in range(n_replicas)]
