@@ -211,3 +211,29 @@ def test_the_cli_refuses_a_bad_executor_before_any_work(options, message, tmp_pa
         result = CliRunner().invoke(app, [*command, "--out", str(tmp_path / "out"), *options])
         assert result.exit_code == 2 and message in " ".join(result.output.split()), result.output
         assert not (tmp_path / "out").exists()
+
+
+def _dies_once(task: tuple[str, int]) -> int:
+    """Record the run in ``folder``; item 2's first run kills its worker process (a lost node, a job past walltime)."""
+    import pathlib
+    import uuid
+
+    folder, x = pathlib.Path(task[0]), task[1]
+    (folder / f"ran_{x}_{uuid.uuid4().hex}").touch()
+    if x == 2 and not (folder / "died").exists():
+        (folder / "died").touch()
+        os._exit(1)
+    time.sleep(0.1)
+    return x * 10
+
+
+def test_a_lost_worker_costs_only_the_tasks_it_held(on_dask, tmp_path):
+    """Dask runs again the task that killed its worker, and any result that worker held but had not yet sent;
+    the rest are not run again (here at most one other task reran)."""
+    arrived = []
+    results = run_tasks(_dies_once, [(str(tmp_path), x) for x in range(6)], on_dask,
+                        on_result=lambda i, r: arrived.append(i))  # fmt: skip
+    assert results == [x * 10 for x in range(6)] and sorted(arrived) == list(range(6))
+    runs = {x: len(list(tmp_path.glob(f"ran_{x}_*"))) for x in range(6)}
+    assert (tmp_path / "died").exists() and runs[2] == 2, runs
+    assert all(n >= 1 for n in runs.values()) and sum(runs.values()) <= 8, runs
