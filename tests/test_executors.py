@@ -172,7 +172,8 @@ def test_inversion_scan_and_seeds_through_dask_equal_local(on_dask, target_file)
     structures and scan losses. Torch is held to one thread here, as the Dask workers run."""
     import torch
 
-    from specguide.diffusion.inversion import invert, invert_seeds
+    from specguide.api import invert_seeds
+    from specguide.diffusion.inversion import invert
 
     kw = dict(density_g_cm3="2.0:2.5:2", n_atoms=64, n_replicas=1, steps=8, scan_replicas=1, preset="fast")
     targets = [f"gr:{target_file}"]

@@ -46,6 +46,7 @@ __all__ = [
     "example",
     "generate",
     "invert",
+    "invert_seeds",
     "melt_quench",
     "read_run_config",
     "sites_evaluate",
@@ -142,7 +143,8 @@ def invert(prior: str | Path, targets: Sequence[str | Target] | None = None, con
     """Structures whose spectra match ``targets``: ``KIND:FILE[:key=value,...]`` strings or
     :class:`~specguide.observables.target.Target` objects (e.g. :meth:`Target.from_arrays`), an
     :class:`~specguide.diffusion.inversion.InvertConfig` (``config``) with ``settings`` replacing its fields
-    (``density_g_cm3``, ``n_atoms``, ``strength``, ...; ``init`` may be structures or a file). Returns an
+    (``density_g_cm3``, ``n_atoms``, ``strength``, ...; ``init`` may be structures or a file; ``executor``: where a
+    density scan runs, an :class:`~specguide.executors.ExecutorConfig`). Returns an
     :class:`~specguide.diffusion.inversion.InversionResult`;
     :func:`specguide.diffusion.inversion.write_inversion` writes what the command does."""
     from specguide.diffusion.inversion import invert as run
@@ -151,6 +153,19 @@ def invert(prior: str | Path, targets: Sequence[str | Target] | None = None, con
     if init is not None and not (isinstance(init, str) and init in ("random", "crystal")):
         init = as_structures(init)
     return run(prior, targets, config, init=init, **settings)
+
+
+def invert_seeds(prior: str | Path, targets: Sequence[str | Target] | None, seeds: Sequence[int], config=None,
+                 **settings: Any):  # fmt: skip
+    """One :func:`invert` per seed (``executor=`` an :class:`~specguide.executors.ExecutorConfig` runs them on a
+    Dask cluster or a batch queue): a list of :class:`~specguide.diffusion.inversion.InversionResult`, the k-th what
+    ``invert(..., seed=seeds[k])`` gives; see :func:`specguide.diffusion.inversion.invert_seeds`."""
+    from specguide.diffusion.inversion import invert_seeds as run
+
+    init = settings.pop("init", None)
+    if init is not None and not (isinstance(init, str) and init in ("random", "crystal")):
+        init = as_structures(init)
+    return run(prior, targets, seeds, config, init=init, **settings)
 
 
 def demo(out: str | Path = "specguide-demo", **options: Any):

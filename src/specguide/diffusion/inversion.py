@@ -398,9 +398,10 @@ def invert(
     def guided_pass(density: float, replicas: int, run_seed: int, quiet: bool = False) -> _GuidedPass:
         network, meta = prior_at(density)
         scope = None if checkpoint is None else checkpoint.scope(f"density{density:g}_seed{run_seed}")
-        return _GuidedPass(network, meta, targets_for(density), asked.replace(density_g_cm3=density,
-                           n_replicas=replicas), guided, run_seed, seeds_init, scope, progress and not quiet,
-                           scan_range)  # fmt: skip
+        sampling = asked.replace(density_g_cm3=density, n_replicas=replicas)
+        return _GuidedPass(network=network, meta=meta, targets=targets_for(density), sampling=sampling, guided=guided,
+                           seed=run_seed, init=seeds_init, checkpoint=scope, progress=progress and not quiet,
+                           scan_range=scan_range)  # fmt: skip
 
     scan = None
     if len(densities) > 1:
