@@ -92,6 +92,14 @@ def test_dask_local_cluster_of_its_own():
     assert [r[0] for r in results] == [0, 1, 4] and len({r[1] for r in results}) == 1
 
 
+def test_a_scheduler_that_does_not_answer_is_named():
+    dask = pytest.importorskip("dask")
+    pytest.importorskip("distributed")
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(InputError, match="--scheduler tcp://127.0.0.1:9: no Dask scheduler answers there"):
+            run_tasks(_slow_square, range(2), ExecutorConfig.from_cli(scheduler="tcp://127.0.0.1:9"))
+
+
 def test_slurm_job_script_and_a_clear_error_off_the_cluster():
     pytest.importorskip("dask_jobqueue", reason="dask-jobqueue not installed: pip install '.[cluster]'")
     options = dict(cores=1, processes=1, memory="2GB", queue="short", account="proj42", walltime="00:10:00",

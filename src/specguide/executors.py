@@ -176,7 +176,11 @@ def dask_client(executor: ExecutorConfig) -> Iterator[Any]:
     distributed = _import_distributed()
     cluster = None
     if executor.kind == "dask" and executor.address:
-        client = distributed.Client(executor.address)
+        try:
+            client = distributed.Client(executor.address)
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"--scheduler {executor.address}: no Dask scheduler answers there ({exc}); start one "
+                             "(dask scheduler) or check the address") from None  # fmt: skip
     else:
         if executor.kind == "dask":
             settings = dict(n_workers=executor.workers or os.cpu_count() or 1, processes=True, threads_per_worker=1,
