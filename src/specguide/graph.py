@@ -14,14 +14,24 @@ differentiable with respect to both.
 
 from __future__ import annotations
 
+import math
+import os
 import weakref
 from collections.abc import Sequence
-from typing import NamedTuple
+from pathlib import Path
+from typing import NamedTuple, Protocol
 
 import ase
 import numpy as np
 import torch
 from vesin_torch import NeighborList
+
+from specguide.io import InputError
+
+PAIR_CHUNK = 2**16  # pairs processed at once by pairwise_sum: their temporaries stay in cache and in malloc's heap
+# peak bytes per listed pair while a list is built, per byte of the float type (vesin's output, the concatenated
+# indices, shifts, offsets and vectors): from the peak RSS of PairDistribution at 27k-124k atoms (bench/scale.py)
+PAIR_BYTES_PER_FLOAT_BYTE = 24
 
 
 class _Lengths(torch.autograd.Function):
@@ -91,6 +101,75 @@ def perpendicular_widths(cells: torch.Tensor) -> torch.Tensor:
     return volumes[:, None] / areas
 
 
+def available_memory() -> int:
+    """Bytes this process may still allocate: MemAvailable of /proc/meminfo (Linux), else the physical memory."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def expected_pairs(cells: torch.Tensor, batch: torch.Tensor, cutoff: float, full_list: bool = True) -> float:
+    """Pairs a neighbour list within ``cutoff`` (Å) holds for uniformly spread atoms: ``Σ_s N_s ρ_s 4π c³/3``
+    (halved for ``full_list=False``), periodic images included."""
+    if cells.dim() == 2:
+        cells = cells.unsqueeze(0)
+    counts = atoms_per_structure(batch, cells.shape[0]).to(torch.float64)
+    volumes = cell_volumes(cells.detach().to(torch.float64)).clamp_min(1e-30)
+    pairs = float((counts * counts / volumes).sum()) * 4.0 / 3.0 * math.pi * float(cutoff) ** 3
+    return pairs if full_list else pairs / 2.0
+
+
+def check_pair_memory(
+    cells: torch.Tensor, batch: torch.Tensor, cutoff: float, dtype: torch.dtype, *, full_list: bool, what: str
+) -> None:
+    """Refuse (``InputError`` with the estimate and the fix) a neighbour list that would not fit into the memory
+    this machine has available. ``what`` names the caller in the message (e.g. ``"g(r) up to r_max = 8 Å"``)."""
+    pairs = expected_pairs(cells, batch, cutoff, full_list)
+    itemsize = torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 8
+    needed = pairs * PAIR_BYTES_PER_FLOAT_BYTE * itemsize
+    free = available_memory()
+    if needed > 0.8 * free:
+        n_atoms = int(batch.numel())
+        fits = int(n_atoms * 0.8 * free / needed)  # at a fixed density the pairs grow as the atoms
+        raise InputError(
+            f"{what}: {n_atoms:,} atoms with pairs up to {cutoff:.3g} Å make about {pairs:,.0f} pairs, which need "
+            f"about {needed / 2**30:.1f} GiB; {free / 2**30:.1f} GiB are available: use at most about {fits:,} "
+            "atoms at this density, a smaller r_max, or float32"
+        )
+
+
+class PairList(NamedTuple):
+    """Listed pairs ``i -> j`` without their vectors, which :meth:`vectors` makes for a range of them at a time.
+
+    ``vectors = r_j - r_i + offset`` with ``offsets`` the Cartesian image offsets (Å) of a fixed cell, or, where
+    ``offsets`` is None, ``shifts @ cells[edge_batch]`` (differentiable in the cells).
+    """
+
+    edge_index: torch.Tensor  # [2, E]
+    shifts: torch.Tensor  # [E, 3] integer cell shifts (as float)
+    offsets: torch.Tensor | None  # [E, 3] Å, or None: built from the cells
+    edge_batch: torch.Tensor  # [E]
+
+    @property
+    def n_pairs(self) -> int:
+        return self.edge_index.shape[1]
+
+    def vectors(self, positions: torch.Tensor, cells: torch.Tensor, start: int = 0, stop: int | None = None):
+        """``(vectors [E', 3], lengths [E'])`` (Å) of pairs ``start:stop``, differentiable in positions and cells."""
+        i, j = self.edge_index[0, start:stop], self.edge_index[1, start:stop]
+        vectors = positions.index_select(0, j) - positions.index_select(0, i)
+        if self.offsets is not None:
+            vectors = vectors + self.offsets[start:stop]
+        else:
+            images = cells.index_select(0, self.edge_batch[start:stop])
+            vectors = vectors + torch.einsum("ek,ekl->el", self.shifts[start:stop], images)
+        return vectors, torch.linalg.vector_norm(vectors, dim=-1)
+
+
 def neighbor_graph(
     positions: torch.Tensor,
     cells: torch.Tensor,
@@ -106,6 +185,31 @@ def neighbor_graph(
     unordered pair once (pair histograms). Periodic images of an atom itself are included when the
     cutoff exceeds a cell width, so any cutoff is valid for any cell.
     """
+    pairs = list_pairs(positions.detach(), cells, batch, cutoff, periodic=periodic, full_list=full_list)
+    i, j = pairs.edge_index
+    # index_select, not positions[j]: its backward is a scatter-add instead of a sorting index_put (~2x faster)
+    vectors = positions.index_select(0, j) - positions.index_select(0, i)
+    if periodic and pairs.offsets is not None:
+        vectors = vectors + pairs.offsets
+    distances = vectors.norm(dim=-1)
+    return NeighborGraph(pairs.edge_index, pairs.shifts, vectors, distances, pairs.edge_batch)
+
+
+def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim)
+
+
+def list_pairs(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    batch: torch.Tensor | None,
+    cutoff: float,
+    *,
+    periodic: bool = True,
+    full_list: bool = True,
+) -> PairList:
+    """The pairs of :func:`neighbor_graph` without their vectors: indices, shifts, and the Cartesian image
+    offsets ``shift @ cell`` (Å; differentiable in ``cells``; None for ``periodic=False``)."""
     if batch is None:
         batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
     if cells.dim() == 2:
@@ -123,28 +227,87 @@ def neighbor_graph(
         box = cells[s].detach() if periodic else torch.zeros_like(cells[s]).detach()
         i, j, shift = calculator.compute(points=detached[start:stop], box=box, periodic=periodic, quantities="ijS")
         shift = shift.to(positions.dtype)
-        edges_i.append(i.to(torch.long) + start)
-        edges_j.append(j.to(torch.long) + start)
+        i, j = i.to(torch.long), j.to(torch.long)
+        edges_i.append(i + start if start else i)
+        edges_j.append(j + start if start else j)
         edge_shifts.append(shift)
         if periodic:  # Cartesian image offsets, differentiable in the cell
             edge_offsets.append(shift @ cells[s])
         edge_batch.append(torch.full_like(i, s, dtype=torch.long))
 
-    if edges_i:
-        i = torch.cat(edges_i)
-        j = torch.cat(edges_j)
-        shifts = torch.cat(edge_shifts)
-        e_batch = torch.cat(edge_batch)
-    else:
-        i = j = e_batch = torch.zeros(0, dtype=torch.long, device=positions.device)
-        shifts = positions.new_zeros((0, 3))
+    if not edges_i:
+        empty = torch.zeros(0, dtype=torch.long, device=positions.device)
+        return PairList(torch.stack([empty, empty]), positions.new_zeros((0, 3)), None, empty)
+    return PairList(
+        torch.stack([_cat(edges_i), _cat(edges_j)]),
+        _cat(edge_shifts),
+        _cat(edge_offsets) if periodic else None,
+        _cat(edge_batch),
+    )
 
-    # index_select, not positions[j]: its backward is a scatter-add instead of a sorting index_put (~2x faster)
-    vectors = positions.index_select(0, j) - positions.index_select(0, i)
-    if periodic and edge_offsets:
-        vectors = vectors + torch.cat(edge_offsets)
-    distances = vectors.norm(dim=-1)
-    return NeighborGraph(torch.stack([i, j]), shifts, vectors, distances, e_batch)
+
+class PairReduction(Protocol):
+    """A sum over pairs that :func:`pairwise_sum` evaluates range by range: ``accumulate`` adds the pairs
+    ``start:stop`` (their lengths, Å) into ``buffer``; ``finish`` turns the buffer into the output; in the backward
+    pass ``gradient_table`` prepares what ``distance_gradient`` needs to give ``∂(grad · output)/∂length`` of
+    pairs ``start:stop``."""
+
+    def new_buffer(self, dtype: torch.dtype, device: torch.device) -> torch.Tensor: ...
+    def accumulate(self, buffer: torch.Tensor, lengths: torch.Tensor, start: int, stop: int) -> None: ...
+    def finish(self, buffer: torch.Tensor) -> torch.Tensor: ...
+    def gradient_table(self, grad: torch.Tensor) -> torch.Tensor: ...
+    def distance_gradient(self, table: torch.Tensor, lengths: torch.Tensor, start: int, stop: int) -> torch.Tensor: ...
+
+
+class _PairwiseSum(torch.autograd.Function):
+    """A :class:`PairReduction` over a :class:`PairList`, ``chunk`` pairs at a time in both passes: nothing per
+    pair is kept for the backward pass but the list itself (the backward recomputes each range's vectors)."""
+
+    @staticmethod
+    def forward(ctx, positions, cells, pairs: PairList, reduction: PairReduction, chunk: int):
+        buffer = reduction.new_buffer(positions.dtype, positions.device)
+        for start in range(0, pairs.n_pairs, chunk):
+            stop = min(pairs.n_pairs, start + chunk)
+            reduction.accumulate(buffer, pairs.vectors(positions, cells, start, stop)[1], start, stop)
+        ctx.save_for_backward(positions, cells)
+        ctx.pairs, ctx.reduction, ctx.chunk = pairs, reduction, chunk
+        return reduction.finish(buffer)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        positions, cells = ctx.saved_tensors
+        pairs, reduction, chunk = ctx.pairs, ctx.reduction, ctx.chunk
+        table = reduction.gradient_table(grad)
+        grad_positions = torch.zeros_like(positions) if ctx.needs_input_grad[0] else None
+        grad_cells = torch.zeros_like(cells) if ctx.needs_input_grad[1] else None
+        for start in range(0, pairs.n_pairs, chunk):
+            stop = min(pairs.n_pairs, start + chunk)
+            vectors, lengths = pairs.vectors(positions, cells, start, stop)
+            per_length = reduction.distance_gradient(table, lengths, start, stop)
+            grad_vectors = vectors * (per_length / lengths.clamp_min(torch.finfo(lengths.dtype).tiny))[:, None]
+            if grad_positions is not None:
+                grad_positions.index_add_(0, pairs.edge_index[1, start:stop], grad_vectors)
+                grad_positions.index_add_(0, pairs.edge_index[0, start:stop], -grad_vectors)
+            if grad_cells is not None and pairs.offsets is None:
+                outer = pairs.shifts[start:stop, :, None] * grad_vectors[:, None, :]
+                grad_cells.index_add_(0, pairs.edge_batch[start:stop], outer)
+        return grad_positions, grad_cells, None, None, None
+
+
+def pairwise_sum(
+    positions: torch.Tensor,
+    cells: torch.Tensor,
+    pairs: PairList,
+    reduction: PairReduction,
+    chunk: int = PAIR_CHUNK,
+) -> torch.Tensor:
+    """``reduction`` summed over the pairs of ``pairs``, ``chunk`` pairs at a time: memory beyond the list is
+    bounded by the chunk, and the temporaries of a chunk are reused from cache. Differentiable (once) in
+    ``positions`` and, where the list builds its offsets from them, in ``cells``."""
+    if cells.dim() == 2:
+        cells = cells.unsqueeze(0)
+    return _PairwiseSum.apply(positions, cells, pairs, reduction, max(1, int(chunk)))
 
 
 _LISTS: weakref.WeakSet = weakref.WeakSet()  # every live VerletNeighborList, for reset_verlet_lists()
@@ -168,23 +331,29 @@ class VerletNeighborList:
     pair can have entered the cut-off unseen) or the cells, the batch, the cut-off or the list kind changed.
     Atoms wrapped back into the cell in between are followed through their lattice jumps. Returns the same pairs
     as :func:`neighbor_graph` (possibly in another order), differentiable in the same way.
+
+    ``lazy=True`` lists the first call's pairs (and the first after :meth:`reset`) without a skin, and only
+    rebuilds with the skin when a later call comes with moved atoms: a one-shot evaluation then carries no
+    candidates beyond the cut-off. Before each build the list's memory is estimated
+    (:func:`check_pair_memory`): one that would not fit is refused with the figure.
     """
 
-    def __init__(self, skin: float = 1.0):
+    def __init__(self, skin: float = 1.0, lazy: bool = False):
         if skin < 0:
             raise ValueError(f"skin must be >= 0 Å, got {skin}")
         self.skin = float(skin)
+        self.lazy = bool(lazy)
         self.builds = 0  # how many times the candidate list was made (for tests and benchmarks)
-        self._key = None
-        self._candidates: NeighborGraph | None = None
-        self._reference: torch.Tensor | None = None
+        self.reset()
         _LISTS.add(self)
 
     def reset(self) -> None:
         """Forget the candidate list: the next call builds a fresh one."""
         self._key = None
-        self._candidates = None
-        self._reference = None
+        self._candidates: PairList | None = None
+        self._reference: torch.Tensor | None = None
+        self._built_skin = 0.0
+        self._fresh = True  # a lazy list lists the next build without a skin
 
     def _reusable(self, positions, cells, batch, key) -> torch.Tensor | None:
         """The integer lattice jump ``[N, 3]`` of every atom since the last build, or None to rebuild."""
@@ -194,12 +363,64 @@ class VerletNeighborList:
         if inverse_cells is None or not (torch.equal(cached_cells, cells) and torch.equal(cached_batch, batch)):
             return None
         moved = positions - self._reference
+        if self._built_skin == 0.0:  # listed without a skin: reusable only for the very same positions
+            return torch.zeros_like(positions) if not bool(moved.any()) else None
         jumps = torch.round(torch.einsum("nk,nkl->nl", moved, inverse_cells[batch]))  # fractional coordinates
         true_move = moved - torch.einsum("nk,nkl->nl", jumps, cells[batch])
         largest = true_move.norm(dim=-1).topk(min(2, len(true_move))).values
-        if float(largest.sum()) >= self.skin:  # one atom alone: a pair with its own image never changes length
+        if float(largest.sum()) >= self._built_skin:  # one atom alone: a pair with its own image never changes length
             return None
         return jumps
+
+    def _prepare(self, positions, cells, batch, cutoff, full_list) -> torch.Tensor:
+        """Build the candidates if needed; the lattice jumps ``[N, 3]`` since the build."""
+        detached, fixed_cells = positions.detach(), cells.detach()
+        key = (float(cutoff), bool(full_list), positions.dtype)
+        jumps = self._reusable(detached, fixed_cells, batch, key)
+        if jumps is not None:
+            return jumps
+        skin = 0.0 if (self.lazy and self._fresh) else self.skin
+        check_pair_memory(fixed_cells, batch, cutoff + skin, positions.dtype, full_list=full_list,
+                          what="neighbour list")  # fmt: skip
+        # with the Cartesian image offsets of the candidates (Å), for calls with a fixed cell
+        self._candidates = list_pairs(detached, fixed_cells, batch, cutoff + skin, full_list=full_list)
+        self._reference = detached.clone()
+        # a lattice jump is told from a move (< skin while the list is reused) only in cells wider than 2 skins
+        narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= 2 * skin).any())
+        inverse = None if narrow else torch.linalg.inv(fixed_cells)
+        self._cell_batch = (fixed_cells.clone(), batch.clone(), inverse)
+        self._key, self._built_skin, self._fresh = key, skin, False
+        self.builds += 1
+        return torch.zeros_like(detached)
+
+    def pairs(
+        self,
+        positions: torch.Tensor,
+        cells: torch.Tensor,
+        batch: torch.Tensor | None,
+        cutoff: float,
+        *,
+        full_list: bool = True,
+    ) -> tuple[torch.Tensor, PairList]:
+        """``(positions', candidates)``: the listed pairs, a superset of those within ``cutoff`` (up to
+        ``cutoff + skin``), and the positions their vectors are to be made from (``PairList.vectors``): the atoms
+        moved back through their lattice jumps since the build, differentiable in ``positions``. For
+        :func:`pairwise_sum`, which never holds all the pairs' vectors at once."""
+        if batch is None:
+            batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        if cells.dim() == 2:
+            cells = cells.unsqueeze(0)
+        jumps = self._prepare(positions, cells, batch, cutoff, full_list)
+        candidates = self._candidates
+        if not bool(jumps.any()):
+            if cells.requires_grad:
+                return positions, candidates._replace(offsets=None)
+            return positions, candidates
+        i, j = candidates.edge_index
+        if cells.requires_grad:  # offsets must carry the cell's gradient: build them from the cell
+            shifts = candidates.shifts + jumps.index_select(0, i) - jumps.index_select(0, j)
+            return positions, candidates._replace(shifts=shifts, offsets=None)
+        return positions - torch.einsum("nk,nkl->nl", jumps, cells.detach()[batch]), candidates
 
     def __call__(
         self,
@@ -217,22 +438,7 @@ class VerletNeighborList:
             batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         if cells.dim() == 2:
             cells = cells.unsqueeze(0)
-        detached, fixed_cells = positions.detach(), cells.detach()
-        key = (float(cutoff), bool(full_list), positions.dtype)
-        jumps = self._reusable(detached, fixed_cells, batch, key)
-        if jumps is None:
-            self._candidates = neighbor_graph(detached, fixed_cells, batch, cutoff + self.skin, full_list=full_list)
-            self._reference = detached.clone()
-            # a lattice jump is told from a move (< skin while the list is reused) only in cells wider than 2 skins
-            narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= 2 * self.skin).any())
-            inverse = None if narrow else torch.linalg.inv(fixed_cells)
-            self._cell_batch = (fixed_cells.clone(), batch.clone(), inverse)
-            # Cartesian image offsets of the candidates (Å), for calls with a fixed cell
-            i, j = self._candidates.edge_index
-            self._offsets = self._candidates.vectors - (detached.index_select(0, j) - detached.index_select(0, i))
-            self._key = key
-            self.builds += 1
-            jumps = torch.zeros_like(detached)
+        jumps = self._prepare(positions, cells, batch, cutoff, full_list)
         candidates = self._candidates
         i, j = candidates.edge_index
         jumped = bool(jumps.any())
@@ -241,8 +447,8 @@ class VerletNeighborList:
             offsets = torch.einsum("ek,ekl->el", shifts, cells.index_select(0, candidates.edge_batch))
             vectors = positions.index_select(0, j) - positions.index_select(0, i) + offsets
         else:  # undo each atom's lattice jumps once, per atom, instead of a cell product per pair
-            unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, fixed_cells[batch]) if jumped else positions
-            vectors = unwrapped.index_select(0, j) - unwrapped.index_select(0, i) + self._offsets
+            unwrapped = positions - torch.einsum("nk,nkl->nl", jumps, cells.detach()[batch]) if jumped else positions
+            vectors = unwrapped.index_select(0, j) - unwrapped.index_select(0, i) + candidates.offsets
         distances = _Lengths.apply(vectors)
         if not exact:
             shifts = candidates.shifts

@@ -37,7 +37,15 @@ from typing import NamedTuple
 import torch
 from torch.autograd.function import once_differentiable
 
-from specguide.graph import VerletNeighborList, atoms_per_structure, cell_volumes, neighbor_graph, structure_slices
+from specguide.graph import (
+    PAIR_CHUNK,
+    VerletNeighborList,
+    atoms_per_structure,
+    cell_volumes,
+    neighbor_graph,
+    pairwise_sum,
+    structure_slices,
+)
 from specguide.observables.base import Observable
 from specguide.observables.weights import (
     concentrations,
@@ -251,12 +259,15 @@ def pair_sums(
     dr: float | None = None,
     chunk_size: int = _DEFAULT_CHUNK,
     neighbors: VerletNeighborList | None = None,
+    pair_chunk: int = PAIR_CHUNK,
 ) -> torch.Tensor:
     """Distinct-pair sums ``T_ab(Q) = Σ_{i∈a} Σ_{j∈b, j≠i} sin(Q r_ij)/(Q r_ij) W(r_ij)`` → ``[S, n_s, n_s, n_q]``.
 
     Ordered pairs (so ``T_ab = T_ba`` and each unordered pair counts twice), periodic images included up to
     ``r_max``. ``periodic=False``: all pairs of each finite cluster, no window (``route`` must be ``"debye"``).
     ``neighbors``: a :class:`~specguide.graph.VerletNeighborList` to reuse between calls (default: a fresh list).
+    ``chunk_size``: elements (pairs × Q points) held at once by the exact route; ``pair_chunk``: pairs binned at once
+    by the histogram route (its memory beyond the neighbour list is bounded by it, in both passes).
     """
     if route not in ROUTES:
         raise ValueError(f"unknown route {route!r}; choose one of {', '.join(ROUTES)}")
@@ -280,6 +291,21 @@ def pair_sums(
             out.append(t.view(n_s, n_s, -1))
         return _symmetrise(torch.stack(out)) if out else positions.new_zeros(0, n_s, n_s, q.numel())
 
+    if route == "histogram":
+        neighbors = neighbors if neighbors is not None else VerletNeighborList(skin=0.0)
+        moved, pairs = neighbors.pairs(positions, cells, batch, r_max, full_list=False)
+        (i, j), edge_batch = pairs.edge_index, pairs.edge_batch
+        step, n_bins = histogram_step(float(r_max), float(q.max()), dr)
+        nodes = torch.linspace(0.0, float(r_max), n_bins + 1, dtype=positions.dtype, device=positions.device)
+
+        def pair_type(start, stop):
+            return (edge_batch[start:stop] * n_s + kinds[i[start:stop]]) * n_s + kinds[j[start:stop]]
+
+        binning = PairLinearBinning(float(r_max), step, n_bins, n_structures * n_s * n_s, pair_type,
+                                    _kernel(nodes, q, float(r_max), window))  # fmt: skip
+        t = pairwise_sum(moved, cells, pairs, binning, pair_chunk)
+        return _symmetrise(t.view(n_structures, n_s, n_s, -1))
+
     if neighbors is not None:
         graph = neighbors(positions, cells, batch, r_max, full_list=False)
     else:
@@ -292,21 +318,50 @@ def pair_sums(
     else:
         e_batch = graph.edge_batch
     pair_type = (e_batch * n_s + kinds[i]) * n_s + kinds[j]
-    n_types = n_structures * n_s * n_s
-
-    if route == "debye":
-        t = _EdgeSincSum.apply(r, pair_type, n_types, q, float(r_max), window, chunk_size)
-    else:
-        step, n_bins = histogram_step(float(r_max), float(q.max()), dr)
-        x = r / step
-        k0 = torch.floor(x.detach()).long().clamp(0, n_bins - 1)
-        frac = x - k0.to(x.dtype)
-        base = pair_type * (n_bins + 1) + k0
-        hist = positions.new_zeros(n_types * (n_bins + 1))
-        hist = hist.index_add(0, torch.cat([base, base + 1]), torch.cat([1.0 - frac, frac]))
-        nodes = torch.linspace(0.0, float(r_max), n_bins + 1, dtype=positions.dtype, device=positions.device)
-        t = hist.view(n_types, n_bins + 1) @ _kernel(nodes, q, float(r_max), window)
+    t = _EdgeSincSum.apply(r, pair_type, n_structures * n_s * n_s, q, float(r_max), window, chunk_size)
     return _symmetrise(t.view(n_structures, n_s, n_s, -1))
+
+
+class PairLinearBinning:
+    """Pair lengths ≤ ``r_max`` spread with linear ("cloud-in-cell") weights onto the nodes ``k·step`` of a radial
+    grid per pair type, then multiplied by ``kernel [n_bins + 1, n_q]``: a :class:`~specguide.graph.PairReduction`
+    giving ``[n_types, n_q]``. ``pair_type(start, stop)`` gives the type ``[E']`` of pairs ``start:stop``."""
+
+    def __init__(self, r_max: float, step: float, n_bins: int, n_types: int, pair_type, kernel: torch.Tensor):
+        self.r_max, self.step, self.n_bins, self.n_types = r_max, step, n_bins, n_types
+        self.pair_type, self.kernel = pair_type, kernel
+
+    def _bins(self, lengths, start, stop):
+        """``(lower node [E''], fraction towards the upper one [E''], kept)`` of the pairs within ``r_max``."""
+        types = self.pair_type(start, stop)
+        keep = lengths <= self.r_max
+        kept = None
+        if not bool(keep.all()):
+            kept = torch.nonzero(keep).squeeze(1)
+            lengths, types = lengths.index_select(0, kept), types.index_select(0, kept)
+        x = lengths / self.step
+        k0 = torch.floor(x).long().clamp(0, self.n_bins - 1)
+        return types * (self.n_bins + 1) + k0, x - k0.to(x.dtype), kept
+
+    def new_buffer(self, dtype, device):
+        return torch.zeros(self.n_types * (self.n_bins + 1), dtype=dtype, device=device)
+
+    def accumulate(self, buffer, lengths, start, stop):
+        base, frac, _ = self._bins(lengths, start, stop)
+        buffer.index_add_(0, torch.cat([base, base + 1]), torch.cat([1.0 - frac, frac]))
+
+    def finish(self, buffer):
+        return buffer.view(self.n_types, self.n_bins + 1) @ self.kernel.to(buffer.dtype)
+
+    def gradient_table(self, grad):
+        return (grad @ self.kernel.to(grad.dtype).T).reshape(-1)
+
+    def distance_gradient(self, table, lengths, start, stop):
+        base, _, kept = self._bins(lengths, start, stop)
+        grad = (table.index_select(0, base + 1) - table.index_select(0, base)) / self.step
+        if kept is None:
+            return grad
+        return torch.zeros_like(lengths).index_copy_(0, kept, grad)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -388,6 +443,7 @@ class _Scattering(Observable):
 
     radiation: str = "number"
     default_b_iso: float = 0.0
+    pair_chunk = PAIR_CHUNK  # pairs binned at once by the histogram route
 
     def __init__(
         self,
@@ -427,7 +483,7 @@ class _Scattering(Observable):
         self.dr = dr
         self.chunk_size = chunk_size
         self._form_factor_cache: dict[tuple, torch.Tensor] = {}
-        self.neighbors = VerletNeighborList()  # reused while atoms move little (guidance steps)
+        self.neighbors = VerletNeighborList(lazy=True)  # reused while atoms move little (guidance steps)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _species(self, numbers: torch.Tensor) -> torch.Tensor:
@@ -467,6 +523,7 @@ class _Scattering(Observable):
             dr=self.dr,
             chunk_size=self.chunk_size,
             neighbors=self.neighbors,
+            pair_chunk=self.pair_chunk,
         )
         n_atoms = atoms_per_structure(batch, n_structures).to(dtype)
         c = concentrations(numbers, batch, species, n_structures, dtype)
