@@ -9,11 +9,11 @@
    each) of ``--atoms`` a-Si atoms against the g(r) of held-out MD a-Si at 2.5 g/cm³, ``--full-runs`` times
    (target ≤ 90 s for 1000 atoms and 512 steps on 2 CPU cores).
 2. Seconds per step of the inversion's second stage (``--steps`` steps from t = 0.6 on one unconditional
-   structure, as `invert` runs it) without guidance and with each guidance variant: the default (x0, float64),
-   its float32 option and the dps form, which back-propagates through the network. The variants take turns for
-   ``--rounds`` rounds and the ratio to the unguided stage is taken within each round (target ≤ 1.5 for the
-   default guidance). The whole stage is timed, not a window of it: how often the guidance's pair list is
-   rebuilt depends on the step size and on t.
+   structure, as `invert` runs it) without guidance and with each guidance variant: the default (x0, in the
+   sampler's precision: float32), its float64 option and the dps form, which back-propagates through the
+   network. The variants take turns for ``--rounds`` rounds and the ratio to the unguided stage is taken within
+   each round (target ≤ 1.5 for the default guidance). The whole stage is timed, not a window of it: how often
+   the guidance's pair list is rebuilt depends on the step size and on t.
 
 The benchmark tunes glibc's malloc (``specguide.allocator.tune_malloc``, opt-in for the package) as the timings
 of docs/benchmarks.md were taken; ``--default-malloc`` times with the C library's defaults.
@@ -86,9 +86,10 @@ def main() -> None:
     # as invert builds it (normalized step, ξ = DEFAULT_STRENGTH); each variant gets its own pair list
     variants = {
         "unconditional": None,
+        # guidance computes in the sampler's precision by default, which generate() runs in float32
         "guided x0 (default)": SpectralGuidance([loaded], DEFAULT_STRENGTH, step="normalized"),
-        "guided x0, float32": SpectralGuidance(
-            [load_target(target, half)], DEFAULT_STRENGTH, step="normalized", dtype=torch.float32
+        "guided x0, float64": SpectralGuidance(
+            [load_target(target, half)], DEFAULT_STRENGTH, step="normalized", dtype=torch.float64
         ),  # fmt: skip
         "guided dps": SpectralGuidance(
             [load_target(target, half)], DEFAULT_STRENGTH, step="normalized", form="dps", score=network

@@ -92,7 +92,8 @@ def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
 
     network, _ = load_prior("a-Si")
     score = TimedScore(network)
-    common = dict(density_g_cm3=DENSITY, n_atoms=n_atoms, n_replicas=1, steps=steps + 1, seed=0, progress=False,
+    # steps + 2 steps: steps + 2 network calls, whose steps + 1 intervals are the warm-up step and the timed steps
+    common = dict(density_g_cm3=DENSITY, n_atoms=n_atoms, n_replicas=1, steps=steps + 2, seed=0, progress=False,
                   preset="fast", **device_kwargs(generate, device))  # fmt: skip
     if kind == "invert":
         with tempfile.TemporaryDirectory() as folder:

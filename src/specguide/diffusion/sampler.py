@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -67,6 +66,7 @@ from specguide.graph import (
     perpendicular_widths,
     reset_verlet_lists,
 )
+from specguide.graph import available_memory as host_available_memory
 from specguide.io import InputError, load_checkpoint, write_atomically
 from specguide.models.schedule import T_MAX, T_MIN, VESchedule
 from specguide.pretrained import load_prior
@@ -252,11 +252,18 @@ class _Progress:
             if status:
                 self.progress.update(self.task, description=f"{self.label} ({status})")
 
+    def finish(self) -> None:
+        """End the current task where it stands (a task that may stop before its total)."""
+        if self.progress is not None and self.task is not None:
+            done = next(task.completed for task in self.progress.tasks if task.id == self.task)
+            self.progress.update(self.task, total=done, completed=done)
+
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
 
 
+RANDOM_START_ATTEMPTS = 200  # rounds of redrawing atoms in too-short pairs of a random start (best effort)
 CHECKPOINT_EVERY = 32  # steps between the sampler's fixed points (neighbour lists rebuilt; progress saved if asked)
 
 
@@ -420,8 +427,10 @@ def random_positions(
     generator: torch.Generator,
     d_min: PairTable | None = None,
     attempts: int = 200,
+    report: Callable[[int], None] | None = None,
 ) -> torch.Tensor:
-    """Uniform random positions in each cell; with ``d_min``, atoms in too-short pairs are redrawn (best effort)."""
+    """Uniform random positions in each cell; with ``d_min``, atoms in too-short pairs are redrawn (best effort).
+    ``report(n)`` is called after each round of redrawing with the number of atoms redrawn."""
     dtype = cells.dtype
 
     def draw(n: int, index: torch.Tensor) -> torch.Tensor:
@@ -440,6 +449,8 @@ def random_positions(
             break
         redo = torch.unique(j[short])
         x[redo] = draw(len(redo), batch[redo])
+        if report is not None:
+            report(len(redo))
     return x
 
 
@@ -525,7 +536,11 @@ def sample(
         atom_mask, sub_batch = _sub_batch(selected, batch)
         sub_cells = cells[selected]
         if seeds is None:
-            return random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, _veto_at(veto, sigma_start))
+            bar.new("random start: redrawing atoms in too-short pairs", total=RANDOM_START_ATTEMPTS)
+            x = random_positions(sub_cells, numbers[atom_mask], sub_batch, generator, _veto_at(veto, sigma_start),
+                                 RANDOM_START_ATTEMPTS, lambda n: bar.advance(f"{n:,} atoms redrawn"))  # fmt: skip
+            bar.finish()
+            return x
         start = seeds[atom_mask]
         noise = sigma_start * torch.randn(start.shape, generator=generator, dtype=dtype, device=start.device)
         if veto is not None:
@@ -700,17 +715,11 @@ BYTES_PER_EDGE_FEATURE = 24
 
 
 def available_memory(device: torch.device | None = None) -> int:
-    """Bytes this process may still allocate: on a GPU its free memory, else MemAvailable of /proc/meminfo (Linux),
-    else the physical memory."""
+    """Bytes this process may still allocate: on a GPU its free memory, else what the host has available
+    (:func:`specguide.graph.available_memory`)."""
     if device is not None and device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    return host_available_memory()
 
 
 def check_request(
@@ -750,8 +759,10 @@ def check_request(
     free = available_memory(device)
     if estimate > 0.8 * free:
         where = "on " + str(device) if device is not None and device.type == "cuda" else "in memory"
+        fits = int(n_atoms * 0.8 * free / estimate)  # the estimate grows as the atoms at a fixed density
         raise InputError(f"{n_replicas} × {n_atoms:,} atoms need about {estimate / 2**30:.1f} GiB; "
-                         f"{free / 2**30:.1f} GiB are available {where}: use fewer atoms or replicas")  # fmt: skip
+                         f"{free / 2**30:.1f} GiB are available {where}: use fewer atoms or replicas (at most about "
+                         f"{fits:,} atoms in all)")  # fmt: skip
 
 
 PRESETS = ("quality", "fast")
