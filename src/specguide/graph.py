@@ -29,8 +29,9 @@ from vesin_torch import NeighborList
 from specguide.io import InputError
 
 PAIR_CHUNK = 2**16  # pairs processed at once by pairwise_sum: their temporaries stay in cache and in malloc's heap
-# peak bytes per listed pair while a list is built, per byte of the float type (vesin's output, the concatenated
-# indices, shifts, offsets and vectors): from the peak RSS of PairDistribution at 27k-124k atoms (bench/scale.py)
+# bytes per listed pair while a list is built and used, per byte of the float type (vesin's indices and shifts,
+# the stored indices, shifts and offsets): above the peak RSS of g(r) forward + backward at 64,000 atoms less
+# torch's own (~90 B per pair in float32, ~115 B in float64; docs/benchmarks.md)
 PAIR_BYTES_PER_FLOAT_BYTE = 24
 
 
