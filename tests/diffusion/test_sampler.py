@@ -107,6 +107,38 @@ def test_veto_step_reverts_only_the_offending_atoms():
     assert not vetoed.any()
 
 
+def rebuilt_each_round_veto(old, displacement, cells, numbers, batch, table):
+    """The veto as first written: a fresh neighbour graph of the moved atoms in every round."""
+    displacement, vetoed = displacement.clone(), torch.zeros(len(old), dtype=torch.bool)
+    while True:
+        graph = neighbor_graph(old + displacement, cells, batch, table.max_for(numbers), full_list=False)
+        i, j = graph.edge_index
+        before = (graph.vectors - (displacement[j] - displacement[i])).norm(dim=-1)
+        offending = (graph.distances < table.lookup(numbers[i], numbers[j], graph.distances.dtype)) & (
+            graph.distances < before
+        )
+        if not bool(offending.any()):
+            return displacement, vetoed
+        atoms = torch.cat([i[offending], j[offending]])
+        displacement[atoms], vetoed[atoms] = 0.0, True
+
+
+@pytest.mark.parametrize("step", [0.15, 0.6, 3.0])  # 3 Å: the two largest moves exceed the cut-off (other route)
+def test_veto_with_one_pair_list_for_all_rounds_equals_a_fresh_graph_each_round(step):
+    """Two dense random cells (many rounds of reverting), Si and O with their own closest approaches."""
+    generator = torch.Generator().manual_seed(1)
+    cells = torch.stack([torch.eye(3) * 9.0, torch.tensor([[9.5, 0, 0], [1.0, 9.0, 0], [0.5, -0.7, 9.2]])])
+    batch = torch.repeat_interleave(torch.arange(2), 60)
+    old = torch.einsum("nk,nkl->nl", torch.rand(120, 3, generator=generator), cells[batch])
+    numbers = torch.tensor([14, 8, 8] * 40)
+    table = PairTable({(14, 14): 2.2, (8, 14): 1.5, (8, 8): 2.0})
+    move = step * torch.randn(120, 3, generator=generator)
+    ours = minimum_distance_veto(old, move, cells, numbers, batch, table)
+    reference = rebuilt_each_round_veto(old, move, cells, numbers, batch, table)
+    assert ours[1].sum() >= 2 and not ours[1].all()  # something vetoed, something not
+    assert torch.equal(ours[1], reference[1]) and torch.equal(ours[0], reference[0])
+
+
 def mixture_score_factory(sites: torch.Tensor, shift: torch.Tensor, weight: float, s0: float, side: float, k: float):
     """Exact score (minimum image) of a per-atom mixture: own site (``weight``) or own site + ``shift``."""
     log_w = torch.log(torch.tensor([weight, 1.0 - weight]))

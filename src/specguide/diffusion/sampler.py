@@ -62,6 +62,7 @@ from specguide.config import Config, pairs_from_json, ranges_from_json
 from specguide.devices import device_record, reproducible, resolve_device, seeded_generator
 from specguide.graph import (
     atoms_from_batch,
+    list_pairs,
     neighbor_graph,
     perpendicular_widths,
     reset_verlet_lists,
@@ -96,6 +97,23 @@ def minimum_distance_veto(
     if cutoff <= 0:
         return displacement, vetoed
     displacement = displacement.clone()
+    # a pair closes by at most the two largest moves: the pairs of the old positions within cutoff + reach hold every
+    # pair that any round can find closer than the cut-off, so one list serves all rounds (where it stays small)
+    lengths = displacement.norm(dim=-1)
+    reach = float(lengths.topk(min(2, len(lengths))).values.sum()) if len(lengths) else 0.0
+    if math.isfinite(reach) and reach <= cutoff:
+        pairs = list_pairs(old, cells, batch, cutoff + reach, full_list=False)
+        i, j = pairs.edge_index
+        before = pairs.vectors(old, cells)[1]
+        threshold = d_min.lookup(numbers[i], numbers[j], before.dtype)
+        while True:
+            after = pairs.vectors(old + displacement, cells)[1]
+            offending = (after < threshold) & (after < before)
+            if not bool(offending.any()):
+                return displacement, vetoed
+            atoms = torch.cat([i[offending], j[offending]])
+            displacement[atoms] = 0.0
+            vetoed[atoms] = True
     while True:
         new = old + displacement
         graph = neighbor_graph(new, cells, batch, cutoff, full_list=False)
