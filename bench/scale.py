@@ -164,13 +164,16 @@ def measure(kind: str, n_atoms: int, args) -> dict:
     return result
 
 
-def exponent(sizes, times) -> tuple[float, float]:
+def exponent(sizes, times) -> tuple[float, float, float]:
+    """p of t ∝ N^p: fitted over all sizes, fitted without the smallest (whose fixed costs flatten the fit), and
+    between the two largest."""
     sizes, times = np.asarray(sizes, float), np.asarray(times, float)
     if len(sizes) < 2:
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     fit = float(np.polyfit(np.log(sizes), np.log(times), 1)[0])
+    rest = float(np.polyfit(np.log(sizes[1:]), np.log(times[1:]), 1)[0]) if len(sizes) > 2 else fit
     top = float(np.log(times[-1] / times[-2]) / np.log(sizes[-1] / sizes[-2]))
-    return fit, top
+    return fit, rest, top
 
 
 def report(kind: str, rows: list[dict], key: str, cpu_key: str, out) -> None:
@@ -192,8 +195,9 @@ def report(kind: str, rows: list[dict], key: str, cpu_key: str, out) -> None:
     for label, field in (("wall", key), ("CPU", cpu_key), ("first call wall", "first_call"),
                          ("first call CPU", "first_call_cpu")):  # fmt: skip
         if field in good[0]:
-            fit, top = exponent(sizes, [r[field] for r in good])
+            fit, rest, top = exponent(sizes, [r[field] for r in good])
             out(f"  {kind:<8s} exponent p of {label} time (t ∝ N^p): {fit:.2f} fitted over {len(good)} sizes, "
+                f"{rest:.2f} from {sizes[1] if len(sizes) > 1 else sizes[0]:,} atoms up, "
                 f"{top:.2f} between the two largest")  # fmt: skip
 
 

@@ -20,7 +20,10 @@ import platform
 
 M_TRIM_THRESHOLD = -1  # glibc <malloc.h>
 M_MMAP_THRESHOLD = -3
-MMAP_THRESHOLD = 32 * 1024**2  # bytes: glibc's own upper limit for its dynamic threshold on 64-bit systems
+# bytes: blocks below this come from the heap. glibc's own dynamic threshold stops at 32 MiB on 64-bit systems, but a
+# large cell's edge tensors are hundreds of MiB (a 27,000-atom step of the a-Si prior spent more CPU time zero-filling
+# freshly mapped pages than computing with a 32 MiB threshold; docs/benchmarks.md), so the tuning serves up to 1 GiB
+MMAP_THRESHOLD = 1024**3
 
 tuned = False  # whether tune_malloc() has taken effect in this process
 
