@@ -56,14 +56,17 @@ class TimedScore:
         return getattr(self.network, name)
 
 
-def device_kwargs(function, device: str) -> dict:
-    """``device=`` where the API takes it (device support lands separately), else nothing (CPU)."""
+def device_kwargs(function, device: str, config=None) -> dict:
+    """``device=`` where the API takes it (a parameter of ``function`` or a field of its ``config`` dataclass),
+    else nothing (CPU)."""
+    import dataclasses
     import inspect
 
     try:
         accepted = "device" in inspect.signature(function).parameters
     except (TypeError, ValueError):
         accepted = False
+    accepted = accepted or (config is not None and "device" in {f.name for f in dataclasses.fields(config)})
     if accepted:
         return {"device": device}
     if device != "cpu":
@@ -86,7 +89,7 @@ def gr_target(folder: Path) -> str:
 def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
     from specguide.diffusion.guidance import SpectralGuidance
     from specguide.diffusion.inversion import DEFAULT_STRENGTH
-    from specguide.diffusion.sampler import generate
+    from specguide.diffusion.sampler import GenerateConfig, generate
     from specguide.observables.measured import load_target
     from specguide.pretrained import load_prior
 
@@ -94,7 +97,7 @@ def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
     score = TimedScore(network)
     # steps + 2 steps: steps + 2 network calls, whose steps + 1 intervals are the warm-up step and the timed steps
     common = dict(density_g_cm3=DENSITY, n_atoms=n_atoms, n_replicas=1, steps=steps + 2, seed=0, progress=False,
-                  preset="fast", **device_kwargs(generate, device))  # fmt: skip
+                  preset="fast", **device_kwargs(generate, device, GenerateConfig))  # fmt: skip
     if kind == "invert":
         with tempfile.TemporaryDirectory() as folder:
             side = (n_atoms * SI_MASS / (DENSITY * AMU_PER_A3_PER_G_CM3)) ** (1 / 3)
@@ -206,7 +209,12 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, nargs="*", default=[1000, 8000, 27000, 100000])
     parser.add_argument("--observable-atoms", type=int, nargs="*", default=[27000, 64000, 100000, 124000])
     parser.add_argument("--steps", type=int, default=4, help="timed steps after one warm-up step")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (on a shared machine two threads wait on each other: docs/benchmarks.md)",
+    )
     parser.add_argument("--device", default="cpu", help="passed to the API where it takes a device")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"), help="of the observables")
     parser.add_argument("--only", nargs="*", default=["generate", "invert", "gr", "sq"])
