@@ -132,14 +132,16 @@ def check_pair_memory(
     pairs = expected_pairs(cells, batch, cutoff, full_list)
     itemsize = torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 8
     needed = pairs * PAIR_BYTES_PER_FLOAT_BYTE * itemsize
-    free = available_memory()
+    on_gpu = cells.device.type == "cuda"
+    free = int(torch.cuda.mem_get_info(cells.device)[0]) if on_gpu else available_memory()
     if needed > 0.8 * free:
         n_atoms = int(batch.numel())
         fits = int(n_atoms * 0.8 * free / needed)  # at a fixed density the pairs grow as the atoms
+        where = f" on {cells.device}" if on_gpu else ""
         raise InputError(
             f"{what}: {n_atoms:,} atoms with pairs up to {cutoff:.3g} Å make about {pairs:,.0f} pairs, which need "
-            f"about {needed / 2**30:.1f} GiB; {free / 2**30:.1f} GiB are available: use at most about {fits:,} "
-            "atoms at this density, a smaller r_max, or float32"
+            f"about {needed / 2**30:.1f} GiB; {free / 2**30:.1f} GiB are available{where}: use at most about "
+            f"{fits:,} atoms at this density, a smaller r_max" + (", or float32" if itemsize > 4 else "")
         )
 
 
