@@ -50,3 +50,41 @@ def test_ptm_finds_cubic_diamond_and_no_crystal_in_amorphous_silicon():
     assert crystallinity([crystal])["fractions"] == {"cubic_diamond": 1.0}
     amorphous = crystallinity(load_md_dataset("a-Si_2.5", split="test"))["fractions"]
     assert amorphous.get("other", 0) > 0.95
+
+
+def _icosahedron_in_a_box() -> ase.Atoms:
+    """A Cu atom at the centre of a 12-atom Zr icosahedron, in a periodic box wide enough to leave it alone."""
+    from ase.cluster import Icosahedron
+
+    cluster = Icosahedron("Zr", noshells=2, latticeconstant=4.5)  # 13 atoms, the first one at the centre
+    cluster.center(vacuum=8.0)
+    cluster.pbc = True
+    centre = int(np.argmin(np.linalg.norm(cluster.positions - cluster.positions.mean(0), axis=1)))
+    cluster[centre].symbol = "Cu"
+    return cluster
+
+
+@pytest.mark.skipif(not ovito_available(), reason="OVITO (optional extra) not installed")
+def test_voronoi_indices_of_fcc_bcc_and_an_icosahedron():
+    from specguide.analysis.order import voronoi_index_statistics
+
+    # the polyhedra: fcc's rhombic dodecahedron (12 quadrilaterals), bcc's truncated octahedron (6 squares,
+    # 8 hexagons), the icosahedron's dual, the pentagonal dodecahedron (12 pentagons)
+    fcc = voronoi_index_statistics([ase.build.bulk("Cu", "fcc", 3.6, cubic=True).repeat(3)])["centre"]["Cu"]
+    assert fcc["top_indices"] == {"<0,12,0,0>": 1.0} and fcc["icosahedral"]["mean"] == 0.0
+    bcc = voronoi_index_statistics([ase.build.bulk("Zr", "bcc", 3.6, cubic=True).repeat(3)])["centre"]["Zr"]
+    assert bcc["top_indices"] == {"<0,6,0,8>": 1.0}
+    b2 = ase.Atoms("CuZr", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=[3.2] * 3, pbc=True).repeat(3)
+    stats = voronoi_index_statistics([b2, _icosahedron_in_a_box()])
+    assert stats["centre"]["Cu"]["n_atoms"] == 28
+    assert stats["centre"]["Cu"]["icosahedral"]["per_structure"] == [0.0, 1.0]  # the one Cu is the centre
+    assert stats["centre"]["Cu"]["icosahedral"]["mean"] == pytest.approx(1 / 28)
+    assert stats["centre"]["Zr"]["icosahedral"]["mean"] == 0.0
+
+
+def test_voronoi_indices_say_why_without_ovito(monkeypatch):
+    import specguide.analysis.order as order
+
+    monkeypatch.setattr(order, "ovito_available", lambda: False)
+    result = order.voronoi_index_statistics([ase.build.bulk("Cu", "fcc", 3.6, cubic=True)])
+    assert result["available"] is False and "pip install" in result["reason"]

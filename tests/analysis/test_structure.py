@@ -11,6 +11,8 @@ from specguide.analysis.structure import (
     coordination,
     dihedral_angles,
     first_shell_coordination,
+    pair_distribution_peaks,
+    pair_distributions,
     rdf_cutoffs,
 )
 from specguide.pretrained import load_md_dataset
@@ -87,3 +89,24 @@ def test_dihedral_sign_convention_against_ase_get_dihedral():
     (value,) = dihedral_angles([atoms], {("Si", "Si"): 2.6})
     reference = atoms.get_dihedral(0, 1, 2, 3)
     assert value == pytest.approx(min(reference, 360 - reference), abs=1e-6)
+
+
+def test_partial_and_weighted_pair_distributions_of_b2_cuzr():
+    a = 3.26
+    b2 = ase.Atoms("CuZr", scaled_positions=[[0, 0, 0], [0.5, 0.5, 0.5]], cell=[a] * 3, pbc=True).repeat(4)
+    b2.rattle(0.02, seed=1)
+    r, curves = pair_distributions([b2])
+    peaks = pair_distribution_peaks(r, curves)
+    # B2: unlike nearest neighbours at a√3/2, like ones at a (the Gaussian width 0.05 Å and 0.02 Å rattle
+    # shift a peak of 4πr²-normalised counts by a few 0.01 Å at most)
+    assert peaks["Cu-Zr"]["first_peak"] == pytest.approx(a * np.sqrt(3) / 2, abs=0.02)
+    assert peaks["Cu-Cu"]["first_peak"] == pytest.approx(a, abs=0.02)
+    assert peaks["Zr-Zr"]["first_peak"] == pytest.approx(a, abs=0.02)
+    # totals are the Faber–Ziman sums of the partials: c = 1/2, f = Z (29, 40) or b_c (Cu 7.718, Zr 7.16 fm,
+    # Sears, Neutron News 3, 26 (1992))
+    for name, (f_cu, f_zr) in {"total_xray": (29.0, 40.0), "total_neutron": (7.718, 7.16),
+                               "total_number": (1.0, 1.0)}.items():  # fmt: skip
+        mean = (f_cu + f_zr) / 2
+        expected = (0.25 * f_cu**2 * curves["Cu-Cu"] + 0.5 * f_cu * f_zr * curves["Cu-Zr"]
+                    + 0.25 * f_zr**2 * curves["Zr-Zr"]) / mean**2  # fmt: skip
+        assert curves[name] == pytest.approx(expected, abs=2e-3 * expected.max()), name

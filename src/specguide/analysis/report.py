@@ -1,7 +1,8 @@
 """``specguide analyze``: every structural metric of an ensemble, side by side with a reference ensemble.
 
 :func:`analyze` returns an :class:`Analysis` (a JSON-ready summary and the arrays behind the figures);
-:func:`write_analysis` writes ``analysis.json``, ``config.json`` and ``analysis.png``.
+:func:`write_analysis` writes ``analysis.json``, ``config.json``, ``analysis.png`` and ``pair_distribution.dat``
+(partial and X-ray/neutron-weighted total g(r); ``reference_pair_distribution.dat`` for the reference).
 
 Bond cutoffs come from the first minimum of the partial g(r) of the *reference* ensemble when one is given
 (so both ensembles are counted with the same bonds), else of the structures themselves, unless given.
@@ -97,6 +98,13 @@ def _metrics(
         "max_relative_tiling_error": float(max(abs(v.sum() / a.get_volume() - 1) for v, a in zip(volumes, structures))),
     }
     summary["crystallinity"] = order.crystallinity(structures)
+    summary["voronoi_indices"] = order.voronoi_index_statistics(structures)
+    r, curves = structure.pair_distributions(structures)
+    summary["pair_distribution"] = {
+        "definition": "ensemble-mean partial g_ab(r) and Faber-Ziman totals (number, X-ray f = Z, neutron b_c), "
+        "Gaussian width 0.05 Å, 0.01 Å grid; curves in pair_distribution.dat",
+        "peaks_A": structure.pair_distribution_peaks(r, curves),
+    }
     energies = np.array([])
     if energy:
         from specguide.analysis.energy import energies as compute_energies
@@ -113,6 +121,8 @@ def _metrics(
         "q6": q6,
         "volumes": np.concatenate(volumes),
         "energies": energies,
+        "pair_distribution": np.column_stack([r, *curves.values()]),
+        "pair_distribution_columns": np.array(["r_A", *curves]),
     }
     return summary, arrays
 
@@ -162,6 +172,10 @@ def write_analysis(out_dir: Path, result: Analysis, structures, reference=None, 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "analysis.json", result.summary)
     write_json(out_dir / "config.json", config or {})
+    for name, arrays in result.arrays.items():
+        prefix = "" if name == "structures" else f"{name}_"
+        header = "ensemble-mean g(r), Gaussian width 0.05 Å; columns: " + " ".join(arrays["pair_distribution_columns"])
+        np.savetxt(out_dir / f"{prefix}pair_distribution.dat", arrays["pair_distribution"], fmt="%.6g", header=header)
     plot_analysis(out_dir / "analysis.png", result, structures, reference)
     return out_dir
 

@@ -70,23 +70,64 @@ def first_shell_coordination(r: np.ndarray, g: np.ndarray, number_density: float
     return float(np.trapezoid(4.0 * math.pi * number_density * r[shell] ** 2 * g[shell], r[shell])), minimum
 
 
+SHELL_REACH = 5.0  # Å: a pair whose first minimum lies beyond r_max is looked for again up to here (Zr–Zr ~4.2 Å)
+
+
 def partial_shells(
     structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05
 ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
     """``{("O", "Si"): (first peak, first minimum)}`` (Å) of every species pair's ensemble-mean partial g_ab(r)
-    (Gaussian width ``sigma``) up to ``r_max`` or half the narrowest cell; pairs never within reach are left out."""
+    (Gaussian width ``sigma``) up to ``r_max`` or half the narrowest cell; pairs never within reach are left out.
+    A pair with no minimum below ``r_max`` is looked at again up to :data:`SHELL_REACH` (large atoms: Zr–Zr)."""
+    structures = list(structures)
+    out = _shells(structures, r_max, sigma)
+    if any(minimum is None for _, minimum in out.values()) and r_max < SHELL_REACH:
+        wider = _shells(structures, SHELL_REACH, sigma)
+        out = {pair: shell if shell[1] is not None else wider.get(pair, shell) for pair, shell in out.items()}
+    return out
+
+
+def _mean_partials(structures: Sequence[ase.Atoms], r_max: float, sigma: float) -> tuple[np.ndarray, dict]:
+    """``(r, {label: ensemble-mean g_ab(r)})`` on a 0.01 Å grid up to ``r_max`` or half the narrowest cell (Å)."""
     positions, cells, numbers, batch = batch_from_atoms(list(structures))
     half = float(perpendicular_widths(cells).min()) / 2
     reach = math.floor(min(r_max, half) / 0.01) * 0.01
     pdf = PairDistribution(r_max=reach, dr=0.01, sigma=sigma)
     with torch.no_grad():
         partials = pdf.partials(positions, cells, numbers, batch)
-    r = pdf.grid.numpy()
+    return pdf.grid.numpy(), {label: partials.values[:, k].mean(0).numpy() for k, label in enumerate(partials.labels)}
+
+
+def _shells(structures: Sequence[ase.Atoms], r_max: float, sigma: float) -> dict:
+    r, curves = _mean_partials(structures, r_max, sigma)
+    return {_key(label): first_peak_and_minimum(r, g) for label, g in curves.items() if g.max() > 0}
+
+
+PAIR_DISTRIBUTION_R_MAX = 8.0  # Å (or half the narrowest cell): reach of the curves `specguide analyze` writes
+
+
+def pair_distributions(structures: Sequence[ase.Atoms], sigma: float = 0.05) -> tuple[np.ndarray, dict]:
+    """Ensemble-mean partial g_ab(r) of every species pair and the number-, X-ray- (f = Z) and neutron- (b_c)
+    weighted Faber–Ziman totals: ``(r (Å), {"Cu-Zr": g, ..., "total_number": g, "total_xray": g,
+    "total_neutron": g})`` on a 0.01 Å grid up to 8 Å or half the narrowest cell, Gaussian width ``sigma`` (Å)."""
+    structures = list(structures)
+    r, curves = _mean_partials(structures, PAIR_DISTRIBUTION_R_MAX, sigma)
+    curves = {"-".join(_key(label)): g for label, g in curves.items()}
+    positions, cells, numbers, batch = batch_from_atoms(structures)
+    for weighting in ("number", "xray", "neutron"):
+        pdf = PairDistribution(r_max=float(r[-1] + 0.005), dr=0.01, sigma=sigma, weighting=weighting)
+        with torch.no_grad():
+            curves[f"total_{weighting}"] = pdf(positions, cells, numbers, batch).mean(0).numpy()
+    return r, curves
+
+
+def pair_distribution_peaks(r: np.ndarray, curves: Mapping[str, np.ndarray]) -> dict[str, dict]:
+    """First peak and first minimum (Å) of each curve of :func:`pair_distributions` (None where absent)."""
     out = {}
-    for k, label in enumerate(partials.labels):
-        g = partials.values[:, k].mean(0).numpy()
-        if g.max() > 0:
-            out[_key(label)] = first_peak_and_minimum(r, g)
+    for name, g in curves.items():
+        peak, minimum = first_peak_and_minimum(r, g) if g.max() > 0 else (None, None)
+        out[name] = {key: None if value is None else round(value, 3)
+                     for key, value in (("first_peak", peak), ("first_minimum", minimum))}  # fmt: skip
     return out
 
 

@@ -34,7 +34,8 @@ def analyze(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     types: TypesOption = None,
 ) -> None:
-    """Coordination, angles, dihedrals, rings, q4/q6, Voronoi, crystallinity, energy; Delta_ED vs a reference."""
+    """Coordination, angles, dihedrals, rings, q4/q6, Voronoi volumes and indices, crystallinity, partial and X-ray/
+    neutron g(r), energy; Delta_ED vs a reference."""
     from specguide.analysis.report import AnalyzeConfig, parse_cutoffs, write_analysis
     from specguide.api import analyze as run_analysis
     from specguide.io import read_structures, refuse_overwrite
@@ -64,4 +65,9 @@ def analyze(
         f"{s}: " + " ".join(f"CN{k} {100 * v:.1f}%" for k, v in f.items())
         for s, f in result.summary["coordination"].items()
     )
+    voronoi = result.summary["voronoi_indices"]
+    if voronoi["available"]:
+        coordination += "; Voronoi <0,0,12,0>: " + ", ".join(
+            f"{s} {100 * v['icosahedral']['mean']:.1f}%" for s, v in voronoi["centre"].items() if s != "all"
+        )
     err.print(f"wrote {out / 'analysis.json'} and {out / 'analysis.png'}; {coordination}")
