@@ -303,7 +303,8 @@ def load_md_dataset(name_or_path: str | Path, split: str | None = None) -> list[
     return read_md_dataset(resolve("MD data set", name_or_path), split)
 
 
-EXAMPLES = {"a-Si": "a-Si_2.5", "a-C": "a-C_2.0", "a-SiO2": "a-SiO2_2.2"}  # a family's example: its middle density
+# a family's example: its middle density; the Cu–Zr glass's: Cu64Zr36 (the usual composition) at 100 K/ps
+EXAMPLES = {"a-Si": "a-Si_2.5", "a-C": "a-C_2.0", "a-SiO2": "a-SiO2_2.2", "a-CuZr": "Cu64Zr36_q100"}
 
 
 def example_structure(name: str) -> ase.Atoms:

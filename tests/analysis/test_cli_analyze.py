@@ -65,3 +65,28 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     bad_cutoff = runner.invoke(app, ["analyze", str(tmp_path / "ok.extxyz"), "--out", str(tmp_path / "o"),
                                      "--cutoff", "Si-Si=abc"])  # fmt: skip
     assert bad_cutoff.exit_code == 2 and "PAIR=" in bad_cutoff.output
+
+
+def test_analyze_reports_voronoi_indices_and_weighted_pair_distributions_of_a_cuzr_glass(tmp_path):
+    from specguide.analysis.order import ovito_available
+
+    ase.io.write(tmp_path / "glass.extxyz", load_md_dataset("Cu64Zr36_q100", split="test"))
+    out = tmp_path / "analysis"
+    result = runner.invoke(app, ["analyze", str(tmp_path / "glass.extxyz"), "--out", str(out), "--no-energy"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "analysis.json").read_text())
+    # every pair's first shell is found without --cutoff, each cutoff past its pair's first peak
+    peaks = summary["pair_distribution"]["peaks_A"]
+    assert set(summary["cutoffs_A"]) == {"Cu-Cu", "Cu-Zr", "Zr-Zr"}
+    assert all(summary["cutoffs_A"][pair] > peaks[pair]["first_peak"] + 0.3 for pair in summary["cutoffs_A"])
+    # the Goldschmidt metallic diameters (Cu 2.56, Zr 3.20 Å): like and unlike first neighbours in between
+    assert peaks["Cu-Cu"]["first_peak"] < peaks["Cu-Zr"]["first_peak"] < peaks["Zr-Zr"]["first_peak"]
+    assert abs(peaks["Cu-Cu"]["first_peak"] - 2.56) < 0.1 and abs(peaks["Zr-Zr"]["first_peak"] - 3.2) < 0.15
+    table = np.loadtxt(out / "pair_distribution.dat")
+    header = (out / "pair_distribution.dat").read_text().splitlines()[0].split("columns: ")[1].split()
+    assert header == ["r_A", "Cu-Cu", "Cu-Zr", "Zr-Zr", "total_number", "total_xray", "total_neutron"]
+    assert table.shape[1] == len(header) and abs(table[-1, 5] - 1) < 0.1  # g(r) → 1 at large r
+    if ovito_available():
+        voronoi = summary["voronoi_indices"]["centre"]
+        assert voronoi["Cu"]["icosahedral"]["mean"] > voronoi["Zr"]["icosahedral"]["mean"]
+        assert "<0,0,12,0>" in voronoi["Cu"]["top_indices"] and "Voronoi <0,0,12,0>: Cu" in result.output

@@ -88,3 +88,34 @@ def test_voronoi_indices_say_why_without_ovito(monkeypatch):
     monkeypatch.setattr(order, "ovito_available", lambda: False)
     result = order.voronoi_index_statistics([ase.build.bulk("Cu", "fcc", 3.6, cubic=True)])
     assert result["available"] is False and "pip install" in result["reason"]
+
+
+def _qhull_voronoi_indices(atoms: ase.Atoms) -> np.ndarray:
+    """Face counts by number of edges per atom from scipy's Qhull Voronoi of the atoms and their 26 images."""
+    from scipy.spatial import Voronoi
+
+    cell = np.asarray(atoms.cell[:])
+    shifts = np.array([[i, j, k] for i in (0, -1, 1) for j in (0, -1, 1) for k in (0, -1, 1)]) @ cell
+    voronoi = Voronoi((atoms.get_positions(wrap=True)[None] + shifts[:, None]).reshape(-1, 3))
+    n = len(atoms)
+    counts = np.zeros((n, 30), dtype=np.int64)
+    for pair, vertices in zip(voronoi.ridge_points, voronoi.ridge_vertices):
+        for atom in pair[pair < n]:
+            counts[atom, len(vertices) - 1] += 1
+    return counts
+
+
+@pytest.mark.skipif(not ovito_available(), reason="OVITO (optional extra) not installed")
+def test_voronoi_indices_of_a_cuzr_glass_match_qhull():
+    from specguide.analysis.order import voronoi_index_statistics, voronoi_indices
+    from specguide.pretrained import load_md_dataset
+
+    glass = load_md_dataset("Cu64Zr36_q100", split="test")[0]
+    ours = voronoi_indices(glass)
+    reference = _qhull_voronoi_indices(glass)
+    assert np.array_equal(ours, reference[:, : ours.shape[1]]) and not reference[:, ours.shape[1] :].any()
+    cu = np.array(glass.get_chemical_symbols()) == "Cu"
+    icosahedral = np.all(reference[:, 2:6] == [0, 0, 12, 0], axis=1) & (reference[:, 6:].sum(1) == 0)
+    stats = voronoi_index_statistics([glass])["centre"]
+    assert stats["Cu"]["icosahedral"]["mean"] == pytest.approx(icosahedral[cu].mean())
+    assert stats["Cu"]["icosahedral"]["mean"] > 0.02  # the glass has Cu-centred icosahedra

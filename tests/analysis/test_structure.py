@@ -13,6 +13,7 @@ from specguide.analysis.structure import (
     first_shell_coordination,
     pair_distribution_peaks,
     pair_distributions,
+    partial_shells,
     rdf_cutoffs,
 )
 from specguide.pretrained import load_md_dataset
@@ -110,3 +111,11 @@ def test_partial_and_weighted_pair_distributions_of_b2_cuzr():
         expected = (0.25 * f_cu**2 * curves["Cu-Cu"] + 0.5 * f_cu * f_zr * curves["Cu-Zr"]
                     + 0.25 * f_zr**2 * curves["Zr-Zr"]) / mean**2  # fmt: skip
         assert curves[name] == pytest.approx(expected, abs=2e-3 * expected.max()), name
+
+
+def test_a_first_minimum_beyond_r_max_is_looked_for_further():
+    fcc = ase.build.bulk("Cu", "fcc", 3.61, cubic=True).repeat(4)
+    fcc.rattle(0.02, seed=2)
+    near = 3.61 / np.sqrt(2)  # 12 neighbours at a/√2, the next 6 at a
+    peak, minimum = partial_shells([fcc], r_max=3.0)[("Cu", "Cu")]  # the shell ends between 2.55 and 3.61 Å
+    assert peak == pytest.approx(near, abs=0.02) and near < minimum < 3.61
