@@ -156,10 +156,15 @@ class PairList(NamedTuple):
     shifts: torch.Tensor  # [E, 3] integer cell shifts (as float)
     offsets: torch.Tensor | None  # [E, 3] Å, or None: built from the cells
     edge_batch: torch.Tensor  # [E]
+    order: torch.Tensor | None = None  # [N]: edge_index counts atoms in this order of the caller's (None: as given)
 
     @property
     def n_pairs(self) -> int:
         return self.edge_index.shape[1]
+
+    def per_atom(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-atom ``values [N, ...]`` in the caller's atom order, put into the order ``edge_index`` counts in."""
+        return values if self.order is None else values.index_select(0, self.order)
 
     def vectors(self, positions: torch.Tensor, cells: torch.Tensor, start: int = 0, stop: int | None = None):
         """``(vectors [E', 3], lengths [E'])`` (Å) of pairs ``start:stop``, differentiable in positions and cells."""
@@ -196,6 +201,29 @@ def neighbor_graph(
         vectors = vectors + pairs.offsets
     distances = vectors.norm(dim=-1)
     return NeighborGraph(pairs.edge_index, pairs.shifts, vectors, distances, pairs.edge_batch)
+
+
+MORTON_BITS = 10  # bits per fractional coordinate of spatial_order's key: 1024 slabs along each cell vector
+
+
+def spatial_order(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    """A permutation ``[N]`` of the atoms that keeps each structure's atoms together (``batch`` sorted) and puts
+    them, within a structure, along a Morton (Z-order) curve through their fractional coordinates: atoms close in
+    space come close in memory, so the gathers of a pair list's two ends hit the CPU caches. Positions in Å."""
+    if cells.dim() == 2:
+        cells = cells.unsqueeze(0)
+    detached = positions.detach()
+    inverse, info = torch.linalg.inv_ex(cells.detach())
+    if bool(info.any()):  # a singular cell has no fractional coordinates: keep the caller's order
+        return torch.arange(len(detached), device=positions.device)
+    fractional = torch.einsum("nk,nkl->nl", detached, inverse[batch])
+    side = 1 << MORTON_BITS
+    grid = (torch.remainder(fractional, 1.0) * side).long().clamp_(0, side - 1)
+    key = torch.zeros(len(grid), dtype=torch.long, device=positions.device)
+    for bit in range(MORTON_BITS):  # interleave the bits of the three grid coordinates
+        for axis in range(3):
+            key |= ((grid[:, axis] >> bit) & 1) << (3 * bit + axis)
+    return torch.argsort(batch * (1 << 3 * MORTON_BITS) + key, stable=True)
 
 
 def _cat(parts: list[torch.Tensor], dim: int = 0) -> torch.Tensor:
@@ -339,13 +367,20 @@ class VerletNeighborList:
     rebuilds with the skin when a later call comes with moved atoms: a one-shot evaluation then carries no
     candidates beyond the cut-off. Before each build the list's memory is estimated
     (:func:`check_pair_memory`): one that would not fit is refused with the figure.
+
+    ``spatial_order=True`` lists the atoms, at each build, in :func:`spatial_order` (a Morton curve per structure):
+    :meth:`pairs` then returns the positions in that order and a list counting atoms in it (``PairList.order``;
+    per-atom values go through ``PairList.per_atom``), and ``__call__`` maps its edges back to the caller's atoms.
+    Same pairs and sums up to the order of float additions; gradients reach the caller's positions through the
+    permutation.
     """
 
-    def __init__(self, skin: float = 1.0, lazy: bool = False):
+    def __init__(self, skin: float = 1.0, lazy: bool = False, spatial_order: bool = False):
         if skin < 0:
             raise ValueError(f"skin must be >= 0 Å, got {skin}")
         self.skin = float(skin)
         self.lazy = bool(lazy)
+        self.spatial_order = bool(spatial_order)
         self.builds = 0  # how many times the candidate list was made (for tests and benchmarks)
         self.reset()
         _LISTS.add(self)
@@ -354,6 +389,7 @@ class VerletNeighborList:
         """Forget the candidate list: the next call builds a fresh one."""
         self._key = None
         self._candidates: PairList | None = None
+        self._order: torch.Tensor | None = None  # the atoms' spatial order at the build (spatial_order=True)
         self._reference: torch.Tensor | None = None
         self._built_skin = 0.0
         self._fresh = True  # a lazy list lists the next build without a skin
@@ -386,7 +422,10 @@ class VerletNeighborList:
         check_pair_memory(fixed_cells, batch, cutoff + skin, positions.dtype, full_list=full_list,
                           what="neighbour list")  # fmt: skip
         # with the Cartesian image offsets of the candidates (Å), for calls with a fixed cell
-        self._candidates = list_pairs(detached, fixed_cells, batch, cutoff + skin, full_list=full_list)
+        self._order = spatial_order(detached, fixed_cells, batch) if self.spatial_order else None
+        listed = detached if self._order is None else detached.index_select(0, self._order)
+        self._candidates = list_pairs(listed, fixed_cells, batch, cutoff + skin, full_list=full_list)
+        self._candidates = self._candidates._replace(order=self._order)
         self._reference = detached.clone()
         # a lattice jump is told from a move (< skin while the list is reused) only in cells wider than 2 skins
         narrow = bool((perpendicular_widths(fixed_cells).min(dim=-1).values <= 2 * skin).any())
@@ -395,6 +434,18 @@ class VerletNeighborList:
         self._key, self._built_skin, self._fresh = key, skin, False
         self.builds += 1
         return torch.zeros_like(detached)
+
+    def _prepare_ordered(self, positions, cells, batch, cutoff, full_list):
+        """:meth:`_prepare`, then ``(positions, batch, jumps)`` in the list's atom order."""
+        jumps = self._prepare(positions, cells, batch, cutoff, full_list)
+        if self._order is None:
+            return positions, batch, jumps
+        order = self._order
+        return positions.index_select(0, order), batch.index_select(0, order), jumps.index_select(0, order)
+
+    def _caller_atoms(self, edge_index: torch.Tensor) -> torch.Tensor:
+        """Edges counted in the list's atom order, counted in the caller's."""
+        return edge_index if self._order is None else self._order[edge_index]
 
     def pairs(
         self,
@@ -407,13 +458,14 @@ class VerletNeighborList:
     ) -> tuple[torch.Tensor, PairList]:
         """``(positions', candidates)``: the listed pairs, a superset of those within ``cutoff`` (up to
         ``cutoff + skin``), and the positions their vectors are to be made from (``PairList.vectors``): the atoms
-        moved back through their lattice jumps since the build, differentiable in ``positions``. For
+        moved back through their lattice jumps since the build, differentiable in ``positions``, in the list's atom
+        order (``candidates.order``; per-atom values: ``candidates.per_atom``). For
         :func:`pairwise_sum`, which never holds all the pairs' vectors at once."""
         if batch is None:
             batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         if cells.dim() == 2:
             cells = cells.unsqueeze(0)
-        jumps = self._prepare(positions, cells, batch, cutoff, full_list)
+        positions, batch, jumps = self._prepare_ordered(positions, cells, batch, cutoff, full_list)
         candidates = self._candidates
         if not bool(jumps.any()):
             if cells.requires_grad:
@@ -441,7 +493,7 @@ class VerletNeighborList:
             batch = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         if cells.dim() == 2:
             cells = cells.unsqueeze(0)
-        jumps = self._prepare(positions, cells, batch, cutoff, full_list)
+        positions, batch, jumps = self._prepare_ordered(positions, cells, batch, cutoff, full_list)
         candidates = self._candidates
         i, j = candidates.edge_index
         jumped = bool(jumps.any())
@@ -457,14 +509,15 @@ class VerletNeighborList:
             shifts = candidates.shifts
             if jumped:
                 shifts = shifts + jumps.index_select(0, i) - jumps.index_select(0, j)
-            return NeighborGraph(candidates.edge_index, shifts, vectors, distances, candidates.edge_batch)
+            return NeighborGraph(self._caller_atoms(candidates.edge_index), shifts, vectors, distances,
+                                 candidates.edge_batch)  # fmt: skip
         keep = torch.nonzero(distances.detach() < cutoff).squeeze(1)
         edge_index = candidates.edge_index.index_select(1, keep)
         shifts = candidates.shifts.index_select(0, keep)
         if jumped:
             shifts = shifts + jumps.index_select(0, edge_index[0]) - jumps.index_select(0, edge_index[1])
         return NeighborGraph(
-            edge_index,
+            self._caller_atoms(edge_index),
             shifts,
             vectors.index_select(0, keep),
             distances.index_select(0, keep),

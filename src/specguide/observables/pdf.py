@@ -318,7 +318,8 @@ class PairDistribution(Observable):
         self.r_max = self.r_min + self.n_r * self.dr
         self.weighting, self.output = weighting, output
         self.species = _as_species(species)
-        self.neighbors = VerletNeighborList(lazy=True)  # reused while atoms move little (guidance steps)
+        # reused while atoms move little (guidance steps); atoms listed along a space-filling curve (cache hits)
+        self.neighbors = VerletNeighborList(lazy=True, spatial_order=True)
         self.grid = self.r_min + (torch.arange(self.n_r, dtype=torch.float64) + 0.5) * self.dr
         kind, y_label, description = _OUTPUT_LABELS[output]
         if type(self) is PairDistribution:  # subclasses fix these as class attributes
@@ -371,6 +372,7 @@ class PairDistribution(Observable):
             mean = torch.zeros(n_structures, dtype=positions.dtype, device=positions.device)
             mean = mean.index_add(0, batch, amplitude) / n_atoms.clamp(min=1.0)
             scale = 2.0 / (n_atoms.clamp(min=1.0) * mean**2)
+            amplitude = pairs.per_atom(amplitude)  # in the order i, j count atoms in
 
             def terms(start, stop):
                 return edge_batch[start:stop], amplitude[i[start:stop]] * amplitude[j[start:stop]]
@@ -416,9 +418,10 @@ class PairDistribution(Observable):
         moved, listed = self.neighbors.pairs(positions, cells, batch, self.cutoff, full_list=False)
         (i, j), edge_batch = listed.edge_index, listed.edge_batch
         kind = species_index(numbers, species)
+        listed_kind = listed.per_atom(kind)  # in the order i, j count atoms in
 
         def terms(start, stop):
-            ki, kj = kind[i[start:stop]], kind[j[start:stop]]
+            ki, kj = listed_kind[i[start:stop]], listed_kind[j[start:stop]]
             # an unordered like pair (a = b) is two ordered pairs i∈a, j∈a; an unlike one is one ordered pair
             weights = torch.where(ki == kj, 2.0, 1.0).to(positions.dtype)
             return edge_batch[start:stop] * n_pairs + pair_id[ki, kj], weights

@@ -292,9 +292,10 @@ def pair_sums(
         return _symmetrise(torch.stack(out)) if out else positions.new_zeros(0, n_s, n_s, q.numel())
 
     if route == "histogram":
-        neighbors = neighbors if neighbors is not None else VerletNeighborList(skin=0.0)
+        neighbors = neighbors if neighbors is not None else VerletNeighborList(skin=0.0, spatial_order=True)
         moved, pairs = neighbors.pairs(positions, cells, batch, r_max, full_list=False)
         (i, j), edge_batch = pairs.edge_index, pairs.edge_batch
+        kinds = pairs.per_atom(kinds)  # in the order i, j count atoms in
         step, n_bins = histogram_step(float(r_max), float(q.max()), dr)
         nodes = torch.linspace(0.0, float(r_max), n_bins + 1, dtype=positions.dtype, device=positions.device)
 
@@ -483,7 +484,8 @@ class _Scattering(Observable):
         self.dr = dr
         self.chunk_size = chunk_size
         self._form_factor_cache: dict[tuple, torch.Tensor] = {}
-        self.neighbors = VerletNeighborList(lazy=True)  # reused while atoms move little (guidance steps)
+        # reused while atoms move little (guidance steps); atoms listed along a space-filling curve (cache hits)
+        self.neighbors = VerletNeighborList(lazy=True, spatial_order=True)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _species(self, numbers: torch.Tensor) -> torch.Tensor:
