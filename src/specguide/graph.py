@@ -423,8 +423,10 @@ class VerletNeighborList:
                           what="neighbour list")  # fmt: skip
         # with the Cartesian image offsets of the candidates (Å), for calls with a fixed cell
         self._order = spatial_order(detached, fixed_cells, batch) if self.spatial_order else None
-        listed = detached if self._order is None else detached.index_select(0, self._order)
-        self._candidates = list_pairs(listed, fixed_cells, batch, cutoff + skin, full_list=full_list)
+        listed, listed_batch = detached, batch
+        if self._order is not None:
+            listed, listed_batch = detached.index_select(0, self._order), batch.index_select(0, self._order)
+        self._candidates = list_pairs(listed, fixed_cells, listed_batch, cutoff + skin, full_list=full_list)
         self._candidates = self._candidates._replace(order=self._order)
         self._reference = detached.clone()
         # a lattice jump is told from a move (< skin while the list is reused) only in cells wider than 2 skins
