@@ -204,6 +204,9 @@ def neighbor_graph(
 
 
 MORTON_BITS = 10  # bits per fractional coordinate of spatial_order's key: 1024 slabs along each cell vector
+# atoms in a structure from which g(r) and S(Q) list its atoms in spatial_order: smaller cells gained nothing, and
+# keeping their order keeps their float sums, hence their guided trajectories, bit for bit (docs/benchmarks.md)
+SPATIAL_ORDER_ATOMS = 20_000
 
 
 def spatial_order(positions: torch.Tensor, cells: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
@@ -368,19 +371,19 @@ class VerletNeighborList:
     candidates beyond the cut-off. Before each build the list's memory is estimated
     (:func:`check_pair_memory`): one that would not fit is refused with the figure.
 
-    ``spatial_order=True`` lists the atoms, at each build, in :func:`spatial_order` (a Morton curve per structure):
-    :meth:`pairs` then returns the positions in that order and a list counting atoms in it (``PairList.order``;
-    per-atom values go through ``PairList.per_atom``), and ``__call__`` maps its edges back to the caller's atoms.
-    Same pairs and sums up to the order of float additions; gradients reach the caller's positions through the
-    permutation.
+    ``spatial_order_atoms=n`` lists the atoms, at each build where a structure has ``n`` atoms or more, in
+    :func:`spatial_order` (a Morton curve per structure): :meth:`pairs` then returns the positions in that order and
+    a list counting atoms in it (``PairList.order``; per-atom values go through ``PairList.per_atom``), and
+    ``__call__`` maps its edges back to the caller's atoms. Same pairs and sums up to the order of float additions;
+    gradients reach the caller's positions through the permutation.
     """
 
-    def __init__(self, skin: float = 1.0, lazy: bool = False, spatial_order: bool = False):
+    def __init__(self, skin: float = 1.0, lazy: bool = False, spatial_order_atoms: int | None = None):
         if skin < 0:
             raise ValueError(f"skin must be >= 0 Å, got {skin}")
         self.skin = float(skin)
         self.lazy = bool(lazy)
-        self.spatial_order = bool(spatial_order)
+        self.spatial_order_atoms = spatial_order_atoms  # None: the caller's order always
         self.builds = 0  # how many times the candidate list was made (for tests and benchmarks)
         self.reset()
         _LISTS.add(self)
@@ -422,7 +425,11 @@ class VerletNeighborList:
         check_pair_memory(fixed_cells, batch, cutoff + skin, positions.dtype, full_list=full_list,
                           what="neighbour list")  # fmt: skip
         # with the Cartesian image offsets of the candidates (Å), for calls with a fixed cell
-        self._order = spatial_order(detached, fixed_cells, batch) if self.spatial_order else None
+        self._order = None
+        if self.spatial_order_atoms is not None and len(batch):
+            largest = int(atoms_per_structure(batch, fixed_cells.shape[0]).max())
+            if largest >= self.spatial_order_atoms:
+                self._order = spatial_order(detached, fixed_cells, batch)
         listed, listed_batch = detached, batch
         if self._order is not None:
             listed, listed_batch = detached.index_select(0, self._order), batch.index_select(0, self._order)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from specguide.graph import VerletNeighborList, batch_from_atoms, neighbor_graph, spatial_order
+from specguide.graph import SPATIAL_ORDER_ATOMS, VerletNeighborList, batch_from_atoms, neighbor_graph, spatial_order
 from specguide.io import InputError
 from specguide.observables import PairDistribution, StructureFactor, XRayDiffraction
 from specguide.observables.pdf import gaussian_histogram
@@ -121,7 +121,8 @@ ORDERED = {
 
 @pytest.mark.parametrize("name", list(ORDERED))
 def test_atoms_listed_in_spatial_order_give_the_values_and_gradients_of_the_callers_order(name):
-    """g(r)/S(Q) list atoms along a Morton curve: against the same observable listing them in the caller's order,
+    """g(r)/S(Q) list large cells' atoms along a Morton curve (here from 30 atoms on): against the same observable
+    listing them in the caller's order,
     float64, atoms shuffled within each structure, over a trajectory that reuses the list and wraps atoms back
     into the cell (lattice jumps), gradients with respect to the caller's positions and cells."""
     positions, cells, numbers, batch = two_structures()
@@ -130,7 +131,8 @@ def test_atoms_listed_in_spatial_order_give_the_values_and_gradients_of_the_call
     positions, numbers = positions[shuffle], numbers[shuffle]
     call = (lambda o, *a: o.partials(*a).values) if name == "partials" else None
     ordered, plain = ORDERED[name](), ORDERED[name]()
-    assert ordered.neighbors.spatial_order
+    assert ordered.neighbors.spatial_order_atoms == SPATIAL_ORDER_ATOMS > 36  # this small cell: the caller's order
+    ordered.neighbors.spatial_order_atoms = 30
     plain.neighbors = VerletNeighborList(lazy=True)
     agree_along_a_trajectory(ordered, plain, positions, cells, numbers, batch, call, wrap_after=1)
     order = ordered.neighbors._order
@@ -150,3 +152,15 @@ def test_spatial_order_puts_neighbouring_atoms_close_in_memory():
         i, j = neighbor_graph(x, cells, batch, 3.0, full_list=False).edge_index
         gaps.append((i - j).abs().double().mean().item())
     assert gaps[0] > len(positions) / 4 and gaps[1] < gaps[0] / 5
+
+
+@pytest.mark.parametrize("name", ["g(r) xray", "XRD"])
+def test_small_cells_keep_the_callers_order_and_their_sums_bit_for_bit(name):
+    """Below SPATIAL_ORDER_ATOMS atoms per structure the list keeps the caller's order: values and gradients are
+    bitwise those of a list that never reorders (seeded guided runs of small cells stay as they were)."""
+    positions, cells, numbers, batch = two_structures()
+    ours, plain = OBSERVABLES[name](), OBSERVABLES[name]()
+    plain.neighbors = VerletNeighborList(lazy=True)
+    got = values_and_gradients(ours, positions, cells, numbers, batch)
+    expected = values_and_gradients(plain, positions, cells, numbers, batch)
+    assert all(torch.equal(a, b) for a, b in zip(got, expected)) and ours.neighbors._order is None

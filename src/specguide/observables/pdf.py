@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from specguide.graph import PAIR_CHUNK, VerletNeighborList, atoms_per_structure, cell_volumes, pairwise_sum
+from specguide.graph import (
+    PAIR_CHUNK,
+    SPATIAL_ORDER_ATOMS,
+    VerletNeighborList,
+    atoms_per_structure,
+    cell_volumes,
+    pairwise_sum,
+)
 from specguide.observables.base import Observable
 from specguide.observables.registry import DEFAULT_DR, DEFAULT_R_MAX, DEFAULT_SIGMA
 from specguide.observables.weights import WEIGHTINGS, element_symbol, species_index, species_weights
@@ -318,8 +325,8 @@ class PairDistribution(Observable):
         self.r_max = self.r_min + self.n_r * self.dr
         self.weighting, self.output = weighting, output
         self.species = _as_species(species)
-        # reused while atoms move little (guidance steps); atoms listed along a space-filling curve (cache hits)
-        self.neighbors = VerletNeighborList(lazy=True, spatial_order=True)
+        # reused while atoms move little (guidance steps); large cells listed along a space-filling curve
+        self.neighbors = VerletNeighborList(lazy=True, spatial_order_atoms=SPATIAL_ORDER_ATOMS)
         self.grid = self.r_min + (torch.arange(self.n_r, dtype=torch.float64) + 0.5) * self.dr
         kind, y_label, description = _OUTPUT_LABELS[output]
         if type(self) is PairDistribution:  # subclasses fix these as class attributes

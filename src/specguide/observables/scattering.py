@@ -39,6 +39,7 @@ from torch.autograd.function import once_differentiable
 
 from specguide.graph import (
     PAIR_CHUNK,
+    SPATIAL_ORDER_ATOMS,
     VerletNeighborList,
     atoms_per_structure,
     cell_volumes,
@@ -292,7 +293,8 @@ def pair_sums(
         return _symmetrise(torch.stack(out)) if out else positions.new_zeros(0, n_s, n_s, q.numel())
 
     if route == "histogram":
-        neighbors = neighbors if neighbors is not None else VerletNeighborList(skin=0.0, spatial_order=True)
+        if neighbors is None:
+            neighbors = VerletNeighborList(skin=0.0, spatial_order_atoms=SPATIAL_ORDER_ATOMS)
         moved, pairs = neighbors.pairs(positions, cells, batch, r_max, full_list=False)
         (i, j), edge_batch = pairs.edge_index, pairs.edge_batch
         kinds = pairs.per_atom(kinds)  # in the order i, j count atoms in
@@ -484,8 +486,8 @@ class _Scattering(Observable):
         self.dr = dr
         self.chunk_size = chunk_size
         self._form_factor_cache: dict[tuple, torch.Tensor] = {}
-        # reused while atoms move little (guidance steps); atoms listed along a space-filling curve (cache hits)
-        self.neighbors = VerletNeighborList(lazy=True, spatial_order=True)
+        # reused while atoms move little (guidance steps); large cells listed along a space-filling curve
+        self.neighbors = VerletNeighborList(lazy=True, spatial_order_atoms=SPATIAL_ORDER_ATOMS)
 
     # -- helpers ------------------------------------------------------------------------------------------------
     def _species(self, numbers: torch.Tensor) -> torch.Tensor:
