@@ -47,6 +47,21 @@ def tiny_spectra_dir(tmp_path_factory) -> Path:
     return root
 
 
+def noisy_silicon_frames(n_frames: int, repeat: int = 2, seed: int = 0) -> list:
+    """``n_frames`` diamond-Si supercells (``repeat`` cubic cells per side) with Gaussian noise of 0.1 Å on every
+    position, from one generator seeded ``seed``: a tiny training set."""
+    import ase.build
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n_frames):
+        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(repeat)
+        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
+        frames.append(atoms)
+    return frames
+
+
 @pytest.fixture(scope="session")
 def rattled_silicon(tmp_path_factory) -> Path:
     """A folder with ``seed.extxyz`` (64-atom diamond Si rattled by 0.1 Å, seed 0) and ``gr.dat``, its g(r) to 5 Å."""

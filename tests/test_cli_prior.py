@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from conftest import noisy_silicon_frames
 from specguide.cli import app
 
 runner = CliRunner()
@@ -16,12 +17,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def tiny_prior(tmp_path_factory):
     directory = tmp_path_factory.mktemp("prior")
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(4):
-        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
-        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
-        frames.append(atoms)
+    frames = noisy_silicon_frames(4)
     data = directory / "train.extxyz"
     ase.io.write(data, frames)
     checkpoint = directory / "prior.pt"

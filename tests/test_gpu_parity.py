@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import noisy_silicon_frames
+
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (bench/gpu_check.sh)")
 
 KINDS = ("gr", "pdf", "rdf", "adf", "sq", "fq", "xrd", "nd")
@@ -137,19 +139,13 @@ def test_inversion_on_the_gpu_fits_its_target(tmp_path):
 
 
 def test_training_on_the_gpu_records_it(tmp_path):
-    import ase.build
 
     from specguide.models.score import ScoreNetworkConfig
     from specguide.pretrained import load_prior
     from specguide.training.loop import TrainingHardware
     from specguide.training.prior import train_prior
 
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(6):
-        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
-        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
-        frames.append(atoms)
+    frames = noisy_silicon_frames(6)
     path = train_prior(frames, tmp_path / "p.pt", max_epochs=3, progress=False, hardware=TrainingHardware("cuda"),
                        config=ScoreNetworkConfig(species=(14,), hidden=16, n_layers=2))  # fmt: skip
     network, meta = load_prior(path)
@@ -178,12 +174,7 @@ def test_ddp_over_two_gpus_trains_and_writes_once(tmp_path):
 
     import specguide
 
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(20):
-        atoms = ase.build.bulk("Si", "diamond", 5.43, cubic=True).repeat(2)
-        atoms.positions += rng.normal(0, 0.1, atoms.positions.shape)
-        frames.append(atoms)
+    frames = noisy_silicon_frames(20)
     ase.io.write(tmp_path / "train.extxyz", frames)
     out = tmp_path / "p.pt"
     env = {**os.environ, "PYTHONPATH": os.path.dirname(os.path.dirname(specguide.__file__))}
