@@ -126,3 +126,23 @@ def test_rotation_not_built_in_but_diamond_score_is_finite():
     atoms = ase.build.bulk("Si", "diamond", a=5.43, cubic=True)
     score = net(*inputs([atoms]), torch.tensor([0.01]))
     assert torch.isfinite(score).all()
+
+
+@pytest.mark.parametrize("overrides", [{}, {"smooth_cutoff": False, "n_rbf": 0}], ids=["smooth-rbf", "paper-edges"])
+def test_edge_chunks_without_autograd_give_the_autograd_result(monkeypatch, overrides):
+    """Sampling runs the network without autograd, EDGE_CHUNK edges at a time; the score must equal the one-pass
+    result that training (autograd on) computes, for chunks that do not divide the edge count."""
+    import specguide.models.score as score_module
+
+    net = tiny(**overrides)
+    positions, cells, numbers, batch = inputs([random_structure(40, 3), random_structure(31, 4)])
+    t = torch.tensor([0.2, 0.6])
+    graph = neighbor_graph(positions, cells, batch, net.config.cutoff)
+    n_edges = graph.edge_index.shape[1]
+    assert n_edges > 300  # several chunks below
+    one_pass = net(positions, cells, numbers, batch, t, graph=graph).detach()
+    for chunk in (7, 64, n_edges - 1):
+        monkeypatch.setattr(score_module, "EDGE_CHUNK", chunk)
+        with torch.no_grad():
+            chunked = net(positions, cells, numbers, batch, t, graph=graph)
+        torch.testing.assert_close(chunked, one_pass, rtol=1e-6, atol=1e-6 * float(one_pass.abs().max()))

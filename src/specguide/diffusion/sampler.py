@@ -727,9 +727,10 @@ def _seed_structures(init: Sequence[ase.Atoms], n_replicas: int, n_atoms: int | 
 
 
 DENSITY_REACH = (0.5, 1.5)  # a prior is refused below half its lowest and above 1.5 x its highest training density
-# bytes per graph edge and feature alive at once while sampling: above the measured peak (a-Si, 64 features, 16.6
-# edges per atom: 21 KB per atom at 16,000 atoms, against 28 KB estimated with this figure)
-BYTES_PER_EDGE_FEATURE = 24
+# bytes per graph edge and feature alive at once while sampling, set above the measured peak resident memory with the
+# network run in edge chunks (models.score.EDGE_CHUNK; a-Si, 64 features, 15.5 edges per atom, g(r)-guided invert at
+# 100,000 atoms: 19.9 KB per atom, against 24.4 KB estimated with this figure; bench/results/scale.log)
+BYTES_PER_EDGE_FEATURE = 20
 
 
 def available_memory(device: torch.device | None = None) -> int:

@@ -27,6 +27,11 @@ from torch import nn
 from specguide.graph import NeighborGraph, neighbor_graph
 from specguide.models.schedule import VESchedule
 
+# edges per chunk when the network runs without autograd (sampling): 16,384 edges x 64 features x 4 bytes is 4 MiB,
+# well below glibc's mmap threshold, so a large cell's temporaries are reused from the heap instead of being mapped
+# and zero-filled afresh at every step (the page faults that made a step grow faster than the atoms: docs/benchmarks.md)
+EDGE_CHUNK = 16_384
+
 
 @dataclass(frozen=True)
 class ScoreNetworkConfig:
@@ -126,11 +131,30 @@ class ProcessorBlock(nn.Module):
     def forward(
         self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor, weight: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not torch.is_grad_enabled() and e.shape[0] > EDGE_CHUNK:
+            return self.forward_in_chunks(h, e, edge_index, weight)
         i, j = edge_index
         pre = self.edge_in(e) + self.edge_in_i(h).index_select(0, i) + self.edge_in_j(h).index_select(0, j)
         e = e + self.edge_out(pre)
         messages = e if weight is None else e * weight[:, None]
         aggregated = torch.zeros_like(h).index_add(0, i, messages)
+        h = h + self.node_mlp(torch.cat([h, aggregated], dim=-1))
+        return h, e
+
+    def forward_in_chunks(
+        self, h: torch.Tensor, e: torch.Tensor, edge_index: torch.Tensor, weight: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` without autograd, ``EDGE_CHUNK`` edges at a time: ``e`` is updated in place and no
+        temporary holds more than one chunk of edges (the same arithmetic, summed in the same order)."""
+        i, j = edge_index
+        node_i, node_j = self.edge_in_i(h), self.edge_in_j(h)
+        aggregated = torch.zeros_like(h)
+        for start in range(0, e.shape[0], EDGE_CHUNK):
+            part = slice(start, start + EDGE_CHUNK)
+            i_part, j_part, e_part = i[part], j[part], e[part]
+            pre = self.edge_in(e_part) + node_i.index_select(0, i_part) + node_j.index_select(0, j_part)
+            e_part += self.edge_out(pre)
+            aggregated.index_add_(0, i_part, e_part if weight is None else e_part * weight[part, None])
         h = h + self.node_mlp(torch.cat([h, aggregated], dim=-1))
         return h, e
 
@@ -203,17 +227,29 @@ class GraphBackbone(nn.Module):
         h = self.node_encoder(self.species_onehot(numbers))
         if node_extra is not None:
             h = h + node_extra
-        edge_input = [graph.vectors.to(dtype), distances[:, None]] if self.edge_vectors else [distances[:, None]]
-        if c.n_rbf:
-            width = c.cutoff / c.n_rbf
-            edge_input.append(torch.exp(-(((distances[:, None] - self.rbf_centres) / width) ** 2)))
-        e = self.edge_encoder(torch.cat(edge_input, dim=-1))
+        vectors = graph.vectors.to(dtype)
+        if not torch.is_grad_enabled() and distances.shape[0] > EDGE_CHUNK:
+            e = h.new_empty((distances.shape[0], c.hidden))
+            for start in range(0, e.shape[0], EDGE_CHUNK):
+                part = slice(start, start + EDGE_CHUNK)
+                e[part] = self.encode_edges(vectors[part], distances[part])
+        else:
+            e = self.encode_edges(vectors, distances)
         weight = None
         if c.smooth_cutoff:
             weight = 0.5 * (torch.cos(math.pi * (distances / c.cutoff).clamp(max=1.0)) + 1.0)
         for block in self.processor:
             h, e = block(h, e, graph.edge_index, weight)
         return h
+
+    def encode_edges(self, vectors: torch.Tensor, distances: torch.Tensor) -> torch.Tensor:
+        """Edge features ``[E, hidden]`` from ``r_ij`` (Å, ``[E, 3]``) and ``|r_ij|`` (Å, ``[E]``)."""
+        c = self.config
+        edge_input = [vectors, distances[:, None]] if self.edge_vectors else [distances[:, None]]
+        if c.n_rbf:
+            width = c.cutoff / c.n_rbf
+            edge_input.append(torch.exp(-(((distances[:, None] - self.rbf_centres) / width) ** 2)))
+        return self.edge_encoder(torch.cat(edge_input, dim=-1))
 
 
 class ScoreNetwork(GraphBackbone):
