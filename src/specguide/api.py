@@ -9,8 +9,10 @@ command                        function
 ``specguide md melt-quench``   :func:`melt_quench`
 ``specguide train-prior``      :func:`train_prior`
 ``specguide train-surrogate``  :func:`train_surrogate`
-``specguide generate``         :func:`generate` (``--config``: :func:`read_run_config`)
-``specguide invert``           :func:`invert` (targets also as :meth:`Target.from_arrays`)
+``specguide generate``         :func:`generate` (``--config``: :func:`read_run_config`; ``--seeds``:
+                               :func:`generate_seeds`)
+``specguide invert``           :func:`invert` (targets also as :meth:`Target.from_arrays`; ``--seeds``:
+                               :func:`invert_seeds`)
 ``specguide demo``             :func:`demo`
 ``specguide analyze``          :func:`analyze`
 ``specguide sites ...``        :func:`sites_train`, :func:`sites_generate`, :func:`sites_evaluate`
@@ -45,6 +47,7 @@ __all__ = [
     "demo",
     "example",
     "generate",
+    "generate_seeds",
     "invert",
     "invert_seeds",
     "melt_quench",
@@ -131,12 +134,25 @@ def generate(prior: str | Path, config=None, *, init: Structures = "random", **s
     """Structures from a prior: a :class:`~specguide.diffusion.sampler.GenerateConfig` (``config``) with
     ``settings`` (its field names: ``density_g_cm3``, ``n_atoms``, ``n_replicas``, ``seed``, ...) replacing its
     fields; ``init``: ``"random"`` or seed structures (Atoms or files). Returns a
-    :class:`~specguide.diffusion.sampler.Generation`; :func:`specguide.io.write_results` writes what the command does.
+    :class:`~specguide.diffusion.sampler.Generation`; :func:`specguide.diffusion.sampler.write_generation` writes
+    what the command does.
     """
     from specguide.diffusion.sampler import generate as run
 
     start = init if isinstance(init, str) and init == "random" else as_structures(init)
     return run(prior, config, init=start, **settings)
+
+
+def generate_seeds(prior: str | Path, seeds: Sequence[int], config=None, *, init: Structures = "random",
+                   **settings: Any):  # fmt: skip
+    """One :func:`generate` per seed (``executor=`` an :class:`~specguide.executors.ExecutorConfig` runs them on a
+    Dask cluster or a batch queue; ``on_result(k, generation)`` sees each as it arrives): a list of
+    :class:`~specguide.diffusion.sampler.Generation`, the k-th what ``generate(..., seed=seeds[k])`` gives; see
+    :func:`specguide.diffusion.sampler.generate_seeds`."""
+    from specguide.diffusion.sampler import generate_seeds as run
+
+    start = init if isinstance(init, str) and init == "random" else as_structures(init)
+    return run(prior, seeds, config, init=start, **settings)
 
 
 def invert(prior: str | Path, targets: Sequence[str | Target] | None = None, config=None, **settings: Any):
@@ -158,8 +174,9 @@ def invert(prior: str | Path, targets: Sequence[str | Target] | None = None, con
 def invert_seeds(prior: str | Path, targets: Sequence[str | Target] | None, seeds: Sequence[int], config=None,
                  **settings: Any):  # fmt: skip
     """One :func:`invert` per seed (``executor=`` an :class:`~specguide.executors.ExecutorConfig` runs them on a
-    Dask cluster or a batch queue): a list of :class:`~specguide.diffusion.inversion.InversionResult`, the k-th what
-    ``invert(..., seed=seeds[k])`` gives; see :func:`specguide.diffusion.inversion.invert_seeds`."""
+    Dask cluster or a batch queue; ``on_result(k, result)`` sees each as it arrives): a list of
+    :class:`~specguide.diffusion.inversion.InversionResult`, the k-th what ``invert(..., seed=seeds[k])`` gives;
+    see :func:`specguide.diffusion.inversion.invert_seeds`."""
     from specguide.diffusion.inversion import invert_seeds as run
 
     init = settings.pop("init", None)

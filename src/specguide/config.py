@@ -12,13 +12,16 @@ again) and become tuples again.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
+import numbers
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
 from specguide.chemistry import pair_values_json, split_pair
+from specguide.io import InputError
 
 C = TypeVar("C", bound="Config")
 
@@ -92,3 +95,37 @@ class Config:
 def field_names(cls: type[Config]) -> set[str]:
     """The names of ``cls``'s fields."""
     return {f.name for f in dataclasses.fields(cls)}
+
+
+SEEDS_HELP = "comma-separated seeds and inclusive ranges LO-HI, e.g. 0,1,2 or 0-3 (= 0,1,2,3) or 0-3,10"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """The seeds of ``--seeds`` (:data:`SEEDS_HELP`): ``"0,1,2"`` → [0, 1, 2], ``"0-3,10"`` → [0, 1, 2, 3, 10];
+    ``InputError`` naming ``--seeds`` for anything else (not integers, negative, a range LO > HI, a seed twice)."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            if dash:
+                first, last = int(low), int(high)
+                if last < first:
+                    raise ValueError
+                seeds.extend(range(first, last + 1))
+            else:
+                seeds.append(int(low))
+        except ValueError:
+            raise InputError(f"--seeds {text!r}: {part.strip()!r} is neither a seed nor a range LO-HI; give "
+                             f"{SEEDS_HELP}") from None  # fmt: skip
+    return check_seeds(seeds, f"--seeds {text!r}")
+
+
+def check_seeds(seeds, what: str = "seeds") -> list[int]:
+    """``seeds`` as a list of ints: one or more, each a different non-negative integer (else ``InputError``)."""
+    values = list(seeds)
+    if not values or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in values):
+        raise InputError(f"{what}: give one or more non-negative integer seeds")
+    if len(set(values)) != len(values):
+        repeated = sorted(s for s, n in collections.Counter(values).items() if n > 1)
+        raise InputError(f"{what}: seed {', '.join(map(str, repeated))} given twice; give each seed once")
+    return [int(s) for s in values]

@@ -34,7 +34,7 @@ from ase.data import atomic_masses, chemical_symbols
 
 from specguide.analysis.summary import summarize
 from specguide.chemistry import numbers_for_composition, parse_composition, to_z
-from specguide.config import Config, field_names
+from specguide.config import Config, check_seeds, field_names
 from specguide.devices import device_record, resolve_device
 from specguide.diffusion.guidance import DEFAULT_STRENGTH, GuidanceConfig, SpectralGuidance
 from specguide.diffusion.sampler import (
@@ -497,17 +497,19 @@ def invert_seeds(
     *,
     executor: ExecutorConfig | None = None,
     init: str | ase.Atoms | Sequence[ase.Atoms] | None = None,
+    on_result: Callable[[int, InversionResult], None] | None = None,
     **settings: Any,
 ) -> list[InversionResult]:
     """One :func:`invert` per seed, the settings otherwise the same, run where ``executor`` says (default: one after
     another in this process): ``results[k]`` is what ``invert(prior, targets, config, seed=seeds[k], ...)`` gives.
     Each run is one task (its density scan, if any, inside it); target and structure files must be readable where
-    the tasks run (a shared file system on a cluster). No progress bars and no notes (see :func:`invert`'s)."""
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds {list(seeds)}: give one or more different seeds")
+    the tasks run (a shared file system on a cluster). ``on_result(k, result)`` runs in this process as each one
+    arrives (in the order they finish), e.g. to write it at once. No progress bars and no notes (see
+    :func:`invert`'s)."""
+    seeds = check_seeds(seeds)
     request = (InvertConfig() if config is None else config).with_settings(**settings)
-    tasks = [(prior, targets, request.with_settings(seed=int(s)), init) for s in seeds]
-    return run_tasks(_invert_task, tasks, executor, start_method="spawn")
+    tasks = [(prior, targets, request.with_settings(seed=seed), init) for seed in seeds]
+    return run_tasks(_invert_task, tasks, executor, start_method="spawn", on_result=on_result)
 
 
 def _invert_task(task: tuple) -> InversionResult:

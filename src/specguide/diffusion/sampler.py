@@ -44,6 +44,7 @@ import numpy as np
 import torch
 from ase.data import atomic_masses, chemical_symbols
 
+from specguide.analysis.summary import summarize
 from specguide.chemistry import (
     BOND_FACTOR,
     DEFAULT_CN_RANGE,
@@ -58,8 +59,9 @@ from specguide.chemistry import (
     parse_composition,
     to_z,
 )
-from specguide.config import Config, pairs_from_json, ranges_from_json
+from specguide.config import Config, check_seeds, pairs_from_json, ranges_from_json
 from specguide.devices import device_record, reproducible, resolve_device, seeded_generator
+from specguide.executors import ExecutorConfig, run_tasks
 from specguide.graph import (
     atoms_from_batch,
     list_pairs,
@@ -68,7 +70,7 @@ from specguide.graph import (
     reset_verlet_lists,
 )
 from specguide.graph import available_memory as host_available_memory
-from specguide.io import InputError, load_checkpoint, write_atomically
+from specguide.io import InputError, load_checkpoint, write_atomically, write_results
 from specguide.models.schedule import T_MAX, T_MIN, VESchedule
 from specguide.pretrained import load_prior
 from specguide.structure import cell_of_volume, cubic_cell_side, volume_at_density, wrap_positions
@@ -1054,6 +1056,45 @@ def generate(
             atoms.info["defects"] = report.defects_per_cycle[-1][r]
     config["generate"] = request.to_dict()  # the request as asked: GenerateConfig.from_dict reruns it
     return Generation(structures, config, report.to_dict(), chemistry if covers else None, request)
+
+
+def generate_seeds(
+    prior: str | Path | torch.nn.Module | ScoreFn,
+    seeds: Sequence[int],
+    config: GenerateConfig | None = None,
+    *,
+    init: str | ase.Atoms | Sequence[ase.Atoms] = "random",
+    executor: ExecutorConfig | None = None,
+    on_result: Callable[[int, Generation], None] | None = None,
+    **settings: Any,
+) -> list[Generation]:
+    """One :func:`generate` per seed, the settings otherwise the same, run where ``executor`` says (default: one after
+    another in this process): ``results[k]`` is what ``generate(prior, config, seed=seeds[k], ...)`` gives, the same
+    structures wherever it runs. ``on_result(k, generation)`` runs in this process as each one arrives (in the order
+    they finish), e.g. to write it at once. Each seed is one task (``prior`` and ``init`` must pickle; a prior file
+    must be readable where the tasks run). No progress bars."""
+    seeds = check_seeds(seeds)
+    request = (GenerateConfig() if config is None else config).replace(**settings)
+    tasks = [(prior, request.replace(seed=seed), init) for seed in seeds]
+    return run_tasks(_generate_task, tasks, executor, start_method="spawn", on_result=on_result)
+
+
+def _generate_task(task: tuple) -> Generation:
+    prior, request, init = task
+    return generate(prior, request, init=init, progress=False)
+
+
+def write_generation(out_dir: str | Path, run: Generation, init: str | None = None, force: bool = False) -> dict:
+    """Write what ``specguide generate`` writes for ``run`` into ``out_dir`` (refused if it holds files, unless
+    ``force``): ``structures.extxyz``, ``config.json`` (every setting, the seed, the sampler's report; ``init``: the
+    start recorded there, default ``run.config``'s) and ``summary.json`` (coordination, shortest pairs, RDF first
+    peak, the prior's training data beside them). Returns the summary."""
+    request = run.request
+    record = {**run.config, "init": init if init is not None else run.config["init"], "report": run.report}
+    summary = summarize(run.structures, cn_range=request.cn_range, chemistry=run.chemistry,
+                        density_g_cm3=request.density_g_cm3)  # fmt: skip
+    write_results(out_dir, run.structures, record, summary, force=force)
+    return summary
 
 
 def _jsonable_pairs(values):
