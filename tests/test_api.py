@@ -39,7 +39,9 @@ def test_the_command_line_runs_every_command_through_the_api():
 
     wrapped = {
         ("specguide.diffusion.sampler", "generate"),
+        ("specguide.diffusion.sampler", "generate_seeds"),
         ("specguide.diffusion.inversion", "invert"),
+        ("specguide.diffusion.inversion", "invert_seeds"),
         ("specguide.training.prior", "train_prior"),
         ("specguide.training.surrogate", "train_surrogate"),
         ("specguide.simulate.lammps", "melt_quench_replicas"),

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from specguide.config import SEEDS_HELP
 from specguide.io import InputError, OutputDirectory
 
 TypesOption = Annotated[
@@ -194,6 +195,63 @@ def executor_of(kind: str, scheduler: str | None, workers: int | None):
     from specguide.executors import ExecutorConfig
 
     return ExecutorConfig.from_cli(kind, scheduler, workers)
+
+
+SeedsOption = Annotated[
+    str | None,
+    typer.Option(help=f"One run per seed ({SEEDS_HELP}), run where --executor says: OUT/seed-K/ holds what --seed K "
+                 "alone writes (the same structures), OUT/seeds.json lists the folders and each one's headline "
+                 "numbers; --resume reruns only the seeds that had not finished. Not with --seed."),
+]  # fmt: skip
+
+
+def seeds_of(ctx: typer.Context, seeds: str | None, seed: int) -> list[int] | None:
+    """The seeds of ``--seeds`` (None without it); ``InputError`` for bad text or with an explicit ``--seed``."""
+    from specguide.config import parse_seeds
+
+    if seeds is None:
+        return None
+    given = getattr(ctx.get_parameter_source("seed"), "name", None) == "COMMANDLINE"  # typer's own click's enum
+    if seed != 0 or given:
+        raise InputError(f"--seed {seed} and --seeds {seeds}: give one of them (--seeds K alone runs seed K)")
+    return parse_seeds(seeds)
+
+
+def run_seeds(out: Path, force: bool, resume: bool, seeds: list[int], settings: dict, run, write, headline,
+              where) -> list[dict]:  # fmt: skip
+    """The result folder of a ``--seeds`` run. ``run(seeds, on_result)`` runs the given seeds (an ``api.*_seeds``
+    call); ``write(folder, result)`` writes one seed's result into ``OUT/seed-K/`` as it arrives (whole or not at
+    all) and returns its summary; ``headline(summary)`` its numbers that ``OUT/seeds.json`` lists in seed order.
+    With ``resume`` (the same ``settings``) the seeds whose folders an interrupted run finished are kept, not rerun.
+    Returns the list."""
+    from specguide.io import write_json
+
+    with result_folder(out, force, resume=resume) as (output, staging):
+        resumable(staging, settings, resume)
+        done = [seed for seed in seeds if (staging / f"seed-{seed}" / "summary.json").is_file()]
+        entries = {seed: json.loads((staging / f"seed-{seed}" / "summary.json").read_text()) for seed in done}
+        todo = [seed for seed in seeds if seed not in entries]
+        bar = Bar(f"{settings['command']}: {len(seeds)} seeds", len(seeds), len(done))
+
+        def save(index: int, result) -> None:
+            name = f"seed-{todo[index]}"
+            partial = staging / f".{name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            entries[todo[index]] = write(partial, result)
+            partial.rename(staging / name)
+            bar.advance()
+
+        try:
+            if todo:
+                run(todo, save)
+        finally:
+            bar.close()
+        listed = [{"seed": seed, "folder": f"seed-{seed}", **headline(entries[seed])} for seed in seeds]
+        finish_resumable(staging)
+        write_json(staging / "seeds.json", {"command": settings["command"], "seeds": seeds, "resumed": done,
+                                            "executor": where.to_dict(), "runs": listed})  # fmt: skip
+        output.commit()
+    return listed
 
 
 def resumable(staging: Path, settings: dict, resume: bool):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import Enum
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +17,7 @@ from specguide.cli.common import (
     ExecutorWorkersOption,
     ResumeOption,
     SchedulerOption,
+    SeedsOption,
     TypesOption,
     app,
     check_device,
@@ -25,7 +27,9 @@ from specguide.cli.common import (
     finish_resumable,
     result_folder,
     resumable,
+    run_seeds,
     say,
+    seeds_of,
 )
 from specguide.io import InputError
 from specguide.observables.registry import (
@@ -85,6 +89,7 @@ ConfigOption = Annotated[
 
 @app.command()
 def generate(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Output directory.")],
     prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     density: Annotated[float | None, typer.Option(help="Density, g/cm³.")] = None,
@@ -95,6 +100,7 @@ def generate(
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 1,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
+    seeds: SeedsOption = None,
     corrector_steps: CorrectorOption = None,
     restarts: RestartsOption = None,
     restart_mode: RestartModeOption = None,
@@ -112,18 +118,25 @@ def generate(
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     resume: ResumeOption = False,
     types: TypesOption = None,
+    executor: ExecutorOption = "local",
+    scheduler: SchedulerOption = None,
+    executor_workers: ExecutorWorkersOption = None,
 ) -> None:
     """Generate structures from a prior: DIR/structures.extxyz, config.json (every parameter), summary.json."""
-    from specguide.analysis.summary import summarize
     from specguide.api import generate as generate_structures
-    from specguide.api import read_run_config
+    from specguide.api import generate_seeds, read_run_config
     from specguide.chemistry import parse_composition
-    from specguide.diffusion.sampler import GenerateConfig
-    from specguide.io import read_structures, refuse_overwrite, write_results
+    from specguide.diffusion.sampler import GenerateConfig, write_generation
+    from specguide.io import read_structures, refuse_overwrite
 
     chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
+        runs = seeds_of(ctx, seeds, seed)
+        where = executor_of(executor, scheduler, executor_workers)
+        if runs is None and (where.kind != "local" or executor_workers is not None):
+            raise InputError("--executor, --scheduler and --executor-workers say where the runs of --seeds go; "
+                             "give --seeds (one run alone runs here)")  # fmt: skip
         if config is not None:
             prior, request, init_text = read_run_config(config, "generate")
             init = None if init_text == "random" else Path(init_text)
@@ -145,18 +158,28 @@ def generate(
         start = "random" if init is None else read_structures(init, types=types)
     except ValueError as exc:
         fail(str(exc))
+    started_from = str(init) if init else "random"
     settings = {"command": "generate", "prior": prior, "init": str(init), **request.to_dict()}
+    if runs is not None:
+
+        def sample(todo: list[int], on_result) -> None:
+            try:
+                generate_seeds(prior, todo, request, init=start, executor=where, on_result=on_result)
+            except (FileNotFoundError, ValueError) as exc:  # the first seed finds bad input before sampling
+                raise InputError(str(exc)) from None
+
+        write = partial(write_generation, init=started_from)
+        settings = {**settings, "seeds": runs}
+        _print_seeds(out, run_seeds(out, force, resume, runs, settings, sample, write, _headline, where))
+        return
     with result_folder(out, force, resume=resume) as (output, staging):
         checkpoint = resumable(staging, settings, resume)
         try:
             run = generate_structures(prior, request, init=start, progress=True, checkpoint=checkpoint)
         except (FileNotFoundError, ValueError) as exc:  # found before sampling: bad input
             raise InputError(str(exc)) from None
-        record = {**run.config, "init": str(init) if init else "random", "report": run.report}
-        summary = summarize(run.structures, cn_range=request.cn_range, chemistry=run.chemistry,
-                            density_g_cm3=request.density_g_cm3)  # fmt: skip
         finish_resumable(staging)
-        write_results(staging, run.structures, record, summary, force=True)
+        summary = write_generation(staging, run, init=started_from, force=True)
         output.commit()
     err.print(f"wrote {len(run.structures)} structures to {out / 'structures.extxyz'}")
     _print_structure(summary)
@@ -179,6 +202,7 @@ class Schedule(str, Enum):
 
 @app.command()
 def invert(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Output directory.")],
     prior: Annotated[str | None, typer.Option(help=PRIOR_HELP)] = None,
     target: Annotated[
@@ -199,6 +223,7 @@ def invert(
     replicas: Annotated[int, typer.Option(help="Structures generated together in one batch.")] = 4,
     steps: Annotated[int, typer.Option(help="Denoising steps per pass.")] = 256,
     seed: Annotated[int, typer.Option(help="Random seed (same seed → identical output).")] = 0,
+    seeds: SeedsOption = None,
     strength: Annotated[float, typer.Option(help="Guidance strength: ξ (normalized step) or w (weight step).")] = 30.0,
     guidance: Annotated[
         GuidanceForm, typer.Option(help="x0: gradient at the clean estimate (GLASS); dps: through the network (Kwon).")
@@ -234,7 +259,7 @@ def invert(
 ) -> None:
     """Invert measured spectra into an ensemble of structures (structures.extxyz, summary, config, report.png)."""
     from specguide.api import invert as run_inversion
-    from specguide.api import read_run_config
+    from specguide.api import invert_seeds, read_run_config
     from specguide.chemistry import parse_composition
     from specguide.diffusion.guidance import GuidanceConfig
     from specguide.diffusion.inversion import InvertConfig, auto_densities, parse_densities, write_inversion
@@ -245,6 +270,7 @@ def invert(
     chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
+        runs = seeds_of(ctx, seeds, seed)
         if config is not None:
             prior, request, _ = read_run_config(config, "invert")
             request = request if device is None else request.replace(sampling=request.sampling.replace(device=chosen))
@@ -273,7 +299,7 @@ def invert(
             parse_target_spec(text)
         start = request.init if request.init in ("random", "crystal") else read_structures(Path(request.init),
                                                                                             types=types)  # fmt: skip
-        where = executor_of(executor, scheduler, executor_workers)  # the densities of a scan run there
+        where = executor_of(executor, scheduler, executor_workers)  # the seeds, else the densities of a scan
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
 
@@ -281,6 +307,21 @@ def invert(
         say("note:", "bold cyan", message)
 
     settings = {"command": "invert", "prior": prior, **request.to_dict()}
+    if runs is not None:
+
+        def write(folder: Path, result) -> dict:
+            write_inversion(folder, result)
+            return result.summary
+
+        def sample(todo: list[int], on_result) -> None:
+            try:
+                invert_seeds(prior, None, todo, request, init=start, executor=where, on_result=on_result)
+            except (ValueError, FileNotFoundError) as exc:  # the first seed reads the targets before sampling
+                raise InputError(str(exc)) from None
+
+        settings = {**settings, "seeds": runs}
+        _print_seeds(out, run_seeds(out, force, resume, runs, settings, sample, write, _headline, where))
+        return
     with result_folder(out, force, resume=resume) as (output, staging):
         checkpoint = resumable(staging, settings, resume)
         try:
@@ -298,6 +339,34 @@ def invert(
     wrong = result.summary.get("shorter_than_reference")
     if wrong:
         say("warning:", "bold yellow", f"pairs closer than the prior's training data ever have: {wrong}")
+
+
+def _headline(summary: dict) -> dict:
+    """The numbers of one seed's summary that OUT/seeds.json lists."""
+    mean_cn = {symbol: entry["mean"] for symbol, entry in summary.get("coordination", {}).items()}
+    headline = {"n_structures": summary["n_structures"], "min_distance": summary["min_distance"],
+                "rdf_first_peak": summary["rdf_first_peak"], "mean_coordination": mean_cn}  # fmt: skip
+    if "losses" in summary:  # an inversion
+        headline["density_g_cm3_used"] = summary["density_g_cm3_used"]
+        headline["loss_of_ensemble_mean_spectrum"] = {label: v["ensemble_mean_spectrum"]
+                                                      for label, v in summary["losses"].items()}  # fmt: skip
+    if summary.get("shorter_than_reference"):
+        headline["shorter_than_reference"] = summary["shorter_than_reference"]
+    return headline
+
+
+def _print_seeds(out: Path, runs: list[dict]) -> None:
+    """One line per seed of a --seeds run."""
+    for run in runs:
+        losses = run.get("loss_of_ensemble_mean_spectrum", {})
+        parts = [f"{run['n_structures']} structures", f"shortest pair {run['min_distance']} Å",
+                 *(f"CN({symbol}) {cn:.2f}" for symbol, cn in run["mean_coordination"].items()),
+                 *(f"loss {label} {value:.3g}" for label, value in losses.items())]  # fmt: skip
+        err.print(f"seed {run['seed']}: {out / run['folder']}: " + ", ".join(parts), markup=False)
+        if run.get("shorter_than_reference"):
+            say("warning:", "bold yellow", f"seed {run['seed']}: pairs closer than the prior's training data ever "
+                f"have: {run['shorter_than_reference']}")  # fmt: skip
+    err.print(f"index of the runs: {out / 'seeds.json'}", markup=False)
 
 
 def _print_structure(summary: dict) -> None:
