@@ -5,8 +5,11 @@
 
 1. ``generate`` (a-Si prior, 2.33 g/cm³, preset fast, seed 0) and the guided stage of ``invert`` (the same, with
    the g(r) of a held-out a-Si MD replica as target, x0 guidance as ``invert`` builds it, from t = 0.6) at each of
-   ``--atoms``: 1 warm-up step, then ``--steps`` timed steps (the interval between successive calls of the score
-   network; one call per step in the fast preset), and the process's peak resident memory.
+   ``--atoms``: the first steps of a run of ``--schedule-steps`` steps (256, the commands' default, so atoms move
+   as far per step as in a real run; 0 = a run of only the timed steps, whose every step moves the atoms so far
+   that every neighbour list is rebuilt): 1 warm-up step, then ``--steps`` timed steps (the interval between
+   successive calls of the score network; one call per step in the fast preset), and the process's peak resident
+   memory.
 2. g(r) (:class:`PairDistribution`, package defaults) and S(Q) (:class:`StructureFactor`, defaults) forward +
    backward of uniformly random a-Si positions at each of ``--observable-atoms``, in ``--dtype``: the first call
    (neighbour list built) and the best of 3 repeats (list reused), and the peak resident memory.
@@ -42,14 +45,21 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
 
 
-class TimedScore:
-    """The prior's score network, recording the wall-clock time of each call (one call per step, preset fast)."""
+class EnoughSteps(Exception):
+    """Raised by :class:`TimedScore` once it has timed the calls it was asked for: the run stops there."""
 
-    def __init__(self, network):
-        self.network, self.calls = network, []
+
+class TimedScore:
+    """The prior's score network, recording the wall-clock time of each call (one call per step, preset fast);
+    the ``stop_after + 1``-th call ends the run with :class:`EnoughSteps`."""
+
+    def __init__(self, network, stop_after: int | None = None):
+        self.network, self.calls, self.stop_after = network, [], stop_after
 
     def __call__(self, *args):  # positional only: the sampler passes replica_ids only to callables that take them
         self.calls.append((time.perf_counter(), time.process_time()))
+        if self.stop_after is not None and len(self.calls) > self.stop_after:
+            raise EnoughSteps
         return self.network(*args)
 
     def __getattr__(self, name):  # config, schedule, prior_meta: as the network has them
@@ -86,7 +96,7 @@ def gr_target(folder: Path) -> str:
     return f"gr:{folder / 'gr.dat'}"
 
 
-def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
+def run_sampler(kind: str, n_atoms: int, steps: int, device: str, schedule_steps: int = 0) -> dict:
     from specguide.diffusion.guidance import SpectralGuidance
     from specguide.diffusion.inversion import DEFAULT_STRENGTH
     from specguide.diffusion.sampler import GenerateConfig, generate
@@ -94,10 +104,10 @@ def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
     from specguide.pretrained import load_prior
 
     network, _ = load_prior("a-Si")
-    score = TimedScore(network)
-    # steps + 2 steps: steps + 2 network calls, whose steps + 1 intervals are the warm-up step and the timed steps
-    common = dict(density_g_cm3=DENSITY, n_atoms=n_atoms, n_replicas=1, steps=steps + 2, seed=0, progress=False,
-                  preset="fast", **device_kwargs(generate, device, GenerateConfig))  # fmt: skip
+    # steps + 2 network calls, whose steps + 1 intervals are the warm-up step and the timed steps
+    score = TimedScore(network, stop_after=steps + 1 if schedule_steps > steps + 2 else None)
+    common = dict(density_g_cm3=DENSITY, n_atoms=n_atoms, n_replicas=1, steps=max(steps + 2, schedule_steps), seed=0,
+                  progress=False, preset="fast", **device_kwargs(generate, device, GenerateConfig))  # fmt: skip
     if kind == "invert":
         with tempfile.TemporaryDirectory() as folder:
             side = (n_atoms * SI_MASS / (DENSITY * AMU_PER_A3_PER_G_CM3)) ** (1 / 3)
@@ -105,7 +115,10 @@ def run_sampler(kind: str, n_atoms: int, steps: int, device: str) -> dict:
         guidance = SpectralGuidance([target], DEFAULT_STRENGTH, step="normalized")
         common.update(guidance=guidance, t_start=T_GUIDE)
     begin = time.perf_counter()
-    generate(score, **common)
+    try:
+        generate(score, **common)
+    except EnoughSteps:
+        pass
     total = time.perf_counter() - begin
     intervals = np.diff(np.asarray(score.calls), axis=0)  # [steps, (wall, CPU)]; the first is the warm-up step
     per_step = np.median(intervals[1:], axis=0) if len(intervals) > 1 else [math.nan, math.nan]
@@ -145,7 +158,7 @@ def child(kind: str, n_atoms: int, args) -> None:
 
     torch.set_num_threads(args.threads)
     if kind in ("generate", "invert"):
-        result = run_sampler(kind, n_atoms, args.steps, args.device)
+        result = run_sampler(kind, n_atoms, args.steps, args.device, args.schedule_steps)
     else:
         result = run_observable(kind, n_atoms, args.dtype, args.device)
     result["peak_rss_gib"] = peak_rss_gib()
@@ -154,7 +167,8 @@ def child(kind: str, n_atoms: int, args) -> None:
 
 def measure(kind: str, n_atoms: int, args) -> dict:
     command = [sys.executable, __file__, "--child", kind, str(n_atoms), "--steps", str(args.steps),
-               "--threads", str(args.threads), "--device", args.device, "--dtype", args.dtype]  # fmt: skip
+               "--schedule-steps", str(args.schedule_steps), "--threads", str(args.threads), "--device", args.device,
+               "--dtype", args.dtype]  # fmt: skip
     load_before = os.getloadavg()[0]
     process = subprocess.run(command, capture_output=True, text=True)
     result = {"kind": kind, "atoms": n_atoms, "load_before": load_before, "load_after": os.getloadavg()[0]}
@@ -209,6 +223,8 @@ def main() -> None:
     parser.add_argument("--atoms", type=int, nargs="*", default=[1000, 8000, 27000, 100000])
     parser.add_argument("--observable-atoms", type=int, nargs="*", default=[27000, 64000, 100000, 124000])
     parser.add_argument("--steps", type=int, default=4, help="timed steps after one warm-up step")
+    parser.add_argument("--schedule-steps", type=int, default=256,
+                        help="steps of the run whose first steps are timed (0: only the timed steps)")  # fmt: skip
     parser.add_argument(
         "--threads",
         type=int,
@@ -232,7 +248,8 @@ def main() -> None:
         lines.append(text)
 
     out(f"# bench/scale.py {time.strftime('%Y-%m-%d %H:%M:%S')}  {os.cpu_count()} CPUs, threads {args.threads}, "
-        f"device {args.device}, observables in {args.dtype}, malloc tuning "
+        f"device {args.device}, observables in {args.dtype}, sampler schedule {args.schedule_steps or args.steps + 2} "
+        f"steps, malloc tuning "
         f"{os.environ.get('SPECGUIDE_MALLOC_TUNING', 'off')}, load average {os.getloadavg()}")  # fmt: skip
     plan = [(k, n) for k in ("generate", "invert") if k in args.only for n in sorted(args.atoms)]
     plan += [(k, n) for k in ("gr", "sq") if k in args.only for n in sorted(args.observable_atoms)]
