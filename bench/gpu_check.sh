@@ -6,8 +6,8 @@
 #
 #   1. the machine: nvidia-smi, torch, CUDA, the GPU's name;
 #   2. tests/test_gpu_parity.py (CPU/GPU parity: observables, surrogate, score and guidance to 1e-5; the same seed
-#      gives the same structures on the GPU; GPU sampling has the CPU's statistics; inversion, training and site
-#      generation on the GPU; DDP over two GPUs where there are two) and tests/test_devices.py (--device on every
+#      gives the same structures on the GPU; GPU sampling has the CPU's statistics; inversion, training, site
+#      generation and analyze's g(r) and Delta_ED on the GPU; DDP over two GPUs where there are two) and tests/test_devices.py (--device on every
 #      command; `auto` resolves to the GPU here);
 #   3. end-to-end `specguide generate` of 1000 atoms on the CPU and on the GPU (wall seconds of each), and
 #      bench/precision.py --device cuda: how much float32 changes each spectrum and the guidance pull on the GPU,

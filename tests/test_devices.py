@@ -134,11 +134,12 @@ def commands(root, out):
         "sites train": ["sites", "train", "--out", out, "--max-steps", "1"],
         "sites generate": ["sites", "generate", "--spectrum", str(root / "site.dat"), "--out", out],
         "sites evaluate": ["sites", "evaluate", "--out", out, "--max-sites", "1"],
+        "analyze": ["analyze", structure, "--out", out, "--no-energy"],
     }
 
 
 COMMANDS = ["generate", "invert", "demo", "spectrum", "train-prior", "train-surrogate", "sites train",
-            "sites generate", "sites evaluate"]  # fmt: skip
+            "sites generate", "sites evaluate", "analyze"]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -7,6 +7,7 @@ a Welch t-test over replicas (|t| < 4: a real difference of the ensembles fails 
 same ensemble passes it about 9,999 times in 10,000 for normal data).
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -166,6 +167,40 @@ def test_site_generation_on_the_gpu_repeats_with_the_same_seed(tmp_path):
     for a, b in zip(first, second, strict=True):
         np.testing.assert_array_equal(a.numbers, b.numbers)
         np.testing.assert_allclose(a.positions, b.positions, atol=1e-6)
+
+
+def test_analyze_on_the_gpu_gives_the_cpu_delta_ed_and_pair_distributions_to_1e_5(tmp_path):
+    """analyze's torch part (partial and weighted g(r), their peaks, RDF bond cutoffs, Delta_ED spectra) on the GPU;
+    a two-species glass so the partials and the X-ray/neutron weightings run there too."""
+    from specguide.analysis.report import AnalyzeConfig, write_analysis
+    from specguide.api import analyze, example
+
+    glass = example("a-SiO2")
+    frames = []
+    for seed in range(3):
+        atoms = glass.copy()
+        atoms.rattle(0.05, seed=seed)
+        frames.append(atoms)
+    runs = {device: analyze(frames[:1], frames[1:], energy=False, max_ring=6, device=device)
+            for device in ("cpu", "cuda")}  # fmt: skip
+    cpu, gpu = runs["cpu"], runs["cuda"]
+    assert cpu.device.type == "cpu" and gpu.device.type == "cuda"
+    assert gpu.summary["cutoffs_A"] == cpu.summary["cutoffs_A"]
+    for key in ("delta_ed", "error", "diversity"):
+        assert set(gpu.summary["delta_ed"][key]) == {"PDF", "ADF", "XRD", "ND"}
+        for modality, value in cpu.summary["delta_ed"][key].items():
+            assert abs(gpu.summary["delta_ed"][key][modality] - value) < 1e-5, (key, modality)
+    for ensemble in ("structures", "reference"):
+        ours, theirs = (run.summary if ensemble == "structures" else run.summary["reference"] for run in (gpu, cpu))
+        for curve, peaks in theirs["pair_distribution"]["peaks_A"].items():
+            for name, value in peaks.items():
+                found = ours["pair_distribution"]["peaks_A"][curve][name]
+                assert (found is None) == (value is None) and (value is None or abs(found - value) < 1e-5)
+        curves = [run.arrays[ensemble]["pair_distribution"] for run in (cpu, gpu)]
+        assert relative_difference(*curves) < 1e-5
+    write_analysis(tmp_path, gpu, frames[:1], frames[1:], config=AnalyzeConfig(device="cuda").to_dict(), force=True)
+    config = json.loads((tmp_path / "config.json").read_text())  # the figure's g(r) was drawn from the GPU too
+    assert config["device"] == "cuda" and config["resolved"]["device"].startswith("cuda")
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")

@@ -202,7 +202,7 @@ def analyze(
 ):
     """Coordination, angles, rings, order and energy of ``structures`` (Atoms or files), against ``reference``;
     ``cutoffs``: ``{"Si-Si": 2.85}`` or ``["Si-Si=2.85"]``; an :class:`~specguide.analysis.report.AnalyzeConfig`
-    (``config``) with ``settings`` (``max_ring``, ``energy``, ``potential``) replacing its fields;
+    (``config``) with ``settings`` (``max_ring``, ``energy``, ``potential``, ``device``) replacing its fields;
     :func:`specguide.analysis.report.write_analysis` writes the files."""
     from specguide.analysis.report import AnalyzeConfig, parse_cutoffs
     from specguide.analysis.report import analyze as run
@@ -212,7 +212,8 @@ def analyze(
     config = (config or AnalyzeConfig()).replace(**settings, **({} if cutoffs is None else {"cutoffs": cutoffs}))
     references = None if reference is None else as_structures(reference)
     return run(as_structures(structures), reference=references or None, cutoffs=config.cutoffs or None,
-               max_ring=config.max_ring, energy=config.energy, potential=config.potential)  # fmt: skip
+               max_ring=config.max_ring, energy=config.energy, potential=config.potential,
+               device=config.device)  # fmt: skip
 
 
 def sites_train(out: str | Path, config=None, **settings: Any) -> dict:

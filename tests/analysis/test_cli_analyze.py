@@ -90,3 +90,32 @@ def test_analyze_reports_voronoi_indices_and_weighted_pair_distributions_of_a_cu
         voronoi = summary["voronoi_indices"]["centre"]
         assert voronoi["Cu"]["icosahedral"]["mean"] > voronoi["Zr"]["icosahedral"]["mean"]
         assert "<0,0,12,0>" in voronoi["Cu"]["top_indices"] and "Voronoi <0,0,12,0>: Cu" in result.output
+
+
+def test_analyze_on_cpu_and_auto_gives_the_same_analysis_and_records_the_device(tmp_path):
+    """--device cpu and the default (auto) write the same analysis.json on a machine without a GPU (the torch part,
+    g(r) and Delta_ED spectra, runs on the device; tests/test_gpu_parity.py compares it on a GPU); config.json
+    records the device asked for and the one used, and reruns with it."""
+    import torch
+
+    from conftest import noisy_silicon_frames
+    from specguide.analysis.report import AnalyzeConfig
+
+    frames = noisy_silicon_frames(3, seed=4)
+    ase.io.write(tmp_path / "ours.extxyz", frames[:1])
+    ase.io.write(tmp_path / "md.extxyz", frames[1:])
+    base = ["analyze", str(tmp_path / "ours.extxyz"), "--reference", str(tmp_path / "md.extxyz"), "--no-energy",
+            "--max-ring", "6"]  # fmt: skip
+    written = {}
+    for name, extra in (("cpu", ["--device", "cpu"]), ("auto", [])):
+        result = runner.invoke(app, [*base, *extra, "--out", str(tmp_path / name)])
+        assert result.exit_code == 0, result.output
+        written[name] = ((tmp_path / name / "analysis.json").read_text(),
+                         json.loads((tmp_path / name / "config.json").read_text()))  # fmt: skip
+    assert written["cpu"][1]["device"] == "cpu" and written["cpu"][1]["resolved"] == {"device": "cpu"}
+    assert written["auto"][1]["device"] == "auto"
+    assert set(json.loads(written["cpu"][0])["delta_ed"]["delta_ed"]) == {"PDF", "ADF", "XRD", "ND"}
+    if not torch.cuda.is_available():
+        assert written["auto"][1]["resolved"] == {"device": "cpu"}
+        assert written["auto"][0] == written["cpu"][0]
+    assert AnalyzeConfig.from_dict(written["cpu"][1]).device == "cpu"  # config.json reruns on the device asked for

@@ -58,11 +58,14 @@ def delta_ed(reference: torch.Tensor, generated: torch.Tensor, truth: torch.Tens
     return {"error": float(error), "diversity": float(diversity), "delta_ed": float(error - diversity)}
 
 
-def spectra_of(structures: Sequence[ase.Atoms], observable: Observable) -> torch.Tensor:
-    """Spectra ``[n_structures, n_grid]`` of a list of structures (no gradient)."""
-    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+def spectra_of(
+    structures: Sequence[ase.Atoms], observable: Observable, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """Spectra ``[n_structures, n_grid]`` of a list of structures (no gradient), computed on ``device`` in float64
+    and returned on the CPU."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures), dtype=torch.float64, device=device)
     with torch.no_grad():
-        return observable(positions.double(), cells.double(), numbers, batch)
+        return observable(positions, cells, numbers, batch).cpu()
 
 
 def delta_ed_table(
@@ -93,9 +96,12 @@ def benchmark_observables(half_cell: float, bond_cutoff: float | dict | None = N
 
 
 def delta_ed_scores(
-    reference_spectra: Mapping[str, torch.Tensor], generated: Sequence[ase.Atoms], observables: Mapping[str, Observable]
+    reference_spectra: Mapping[str, torch.Tensor],
+    generated: Sequence[ase.Atoms],
+    observables: Mapping[str, Observable],
+    device: torch.device | str = "cpu",
 ) -> dict[str, dict[str, float]]:
     """``{"delta_ed": {modality: x}, "error": {...}, "diversity": {...}}`` of ``generated`` against precomputed
-    reference spectra (one entry per observable)."""
-    scores = {m: delta_ed(reference_spectra[m], spectra_of(generated, o)) for m, o in observables.items()}
+    reference spectra (one entry per observable); the spectra of ``generated`` are computed on ``device``."""
+    scores = {m: delta_ed(reference_spectra[m], spectra_of(generated, o, device)) for m, o in observables.items()}
     return {key: {m: s[key] for m, s in scores.items()} for key in ("delta_ed", "error", "diversity")}

@@ -22,6 +22,7 @@ import torch
 from specguide.analysis import order, rings, structure
 from specguide.analysis.delta_ed import benchmark_observables, delta_ed_scores, spectra_of
 from specguide.config import Config
+from specguide.devices import device_record, resolve_device
 from specguide.graph import batch_from_atoms, perpendicular_widths
 from specguide.io import InputError, refuse_overwrite, write_json
 from specguide.structure import mass_density_g_cm3
@@ -30,17 +31,20 @@ from specguide.structure import mass_density_g_cm3
 @dataclass
 class Analysis:
     """``summary``: JSON-ready metrics; ``arrays``: per-ensemble arrays for the figures (keys ``"structures"``
-    and ``"reference"``)."""
+    and ``"reference"``); ``device``: where its torch observables (g(r), Delta_ED spectra) were computed."""
 
     summary: dict[str, Any]
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
 
 @dataclass
 class AnalyzeConfig(Config):
     """One ``specguide analyze`` request: bond ``cutoffs`` (``{"Si-Si": Å}``; None: the first minimum of each
     partial g(r)), ``max_ring`` (largest ring size searched), ``energy`` (energy per atom with the shipped classical
-    potential, or ``potential``), and the files read (``files``, ``reference``). ``config.json`` records it."""
+    potential, or ``potential``), the files read (``files``, ``reference``) and where torch computes the g(r) and
+    Delta_ED spectra (``device``: ``auto``, ``cpu``, ``cuda`` or ``cuda:K``; coordination, rings, Voronoi, Steinhardt
+    and energies run on the CPU). ``config.json`` records it with the device used (``resolved``)."""
 
     files: list[str] = field(default_factory=list)
     reference: list[str] = field(default_factory=list)
@@ -48,6 +52,7 @@ class AnalyzeConfig(Config):
     max_ring: int = 10
     energy: bool = True
     potential: str | None = None
+    device: str = "auto"
 
 
 def parse_cutoffs(texts: Sequence[str] | None) -> dict[str, float]:
@@ -75,7 +80,12 @@ def _density(atoms: ase.Atoms) -> float:
 
 
 def _metrics(
-    structures: Sequence[ase.Atoms], cutoffs: structure.Cutoffs, max_ring: int, energy: bool, potential: str | None
+    structures: Sequence[ase.Atoms],
+    cutoffs: structure.Cutoffs,
+    max_ring: int,
+    energy: bool,
+    potential: str | None,
+    device: torch.device,
 ) -> tuple[dict, dict]:
     bonds = max(cutoffs.values()) if cutoffs else 3.0
     summary: dict[str, Any] = {"n_structures": len(structures), "n_atoms": [len(a) for a in structures]}
@@ -99,7 +109,7 @@ def _metrics(
     }
     summary["crystallinity"] = order.crystallinity(structures)
     summary["voronoi_indices"] = order.voronoi_index_statistics(structures)
-    r, curves = structure.pair_distributions(structures)
+    r, curves = structure.pair_distributions(structures, device=device)
     summary["pair_distribution"] = {
         "definition": "ensemble-mean partial g_ab(r) and Faber-Ziman totals (number, X-ray f = Z, neutron b_c), "
         "Gaussian width 0.05 Å, 0.01 Å grid; curves in pair_distribution.dat",
@@ -134,44 +144,49 @@ def analyze(
     max_ring: int = 10,
     energy: bool = True,
     potential: str | None = None,
+    device: str | torch.device | None = "auto",
 ) -> Analysis:
-    """All metrics of ``structures`` (and of ``reference`` with Delta_ED per modality against it, if given)."""
+    """All metrics of ``structures`` (and of ``reference`` with Delta_ED per modality against it, if given); the
+    g(r) and the Delta_ED spectra are computed on ``device`` (:func:`specguide.devices.resolve_device`), the rest on
+    the CPU."""
+    where = resolve_device(device)
     structures = list(structures)
     if not structures:
         raise InputError("no structures to analyse")
     given = structure.normalize_cutoffs(cutoffs, structures)
     basis = list(reference) if reference else structures
-    bond_cutoffs = given if given is not None else structure.rdf_cutoffs(basis)
+    bond_cutoffs = given if given is not None else structure.rdf_cutoffs(basis, device=where)
     if not bond_cutoffs:
         raise InputError("no bonded pairs below 4 Å: give bond cutoffs (--cutoff Si-Si=2.85)")
-    summary, arrays = _metrics(structures, bond_cutoffs, max_ring, energy, potential)
+    summary, arrays = _metrics(structures, bond_cutoffs, max_ring, energy, potential, where)
     summary = {"cutoffs_A": {"-".join(k): v for k, v in bond_cutoffs.items()},
                "cutoff_source": "given" if given is not None else
                f"first minimum of the partial g(r) of the {'reference' if reference else 'analysed'} ensemble",
                **summary}  # fmt: skip
-    result = Analysis(summary, {"structures": arrays})
+    result = Analysis(summary, {"structures": arrays}, where)
     if reference:
-        ref_summary, ref_arrays = _metrics(list(reference), bond_cutoffs, max_ring, energy, potential)
+        ref_summary, ref_arrays = _metrics(list(reference), bond_cutoffs, max_ring, energy, potential, where)
         summary["reference"] = ref_summary
         result.arrays["reference"] = ref_arrays
         if len(reference) >= 2:
             _, cells, _, _ = batch_from_atoms(structures + list(reference))
             half = float(perpendicular_widths(cells).min()) / 2
             observables = benchmark_observables(half, {k: v for k, v in bond_cutoffs.items()})
-            reference_spectra = {m: spectra_of(reference, o) for m, o in observables.items()}
-            summary["delta_ed"] = delta_ed_scores(reference_spectra, structures, observables)
+            reference_spectra = {m: spectra_of(reference, o, where) for m, o in observables.items()}
+            summary["delta_ed"] = delta_ed_scores(reference_spectra, structures, observables, where)
         else:
             summary["delta_ed"] = {"available": False, "reason": "Delta_ED needs at least two reference structures"}
     return result
 
 
 def write_analysis(out_dir: Path, result: Analysis, structures, reference=None, config=None, force=False) -> Path:
-    """Write ``analysis.json``, ``config.json`` and the comparison figure ``analysis.png`` into ``out_dir``."""
+    """Write ``analysis.json``, ``config.json`` (``config``, the request, with ``resolved``: the device the result
+    was computed on) and the comparison figure ``analysis.png`` into ``out_dir``."""
     out_dir = Path(out_dir)
     refuse_overwrite(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "analysis.json", result.summary)
-    write_json(out_dir / "config.json", config or {})
+    write_json(out_dir / "config.json", {**(config or {}), "resolved": device_record(result.device)})
     for name, arrays in result.arrays.items():
         prefix = "" if name == "structures" else f"{name}_"
         header = "ensemble-mean g(r), Gaussian width 0.05 Å; columns: " + " ".join(arrays["pair_distribution_columns"])
@@ -181,7 +196,8 @@ def write_analysis(out_dir: Path, result: Analysis, structures, reference=None, 
 
 
 def plot_analysis(path: Path, result: Analysis, structures, reference=None) -> None:
-    """g(r), bond angles, dihedrals, coordination, rings, q6 and energies: analysed (orange) vs reference (black)."""
+    """g(r), bond angles, dihedrals, coordination, rings, q6 and energies: analysed (orange) vs reference (black);
+    the g(r) is computed on ``result.device``."""
     from specguide.observables import PairDistribution
     from specguide.observables.registry import default_r_max
     from specguide.plotting import plt, save_figure
@@ -193,11 +209,11 @@ def plot_analysis(path: Path, result: Analysis, structures, reference=None) -> N
     axes = axes.ravel()
     for name, frames, color, summary in ensembles:
         arrays = result.arrays[name]
-        positions, cells, numbers, batch = batch_from_atoms(list(frames))
+        positions, cells, numbers, batch = batch_from_atoms(list(frames), device=result.device)
         half = float(perpendicular_widths(cells).min()) / 2
         pdf = PairDistribution(r_max=default_r_max(half), sigma=0.05)
         with torch.no_grad():
-            g = pdf(positions, cells, numbers, batch).numpy()
+            g = pdf(positions, cells, numbers, batch).cpu().numpy()
         axes[0].plot(pdf.grid.numpy(), g.mean(0), color=color, lw=1.2, label=f"{name} ({len(frames)})")
         axes[0].fill_between(pdf.grid.numpy(), g.mean(0) - g.std(0), g.mean(0) + g.std(0), color=color, alpha=0.2)
         axes[1].hist(arrays["angles"], bins=90, range=(0, 180), density=True, histtype="step", color=color)

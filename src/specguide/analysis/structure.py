@@ -74,50 +74,58 @@ SHELL_REACH = 5.0  # Å: a pair whose first minimum lies beyond r_max is looked 
 
 
 def partial_shells(
-    structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05
+    structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05, device: torch.device | str = "cpu"
 ) -> dict[tuple[str, str], tuple[float | None, float | None]]:
     """``{("O", "Si"): (first peak, first minimum)}`` (Å) of every species pair's ensemble-mean partial g_ab(r)
-    (Gaussian width ``sigma``) up to ``r_max`` or half the narrowest cell; pairs never within reach are left out.
-    A pair with no minimum below ``r_max`` is looked at again up to :data:`SHELL_REACH` (large atoms: Zr–Zr)."""
+    (Gaussian width ``sigma``, computed on ``device``) up to ``r_max`` or half the narrowest cell; pairs never within
+    reach are left out. A pair with no minimum below ``r_max`` is looked at again up to :data:`SHELL_REACH` (large
+    atoms: Zr–Zr)."""
     structures = list(structures)
-    out = _shells(structures, r_max, sigma)
+    out = _shells(structures, r_max, sigma, device)
     if any(minimum is None for _, minimum in out.values()) and r_max < SHELL_REACH:
-        wider = _shells(structures, SHELL_REACH, sigma)
+        wider = _shells(structures, SHELL_REACH, sigma, device)
         out = {pair: shell if shell[1] is not None else wider.get(pair, shell) for pair, shell in out.items()}
     return out
 
 
-def _mean_partials(structures: Sequence[ase.Atoms], r_max: float, sigma: float) -> tuple[np.ndarray, dict]:
-    """``(r, {label: ensemble-mean g_ab(r)})`` on a 0.01 Å grid up to ``r_max`` or half the narrowest cell (Å)."""
-    positions, cells, numbers, batch = batch_from_atoms(list(structures))
+def _mean_partials(
+    structures: Sequence[ase.Atoms], r_max: float, sigma: float, device: torch.device | str = "cpu"
+) -> tuple[np.ndarray, dict]:
+    """``(r, {label: ensemble-mean g_ab(r)})`` on a 0.01 Å grid up to ``r_max`` or half the narrowest cell (Å),
+    computed on ``device``."""
+    positions, cells, numbers, batch = batch_from_atoms(list(structures), device=device)
     half = float(perpendicular_widths(cells).min()) / 2
     reach = math.floor(min(r_max, half) / 0.01) * 0.01
     pdf = PairDistribution(r_max=reach, dr=0.01, sigma=sigma)
     with torch.no_grad():
         partials = pdf.partials(positions, cells, numbers, batch)
-    return pdf.grid.numpy(), {label: partials.values[:, k].mean(0).numpy() for k, label in enumerate(partials.labels)}
+    curves = {label: partials.values[:, k].mean(0).cpu().numpy() for k, label in enumerate(partials.labels)}
+    return pdf.grid.numpy(), curves
 
 
-def _shells(structures: Sequence[ase.Atoms], r_max: float, sigma: float) -> dict:
-    r, curves = _mean_partials(structures, r_max, sigma)
+def _shells(structures: Sequence[ase.Atoms], r_max: float, sigma: float, device: torch.device | str = "cpu") -> dict:
+    r, curves = _mean_partials(structures, r_max, sigma, device)
     return {_key(label): first_peak_and_minimum(r, g) for label, g in curves.items() if g.max() > 0}
 
 
 PAIR_DISTRIBUTION_R_MAX = 8.0  # Å (or half the narrowest cell): reach of the curves `specguide analyze` writes
 
 
-def pair_distributions(structures: Sequence[ase.Atoms], sigma: float = 0.05) -> tuple[np.ndarray, dict]:
+def pair_distributions(
+    structures: Sequence[ase.Atoms], sigma: float = 0.05, device: torch.device | str = "cpu"
+) -> tuple[np.ndarray, dict]:
     """Ensemble-mean partial g_ab(r) of every species pair and the number-, X-ray- (f = Z) and neutron- (b_c)
     weighted Faber–Ziman totals: ``(r (Å), {"Cu-Zr": g, ..., "total_number": g, "total_xray": g,
-    "total_neutron": g})`` on a 0.01 Å grid up to 8 Å or half the narrowest cell, Gaussian width ``sigma`` (Å)."""
+    "total_neutron": g})`` on a 0.01 Å grid up to 8 Å or half the narrowest cell, Gaussian width ``sigma`` (Å),
+    computed on ``device`` (float64)."""
     structures = list(structures)
-    r, curves = _mean_partials(structures, PAIR_DISTRIBUTION_R_MAX, sigma)
+    r, curves = _mean_partials(structures, PAIR_DISTRIBUTION_R_MAX, sigma, device)
     curves = {"-".join(_key(label)): g for label, g in curves.items()}
-    positions, cells, numbers, batch = batch_from_atoms(structures)
+    positions, cells, numbers, batch = batch_from_atoms(structures, device=device)
     for weighting in ("number", "xray", "neutron"):
         pdf = PairDistribution(r_max=float(r[-1] + 0.005), dr=0.01, sigma=sigma, weighting=weighting)
         with torch.no_grad():
-            curves[f"total_{weighting}"] = pdf(positions, cells, numbers, batch).mean(0).numpy()
+            curves[f"total_{weighting}"] = pdf(positions, cells, numbers, batch).mean(0).cpu().numpy()
     return r, curves
 
 
@@ -131,13 +139,16 @@ def pair_distribution_peaks(r: np.ndarray, curves: Mapping[str, np.ndarray]) -> 
     return out
 
 
-def rdf_cutoffs(structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05) -> Cutoffs:
-    """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak.
+def rdf_cutoffs(
+    structures: Sequence[ase.Atoms], r_max: float = 4.0, sigma: float = 0.05, device: torch.device | str = "cpu"
+) -> Cutoffs:
+    """Bond cutoff per species pair (Å): first minimum of the ensemble-mean partial g_ab(r) after its peak (the g(r)
+    computed on ``device``).
 
     Raises ``ValueError`` for a pair whose partial has no minimum below ``r_max`` (give cutoffs instead).
     """
     out: Cutoffs = {}
-    for pair, (_, minimum) in partial_shells(structures, r_max, sigma).items():
+    for pair, (_, minimum) in partial_shells(structures, r_max, sigma, device).items():
         if minimum is None:
             raise ValueError(f"partial g(r) of {'-'.join(pair)} has no first minimum below {r_max:.2f} Å; "
                              "give cutoffs")  # fmt: skip

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from specguide.cli.common import (
+    DeviceOption,
     TypesOption,
     app,
+    check_device,
     err,
     fail,
     result_folder,
@@ -31,15 +33,17 @@ def analyze(
     ] = None,
     max_ring: Annotated[int, typer.Option(help="Largest ring size searched.")] = 10,
     energy: Annotated[bool, typer.Option(help="Energy per atom with the shipped classical potential (LAMMPS).")] = True,
+    device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
     types: TypesOption = None,
 ) -> None:
     """Coordination, angles, dihedrals, rings, q4/q6, Voronoi volumes and indices, crystallinity, partial and X-ray/
-    neutron g(r), energy; Delta_ED vs a reference."""
+    neutron g(r), energy; Delta_ED vs a reference. The g(r) and Delta_ED spectra are computed on --device."""
     from specguide.analysis.report import AnalyzeConfig, parse_cutoffs, write_analysis
     from specguide.api import analyze as run_analysis
     from specguide.io import read_structures, refuse_overwrite
 
+    chosen = check_device(device)
     try:
         refuse_overwrite(out, force, directory=True)
         structures = [atoms for path in files for atoms in read_structures(path, types=types)]
@@ -53,7 +57,7 @@ def analyze(
     except ValueError as exc:
         fail(str(exc))
     config = AnalyzeConfig(files=[str(f) for f in files], reference=[str(f) for f in reference or []],
-                           cutoffs=cutoffs or None, max_ring=max_ring, energy=energy)  # fmt: skip
+                           cutoffs=cutoffs or None, max_ring=max_ring, energy=energy, device=chosen)  # fmt: skip
     with result_folder(out, force) as (output, staging):
         try:
             result = run_analysis(structures, references or None, config=config)
