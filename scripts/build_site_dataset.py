@@ -13,8 +13,11 @@ normalised to unit area. Every FEFF run is cached in --cache (resumable). Run un
     python scripts/build_site_dataset.py --append-md md-SiO0.5/structures.extxyz --label a-SiO0.5_2.25
 
 --append-crystals NAME [NAME ...] adds the unique and perturbed O sites of phases of specguide.sites.crystals
-that are not yet in the data set (same recipe as the full build, own --seed), leaving its sites as they are:
+or silicates of specguide.sites.silicates that are not yet in the data set (same recipe as the full build, own
+--seed), leaving its sites as they are:
     python scripts/build_site_dataset.py --append-crystals coesite seifertite --seed 1 --cache feff-cache
+    python scripts/build_site_dataset.py --append-crystals forsterite enstatite --seed 2 --cache feff-cache
+The full build takes the pure SiO2 phases only.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from specguide.simulate.feff import FeffSettings, site_spectra  # noqa: E402
 from specguide.sites.clusters import site_cluster, unique_sites  # noqa: E402
 from specguide.sites.crystals import PHASES, build_phase, validate_silica  # noqa: E402
 from specguide.sites.dataset import SiteDataset, load_site_dataset  # noqa: E402
+from specguide.sites.silicates import SILICATES, build_silicate, validate_silicate  # noqa: E402
 
 GRID = np.linspace(-1.0, 19.0, 200)
 SETTINGS = FeffSettings(xanes_scf_radius=None, xanes_fms_radius=4.0)
@@ -88,6 +92,19 @@ def spectra_and_clusters(
     return spec, clusters, timings, wall
 
 
+def validated_crystal(name: str) -> ase.Atoms:
+    """The conventional cell of a SiO2 phase (``PHASES``) or silicate (``SILICATES``) that passes its validation."""
+    if name in PHASES:
+        atoms = build_phase(name)
+        ok = validate_silica(atoms, PHASES[name])["ok"]
+    else:
+        atoms = build_silicate(name)
+        ok = validate_silicate(atoms, SILICATES[name])["ok"]
+    if not ok:
+        raise SystemExit(f"{name} fails its structure validation; see specguide.sites.crystals / silicates")
+    return atoms
+
+
 def crystal_sites(
     names: list[str], args: argparse.Namespace, rng: np.random.Generator
 ) -> tuple[list[ase.Atoms], list[list[int]], list[tuple[str, str, float]]]:
@@ -95,8 +112,7 @@ def crystal_sites(
     plus ``--copies`` thermally perturbed supercells (Gaussian sigma 0.05–0.1 Å) with ``--sites-per-copy`` O."""
     structures, sites, labels = [], [], []
     for name in names:
-        atoms = build_phase(name)
-        assert validate_silica(atoms, PHASES[name])["ok"], name
+        atoms = validated_crystal(name)
         u = unique_sites(atoms).tolist()
         structures.append(atoms)
         sites.append(u)
@@ -157,9 +173,13 @@ def append_amorphous(args: argparse.Namespace) -> None:
 
 def append_crystals(args: argparse.Namespace) -> None:
     """Add the unique and perturbed O sites of the phases named in ``--append-crystals`` to ``--out``."""
-    unknown = [n for n in args.append_crystals if n not in PHASES]
+    known = {**PHASES, **SILICATES}
+    unknown = [n for n in args.append_crystals if n not in known]
     if unknown:
-        raise SystemExit(f"unknown phase(s) {unknown}; specguide.sites.crystals has {sorted(PHASES)}")
+        raise SystemExit(
+            f"unknown phase(s) {unknown}; specguide.sites.crystals has {sorted(PHASES)}, "
+            f"specguide.sites.silicates has {sorted(SILICATES)}"
+        )
     data = load_site_dataset(args.out)
     present = sorted(set(args.append_crystals) & set(data.material.tolist()))
     if present:
@@ -167,10 +187,10 @@ def append_crystals(args: argparse.Namespace) -> None:
     structures, sites, labels = crystal_sites(args.append_crystals, args, np.random.default_rng(args.seed))
     record = dict(
         label="+".join(args.append_crystals),
-        source="specguide.sites.crystals",
+        source="specguide.sites.crystals / specguide.sites.silicates",
         copies=args.copies,
         sites_per_copy=args.sites_per_copy,
-        references={n: PHASES[n].reference for n in args.append_crystals},
+        references={n: known[n].reference for n in args.append_crystals},
     )
     append_sites(args, data, structures, sites, labels, record)
 
