@@ -726,6 +726,7 @@ REJECTED_SILICATES: dict[str, str] = {
     "clinochlore, clinohumite, prehnite": "partly occupied H/D, F/OH or Al sites",
     "laumontite, wairakite": "zeolites with partly occupied water and cation sites",
     "albite": "the same record as low-albite (AMCSD 0001683)",
+    "bridgmanite (MgSiO3 perovskite)": "the collection's file is a VESTA export with no publication and no density",
 }
 
 
