@@ -117,6 +117,15 @@ def _datasets() -> list[DatasetSpec]:
             protocol_note=SIO2_PROTOCOL_NOTE,
         )
     )  # fmt: skip
+    # more silica glasses for training only (issue 33: the a-SiO2 prior had 10 training cells); every replica is a
+    # training replica, so a-SiO2_2.2's held-out replicas stay the held-out set
+    out.append(
+        DatasetSpec(
+            "a-SiO2_2.2_extra", 2.2, 300, 8, 46_000, composition="SiO2", n_test=0,
+            protocol_overrides={"melt_time": SIO2_MELT_TIME_PS, "quench_rate": SIO2_QUENCH_RATE_K_PS},
+            protocol_note="as a-SiO2_2.2 (other seeds; no held-out replicas)",
+        )
+    )  # fmt: skip
     for k, (composition, rate) in enumerate((c, r) for r in (100.0, 10.0) for c in METALLIC):
         out.append(
             DatasetSpec(
