@@ -35,10 +35,10 @@ RECIPES = {
     **{f"a-Si@{d}": ([f"a-Si_{d}"], (14,), 4.2) for d in ("1.5", "2.0", "3.0")},
     "a-C": (["a-C_1.5", "a-C_2.0", "a-C_2.5", "a-C_3.0", "a-C_3.5"], (6,), 3.0),
     # silica at 2.2 g/cm³ (Vashishta melt-quench): 4.2 Å reaches past Si–Si (3.1 Å) and the second Si–O shell
-    "a-SiO2": (["a-SiO2_2.2"], (8, 14), 4.2),
-    # the same with the 8 training-only replicas of a-SiO2_2.2_extra (issue 33: more data; MODELCARD.md says which
-    # recipe the bundled file comes from)
-    "a-SiO2-more": (["a-SiO2_2.2", "a-SiO2_2.2_extra"], (8, 14), 4.2),
+    # with the training-only replicas of a-SiO2_2.2_extra (issue 33: more data); the bundled file's first two stages
+    # were trained on a-SiO2_2.2 alone (recipe a-SiO2-first; MODELCARD.md gives the commands)
+    "a-SiO2": (["a-SiO2_2.2", "a-SiO2_2.2_extra"], (8, 14), 4.2),
+    "a-SiO2-first": (["a-SiO2_2.2"], (8, 14), 4.2),
     # Cu–Zr metallic glass, both compositions quenched at 100 K/ps (Mendelev EAM): 4.5 Å reaches past the first shell
     # of every pair (first minima Cu–Cu ~3.3, Cu–Zr ~3.6, Zr–Zr ~4.2 Å), the scale of the icosahedra around Cu
     "a-CuZr": (["Cu64Zr36_q100", "Cu50Zr50_q100"], (29, 40), 4.5),

@@ -139,3 +139,21 @@ def test_the_layering_redesign_changed_no_output():
     assert any("gr.dat: max |difference| 0" == line for line in lines), lines
     assert any(line.startswith("xrd.dat: max |difference| 0") for line in lines), lines
     assert sum("max |Δposition| 0 Å" in line and "coordination equal: True" in line for line in lines) == 2, lines
+
+
+@pytest.mark.parametrize("corrector, si4, o2", [(0, 65.75, 80.5), (4, 88.0, 93.5)])
+def test_bundled_silica_prior_gives_its_model_card_coordination(corrector, si4, o2):
+    """Issue 33 (MODELCARD a-SiO2, session 38): the bundled prior at 2.2 g/cm³, 4 × 300 atoms, 256 steps, seed 0,
+    plain and with 4 corrector steps, gives the four-fold Si and two-fold O fractions of its model card (within 1
+    point: thread counts may change the last float bits of a trajectory) — both above the first file's (59.5 / 84.3
+    % four-fold Si)."""
+    quality = _bench("prior_quality")
+    from specguide.diffusion.sampler import generate
+
+    bonds, _, composition = quality.SYSTEMS["SiO2"]
+    structures = generate("a-SiO2", density_g_cm3=2.2, n_atoms=300, n_replicas=4, steps=256, seed=0,
+                          n_restarts=0, restart_mode="replica", corrector_steps=corrector, progress=False,
+                          composition=composition, bond_cutoffs=bonds).structures  # fmt: skip
+    measured = quality.metrics(structures, "SiO2")
+    assert abs(measured["majority_cn_%"] - si4) <= 1.0
+    assert abs(measured["second_majority_%"] - o2) <= 1.0
