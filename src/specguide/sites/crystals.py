@@ -144,22 +144,32 @@ def si_o_bonds(atoms: ase.Atoms, cutoff: float = 2.0) -> tuple[np.ndarray, np.nd
     return i[keep], j[keep], d[keep]
 
 
-def validate_silica(atoms: ase.Atoms, phase: SilicaPhase) -> dict:
-    """Coordination, bond lengths and density of ``atoms`` against ``phase``; ``ok`` says whether all pass."""
-    si, o, d = si_o_bonds(atoms)
+def bond_report(
+    atoms: ase.Atoms, si: np.ndarray, o: np.ndarray, d: np.ndarray, density: float
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """What the validators check, from the Si–O bonds ``(si, o, d)`` (indices, Å): the sets of Si and O
+    coordination numbers, the shortest and longest bond (Å), the density (g/cm³) and its relative error against
+    ``density``; also the coordination number of every Si and of every O."""
     si_cn = np.bincount(si, minlength=len(atoms))[atoms.numbers == 14]
     o_cn = np.bincount(o, minlength=len(atoms))[atoms.numbers == 8]
-    o_expected = phase.si_cn // 2
     rho = density_g_cm3(atoms)
-    lo, hi = phase.bond_range
     report = dict(
         si_cn=sorted(set(si_cn.tolist())),
         o_cn=sorted(set(o_cn.tolist())),
         bond_min=float(d.min()) if d.size else float("nan"),
         bond_max=float(d.max()) if d.size else float("nan"),
         density=rho,
-        density_error=rho / phase.density_g_cm3 - 1.0,
+        density_error=rho / density - 1.0,
     )
+    return report, si_cn, o_cn
+
+
+def validate_silica(atoms: ase.Atoms, phase: SilicaPhase) -> dict:
+    """Coordination, bond lengths and density of ``atoms`` against ``phase``; ``ok`` says whether all pass."""
+    si, o, d = si_o_bonds(atoms)
+    report, si_cn, o_cn = bond_report(atoms, si, o, d, phase.density_g_cm3)
+    o_expected = phase.si_cn // 2
+    lo, hi = phase.bond_range
     report["ok"] = bool(
         d.size
         and (si_cn == phase.si_cn).all()

@@ -29,7 +29,7 @@ import numpy as np
 from ase.data import atomic_numbers, covalent_radii
 from ase.spacegroup import crystal
 
-from specguide.structure import density_g_cm3
+from specguide.sites.crystals import bond_report
 
 SI_O_RANGE = (1.55, 1.90)  # Å, accepted Si–O bond lengths (four- and six-fold Si)
 SI_O_CUTOFF = 2.0  # Å, Si–O pairs counted as bonds (the cluster cut-off of specguide.sites.clusters)
@@ -774,25 +774,14 @@ def validate_silicate(atoms: ase.Atoms, phase: SilicatePhase) -> dict:
     i, j, d = neighbor_list("ijd", atoms, SI_O_CUTOFF)
     z = atoms.numbers
     bond = (z[i] == atomic_numbers["Si"]) & (z[j] == atomic_numbers["O"])
-    si_cn = np.bincount(i[bond], minlength=len(atoms))[z == atomic_numbers["Si"]]
-    o_cn = np.bincount(j[bond], minlength=len(atoms))[z == atomic_numbers["O"]]
+    report, si_cn, o_cn = bond_report(atoms, i[bond], j[bond], d[bond], phase.density_g_cm3)
     r = covalent_radii[z]
     closest = float((d / (r[i] + r[j])).min()) if d.size else float("inf")
     symbols = atoms.get_chemical_symbols()
     counts = {el: float(symbols.count(el)) for el in set(symbols)}
     built, published = reduced_composition(counts), reduced_composition(phase.composition())
-    rho = density_g_cm3(atoms)
     lo, hi = SI_O_RANGE
-    report = dict(
-        si_cn=sorted(set(si_cn.tolist())),
-        o_cn=sorted(set(o_cn.tolist())),
-        bond_min=float(d[bond].min()) if bond.any() else float("nan"),
-        bond_max=float(d[bond].max()) if bond.any() else float("nan"),
-        closest_pair_fraction=closest,
-        density=rho,
-        density_error=rho / phase.density_g_cm3 - 1.0,
-        composition=built,
-    )
+    report.update(closest_pair_fraction=closest, composition=built)
     report["ok"] = bool(
         bond.any()
         and np.isin(si_cn, (4, 6)).all()
