@@ -120,13 +120,20 @@ def main() -> None:
         "--seeds", type=int, nargs="+", default=[0], help="sampling seeds, one full run each (site k uses seed + k)"
     )
     parser.add_argument("--crystal-only", action="store_true", help="score the held-out crystal only")
+    parser.add_argument(
+        "--train-amorphous",
+        nargs="*",
+        default=[],
+        help="amorphous materials the model was trained on: in the template library, not scored",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "sites_eval.json")
     parser.add_argument("--report-only", action="store_true", help="reprint and redraw from the JSON in --out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     data = load_site_dataset(args.data)
-    amorphous = sorted(set(data.material[data.kind == "amorphous"].tolist()))
-    train, test = split_by_material(data, [args.test_material, *amorphous], ["crystal", "perturbed"])
+    amorphous = sorted(set(data.material[data.kind == "amorphous"].tolist()) - set(args.train_amorphous))
+    kinds = ["crystal", "perturbed"] + (["amorphous"] if args.train_amorphous else [])
+    train, test = split_by_material(data, [args.test_material, *amorphous], kinds)
     test_sets = [("held-out crystal", test.subset(test.material == args.test_material))]
     if not args.crystal_only:
         test_sets += [(f"amorphous {m}", test.subset(test.material == m)) for m in amorphous]

@@ -17,7 +17,9 @@ or silicates of specguide.sites.silicates that are not yet in the data set (same
 --seed), leaving its sites as they are:
     python scripts/build_site_dataset.py --append-crystals coesite seifertite --seed 1 --cache feff-cache
     python scripts/build_site_dataset.py --append-crystals forsterite enstatite --seed 2 --cache feff-cache
-The full build takes the pure SiO2 phases only.
+The full build takes the pure SiO2 phases only. --cluster-species O Si keeps only the O whose 3-shell cluster
+holds O and Si alone (the species the site model has): in silicates, O bonded within 2.0 Å to Al, H or a
+short-bonded Mg/Fe are left out, and phases with no such O are skipped with a message.
 """
 
 from __future__ import annotations
@@ -105,25 +107,44 @@ def validated_crystal(name: str) -> ase.Atoms:
     return atoms
 
 
+def cluster_species_ok(atoms: ase.Atoms, oxygens: np.ndarray, allowed: set[int] | None) -> np.ndarray:
+    """The O of ``oxygens`` whose 3-shell cluster holds only the atomic numbers in ``allowed`` (all when None)."""
+    if allowed is None:
+        return np.asarray(oxygens, dtype=int)
+    keep = [int(o) for o in oxygens if set(site_cluster(atoms, int(o)).numbers.tolist()) <= allowed]
+    return np.array(keep, dtype=int)
+
+
 def crystal_sites(
     names: list[str], args: argparse.Namespace, rng: np.random.Generator
 ) -> tuple[list[ase.Atoms], list[list[int]], list[tuple[str, str, float]]]:
     """Structures, O sites and (material, kind, sigma) labels: every symmetry-unique O of each validated phase,
-    plus ``--copies`` thermally perturbed supercells (Gaussian sigma 0.05–0.1 Å) with ``--sites-per-copy`` O."""
+    plus ``--copies`` thermally perturbed supercells (Gaussian sigma 0.05–0.1 Å) with ``--sites-per-copy`` O.
+    With ``--cluster-species``, only O whose cluster (in that structure, after perturbation) holds no other
+    species are taken; a phase with no such O is skipped with a message."""
+    from ase.data import atomic_numbers
+
+    allowed = None if not args.cluster_species else {atomic_numbers[s] for s in args.cluster_species}
     structures, sites, labels = [], [], []
     for name in names:
         atoms = validated_crystal(name)
-        u = unique_sites(atoms).tolist()
+        all_unique = unique_sites(atoms)
+        u = cluster_species_ok(atoms, all_unique, allowed).tolist()
+        if not u:
+            print(f"{name}: no O site whose cluster holds only {args.cluster_species}; skipped")
+            continue
+        if len(u) < len(all_unique):
+            print(f"{name}: {len(u)} of {len(all_unique)} unique O sites have clusters of {args.cluster_species} only")
         structures.append(atoms)
         sites.append(u)
         labels += [(name, "crystal", 0.0)] * len(u)
         big = supercell(atoms)
-        oxygens = np.flatnonzero(big.numbers == 8)
         for _ in range(args.copies):
             sigma = float(rng.uniform(0.05, 0.1))
             copy = big.copy()
             copy.positions += rng.normal(0.0, sigma, copy.positions.shape)
-            chosen = np.sort(rng.choice(oxygens, args.sites_per_copy, replace=False)).tolist()
+            oxygens = cluster_species_ok(copy, np.flatnonzero(copy.numbers == 8), allowed)
+            chosen = np.sort(rng.choice(oxygens, min(args.sites_per_copy, len(oxygens)), replace=False)).tolist()
             structures.append(copy)
             sites.append(chosen)
             labels += [(name, "perturbed", sigma)] * len(chosen)
@@ -185,12 +206,14 @@ def append_crystals(args: argparse.Namespace) -> None:
     if present:
         raise SystemExit(f"{args.out} already has sites of {present}")
     structures, sites, labels = crystal_sites(args.append_crystals, args, np.random.default_rng(args.seed))
+    taken = sorted({m for m, _, _ in labels}, key=args.append_crystals.index)
     record = dict(
-        label="+".join(args.append_crystals),
+        label="+".join(taken),
         source="specguide.sites.crystals / specguide.sites.silicates",
         copies=args.copies,
         sites_per_copy=args.sites_per_copy,
-        references={n: known[n].reference for n in args.append_crystals},
+        cluster_species=args.cluster_species,
+        references={n: known[n].reference for n in taken},
     )
     append_sites(args, data, structures, sites, labels, record)
 
@@ -207,6 +230,12 @@ def main() -> None:
     parser.add_argument("--append-md", type=Path, default=None, help="extxyz frames whose O sites to add to --out")
     parser.add_argument("--label", default=None, help="material name of the appended sites")
     parser.add_argument("--append-crystals", nargs="+", default=None, help="phases whose O sites to add to --out")
+    parser.add_argument(
+        "--cluster-species",
+        nargs="+",
+        default=None,
+        help="take only O whose 3-shell cluster holds these elements (e.g. O Si: the site model's species)",
+    )
     args = parser.parse_args()
     if args.append_md is not None:
         append_amorphous(args)

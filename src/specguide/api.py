@@ -223,7 +223,7 @@ def sites_train(out: str | Path, config=None, **settings: Any) -> dict:
     from specguide.models.egnn import EGNNConfig
     from specguide.sites.config import SiteTrainConfig
     from specguide.sites.dataset import load_site_dataset, split_by_material
-    from specguide.training.sites import train_site_model
+    from specguide.training.sites import data_species, train_site_model
 
     config = (config or SiteTrainConfig()).replace(**settings)
     train, _ = split_by_material(load_site_dataset(config.data), list(config.test_materials), list(config.kinds))
@@ -231,8 +231,13 @@ def sites_train(out: str | Path, config=None, **settings: Any) -> dict:
         raise InputError("no training sites left after the split; check the test materials and kinds")
     largest = max(len(c) for c in train.clusters)
     try:
+        species = data_species(train)
+    except ValueError as exc:
+        raise InputError(f"{config.data or 'the bundled site data set'}: {exc}") from None
+    try:
         network = EGNNConfig(n_spectrum=train.spectra.shape[1], hidden=config.hidden, layers=config.layers,
-                             max_atoms=max(40, largest), prediction=config.prediction)  # fmt: skip
+                             max_atoms=max(40, largest), prediction=config.prediction,
+                             n_species=len(species), species=species)  # fmt: skip
     except ValueError as exc:
         raise InputError(f"--prediction: {exc}") from None
     return train_site_model(train, out, max_minutes=config.max_minutes, max_steps=config.max_steps,
@@ -252,7 +257,8 @@ def sites_generate(spectrum: str | Path | None = None, model: str | Path | None 
     config = (config or SiteGenerateConfig()).replace(**given, **settings)
     config.check()
     return generate_sites(config.model, config.spectrum, samples=config.samples, n_atoms=config.n_atoms,
-                          steps=config.steps, seed=config.seed, device=config.device)  # fmt: skip
+                          steps=config.steps, seed=config.seed, device=config.device,
+                          species=config.species)  # fmt: skip
 
 
 def sites_evaluate(model: str | Path | None = None, data: str | Path | None = None, config=None,

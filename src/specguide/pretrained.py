@@ -278,6 +278,7 @@ def load_site_model(name_or_path: str | Path, map_location: str | torch.device =
     # models saved before these options existed: noise prediction, no radial basis, no Fourier time features
     for key, old in (("prediction", "eps"), ("n_rbf", 0), ("n_time_fourier", 0)):
         config.setdefault(key, old)
+    config.setdefault("species", payload.get("species", [8, 14]))  # before it was a config field: O, Si
     model = SiteDenoiser(EGNNConfig(**config))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()

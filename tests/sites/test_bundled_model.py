@@ -16,6 +16,7 @@ def test_bundled_files_small_and_consistent():
     data = load_site_dataset()
     model, meta = load_site_model("O-K_SiO")
     np.testing.assert_allclose(meta["grid"], data.grid, atol=1e-5)
+    assert model.config.species == tuple(meta["species"]) == (8, 14)  # O (the absorber) first, then Si
     np.testing.assert_allclose(np.trapezoid(data.spectra, data.grid, axis=1), 1.0, rtol=1e-3)
     # split by material: the held-out crystal and the amorphous sites were not trained on
     assert "alpha-cristobalite" not in meta["log"]["materials"] and "a-SiO2_2.2" not in meta["log"]["materials"]

@@ -182,3 +182,44 @@ def test_continue_training_from_checkpoint(tiny, tmp_path):
     model, meta = load_site_model(out)
     assert meta["log"]["total_steps"] == 23 and meta["log"]["previous"]["steps"] == 20
     assert model.config.hidden == 16  # sizes come from the checkpoint
+
+
+def test_a_model_trained_on_clusters_with_aluminium_has_it_as_a_species_and_generate_can_exclude_it(tmp_path):
+    """Species come from the training clusters (absorber first), are saved with the model, and ``--species``
+    restricts what generated clusters hold; a model without Al refuses to continue training on such clusters."""
+    from specguide.pretrained import load_site_model
+    from specguide.sites.silicates import build_silicate
+
+    atoms = build_silicate("jadeite")  # every O cluster holds Al (Al–O 1.93 Å)
+    oxygens = np.flatnonzero(atoms.numbers == 8)[:4]
+    clusters = [site_cluster(atoms, int(o)) for o in oxygens]
+    spec = np.array([np.exp(-((GRID - 3 - 2 * k) ** 2) / 4) for k in range(4)])
+    spec /= np.trapezoid(spec, GRID, axis=1)[:, None]
+    data = SiteDataset(GRID, spec.astype(np.float32), clusters, np.array(["jadeite"] * 4), np.array(["crystal"] * 4),
+                       np.zeros(4), {})  # fmt: skip
+    data.save(tmp_path / "al.npz")
+    common = ["sites", "train", "--data", str(tmp_path / "al.npz"), "--test-materials", ""]
+    small = ["--hidden", "16", "--layers", "2", "--max-steps", "3"]
+    result = runner.invoke(app, [*common, "--out", str(tmp_path / "al.pt"), *small])
+    assert result.exit_code == 0, result.output
+    model, meta = load_site_model(tmp_path / "al.pt")
+    assert model.config.species == (8, 13, 14) == tuple(meta["species"])
+
+    np.savetxt(tmp_path / "spectrum.dat", np.column_stack([GRID, spec[0]]))
+    base = ["sites", "generate", "--spectrum", str(tmp_path / "spectrum.dat"), "--model", str(tmp_path / "al.pt")]
+    base += ["--samples", "6", "--steps", "5", "--atoms", "12"]
+    free = runner.invoke(app, [*base, "--out", str(tmp_path / "free")])
+    only = runner.invoke(app, [*base, "--out", str(tmp_path / "only"), "--species", "O,Si"])
+    assert free.exit_code == 0 and only.exit_code == 0, free.output + only.output
+    read = {name: ase.io.read(tmp_path / name / "clusters.extxyz", ":") for name in ("free", "only")}
+    by_sample = {name: {a.info["sample"]: a.numbers for a in frames} for name, frames in read.items()}
+    assert all(set(n.tolist()) <= {8, 14} for n in by_sample["only"].values())
+    for k, numbers in by_sample["free"].items():  # same draw: wherever O or Si already won, the choice is unchanged
+        keep = numbers != 13
+        assert (by_sample["only"][k][keep] == numbers[keep]).all()
+    bad = runner.invoke(app, [*base, "--out", str(tmp_path / "bad"), "--species", "O,Fe"])
+    assert bad.exit_code != 0 and "species" in bad.output
+
+    bundled = ["--init", "O-K_SiO", "--max-steps", "1"]
+    refused = runner.invoke(app, [*common, "--out", str(tmp_path / "refused.pt"), *bundled])
+    assert refused.exit_code != 0 and "[13]" in refused.output

@@ -105,3 +105,37 @@ def test_unknown_prediction_refused():
     with pytest.raises(ValueError, match="prediction"):
         EGNNConfig(prediction="v")
     assert len(SPECIES) == 2
+
+
+class _FavoursAluminium(torch.nn.Module):
+    """An x0 network of species (O, Al, Si) whose clean species estimate is Al 1.0, Si 0.5, O 0 for every atom."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = EGNNConfig(n_spectrum=20, n_species=3, species=(8, 13, 14))
+        self.anchor = torch.nn.Parameter(torch.zeros(1))  # the sampler reads the device from the parameters
+
+    def forward(self, x, h, t, spectrum, batch, excited):
+        return x, torch.tensor([0.0, 1.0, 0.5]).expand(len(x), 3)
+
+
+def test_sampling_takes_the_best_allowed_species_and_refuses_species_the_model_lacks():
+    from specguide.sites.diffusion import sample_clusters
+
+    model, spectrum = _FavoursAluminium(), torch.rand(1, 20)
+    free = sample_clusters(model, spectrum, n_atoms=[7], samples=3, steps=50, seed=0)
+    only = sample_clusters(model, spectrum, n_atoms=[7], samples=3, steps=50, seed=0, allowed_species=(8, 14))
+    for (pos_free, num_free), (pos_only, num_only) in zip(free, only, strict=True):
+        assert num_free.tolist() == [8] + [13] * 6 and num_only.tolist() == [8] + [14] * 6
+        np.testing.assert_array_equal(pos_free, pos_only)  # the restriction changes the species only
+    for bad in ((14,), (8, 26)):
+        with pytest.raises(ValueError, match="species"):
+            sample_clusters(model, spectrum, n_atoms=[7], samples=1, steps=2, allowed_species=bad)
+
+
+def test_a_config_needs_as_many_distinct_species_as_channels():
+    assert EGNNConfig().species == SPECIES
+    with pytest.raises(ValueError, match="distinct"):
+        EGNNConfig(n_species=3)
+    with pytest.raises(ValueError, match="distinct"):
+        EGNNConfig(n_species=2, species=(8, 8))

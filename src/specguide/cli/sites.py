@@ -72,6 +72,9 @@ def sites_generate_command(
     atoms: Annotated[int | None, typer.Option(help="Atoms per cluster (default: predicted from the spectrum).")] = None,
     steps: Annotated[int, typer.Option(help="Denoising steps.")] = 200,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    species: Annotated[
+        str | None, typer.Option(help="Comma-separated elements the clusters may hold (default: all the model's).")
+    ] = None,
     device: DeviceOption = None,
     force: Annotated[bool, typer.Option(help="Overwrite an existing output directory.")] = False,
 ) -> None:
@@ -82,7 +85,8 @@ def sites_generate_command(
     from specguide.sites.config import SiteGenerateConfig
 
     config = SiteGenerateConfig(spectrum=str(spectrum), model=model, samples=samples, n_atoms=atoms, steps=steps,
-                                seed=seed, device=check_device(device))  # fmt: skip
+                                seed=seed, device=check_device(device),
+                                species=split_names(species) or None)  # fmt: skip
     try:
         config.check()
         refuse_overwrite(out, force, directory=True)

@@ -53,11 +53,15 @@ def generate_sites(
     steps: int = 200,
     seed: int = 0,
     device: str = "auto",
+    species: list[str] | None = None,
 ) -> tuple[list[ase.Atoms], dict]:
     """Clusters generated for the spectrum in ``spectrum_file``, most representative first (the medoid of the
     samples by :func:`~specguide.sites.evaluate.consensus_ranking`), and a summary (per-sample consensus score,
     shell counts, species, distances in Å, first-shell angles in degrees). ``info["sample"]`` keeps each
-    cluster's draw index. ``device``: where the model samples (``auto``, ``cpu``, ``cuda[:K]``)."""
+    cluster's draw index. ``device``: where the model samples (``auto``, ``cpu``, ``cuda[:K]``). ``species``: element
+    symbols the clusters may hold (None: all the model's)."""
+    from ase.data import atomic_numbers
+
     model, meta = load_site_model(model_name, map_location=device)
     grid = np.asarray(meta["grid"])
     spec = read_site_spectrum(spectrum_file, grid)
@@ -69,6 +73,7 @@ def generate_sites(
         samples=samples,
         steps=steps,
         seed=seed,
+        allowed_species=None if species is None else tuple(atomic_numbers[s] for s in species),
     )
     drawn = [ase.Atoms(numbers=num, positions=pos, pbc=False) for pos, num in out]
     order, score = consensus_ranking(drawn)

@@ -35,7 +35,8 @@ class SiteTrainConfig(Config):
 class SiteGenerateConfig(Config):
     """Generate ``samples`` clusters of ``n_atoms`` atoms (None: predicted from the spectrum) around the absorber
     of the two-column ``spectrum`` file (eV relative to the edge, intensity) with ``model`` in ``steps`` denoising
-    steps from ``seed``, on ``device`` (``auto``, ``cpu``, ``cuda[:K]``; ``summary.json`` records the one used)."""
+    steps from ``seed``, on ``device`` (``auto``, ``cpu``, ``cuda[:K]``; ``summary.json`` records the one used).
+    ``species``: element symbols the clusters may hold (the sample's elements; None: all the model's)."""
 
     spectrum: str = ""
     model: str = DEFAULT_SITE_MODEL
@@ -44,11 +45,17 @@ class SiteGenerateConfig(Config):
     steps: int = 200
     seed: int = 0
     device: str = "auto"
+    species: list[str] | None = None
 
     def check(self) -> None:
         """``ValueError`` naming the option for sizes that cannot run."""
         if self.samples < 1 or self.steps < 1 or (self.n_atoms is not None and self.n_atoms < 2):
             raise ValueError("--samples and --steps must be ≥ 1 and --atoms ≥ 2")
+        from ase.data import atomic_numbers
+
+        unknown = [s for s in self.species or [] if s not in atomic_numbers]
+        if unknown:
+            raise ValueError(f"--species: {unknown} are not element symbols (give e.g. O,Si)")
 
 
 @dataclass

@@ -25,7 +25,7 @@ from specguide.models.egnn import SiteDenoiser
 T_STEPS = 1000
 S_OFFSET = 1e-5
 COORD_SCALE = 2.0  # Å
-SPECIES = (8, 14)  # one-hot order: O, Si
+SPECIES = (8, 14)  # one-hot order of the bundled O K-edge model: O, Si (a model's own: ``model.config.species``)
 X0_CLIP = 4.0  # largest |x0| of a clean-coordinate estimate in scaled units (8 Å)
 MIN_SNR_GAMMA = 5.0  # cap of the SNR loss weight for x0-prediction
 
@@ -36,13 +36,13 @@ def alpha_sigma(t: torch.Tensor, s: float = S_OFFSET) -> tuple[torch.Tensor, tor
     return alpha, torch.sqrt((1.0 - alpha**2).clamp_min(0.0))
 
 
-def one_hot_species(numbers: torch.Tensor) -> torch.Tensor:
-    """``[N, len(SPECIES)]`` one-hot of atomic numbers; raises for species outside :data:`SPECIES`."""
-    table = torch.tensor(SPECIES, device=numbers.device)
+def one_hot_species(numbers: torch.Tensor, species: tuple[int, ...] = SPECIES) -> torch.Tensor:
+    """``[N, len(species)]`` one-hot of atomic numbers; raises for numbers outside ``species``."""
+    table = torch.tensor(species, device=numbers.device)
     hit = numbers[:, None] == table[None, :]
     if not bool(hit.any(1).all()):
         bad = int(numbers[~hit.any(1)][0])
-        raise ValueError(f"atomic number {bad} is not one of the model's species {SPECIES}")
+        raise ValueError(f"atomic number {bad} is not one of the model's species {tuple(species)}")
     return hit.float()
 
 
@@ -90,7 +90,7 @@ def diffusion_loss(
     alpha, sigma = alpha_sigma(t.to(x.dtype))
     a, s = alpha[batch, None], sigma[batch, None]
     free = (~excited)[:, None].to(x.dtype)
-    h = one_hot_species(numbers).to(x.dtype)
+    h = one_hot_species(numbers, model.config.species).to(x.dtype)
     if noise is None:
         eps_x = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=device).to(x) * free
         eps_h = torch.randn(h.shape, generator=generator, dtype=x.dtype, device=device).to(x) * free
@@ -163,13 +163,23 @@ def sample_clusters(
     samples: int = 1,
     steps: int = 200,
     seed: int = 0,
+    allowed_species: tuple[int, ...] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Generate ``samples`` clusters per spectrum ``[B, n_grid]`` (already scaled as in training).
 
     ``n_atoms``: atoms per cluster (one per spectrum), or None to draw it from the model's size head.
+    ``allowed_species``: atomic numbers the clusters may hold (the sample's elements; None: all the model's); each
+    atom takes the allowed species of highest score. Raises ``ValueError`` for numbers the model does not have.
     Returns ``[(positions [n,3] Å, atomic numbers [n])]``, spectrum-major, excited O first at the origin. Runs on
     the model's device, drawing from a generator there (the same seed gives the same clusters on the same device).
     """
+    species = model.config.species
+    allowed = species if allowed_species is None else tuple(int(z) for z in allowed_species)
+    unknown = sorted(set(allowed) - set(species))
+    if unknown or species[0] not in allowed:
+        raise ValueError(
+            f"allowed species {allowed} must include the absorber {species[0]} and be among the model's {species}"
+        )
     device = next(model.parameters()).device
     gen = seeded_generator(seed, device)
     spec = spectrum.to(device).repeat_interleave(samples, 0)
@@ -186,8 +196,8 @@ def sample_clusters(
     excited[starts] = True
     free = (~excited)[:, None].float()
     zx = torch.randn(batch.numel(), 3, generator=gen, device=device) * free
-    zh = torch.randn(batch.numel(), len(SPECIES), generator=gen, device=device) * free + one_hot_species(
-        torch.full((batch.numel(),), SPECIES[0], device=device)
+    zh = torch.randn(batch.numel(), len(species), generator=gen, device=device) * free + one_hot_species(
+        torch.full((batch.numel(),), species[0], device=device), species
     ) * (1 - free)
     grid = np.linspace(1.0, 0.0, steps + 1)
     for t, s_prev in zip(grid[:-1], grid[1:], strict=True):
@@ -196,11 +206,12 @@ def sample_clusters(
         zx, zh = denoise_step(model, zx, zh, float(t), float(s_prev), spec, batch, excited, noise)
     # final x0 estimate at s = 0: alpha_0 = 1 - s, sigma_0 ≈ 0
     x = (zx * COORD_SCALE).cpu()
-    species = torch.tensor(SPECIES)[zh.argmax(-1).cpu()]
-    species[excited.cpu()] = SPECIES[0]
+    barred = torch.tensor([z not in allowed for z in species], device=device)
+    numbers = torch.tensor(species)[zh.masked_fill(barred, -torch.inf).argmax(-1).cpu()]
+    numbers[excited.cpu()] = species[0]
     batch = batch.cpu()
     out = []
     for k in range(len(sizes)):
         m = batch == k
-        out.append((x[m].numpy().astype(np.float64), species[m].numpy()))
+        out.append((x[m].numpy().astype(np.float64), numbers[m].numpy()))
     return out

@@ -20,7 +20,7 @@ from specguide.io import write_atomically
 from specguide.models.egnn import EGNNConfig, SiteDenoiser
 from specguide.pretrained import SITE_MODEL_FORMAT, SITE_MODEL_VERSION, load_site_model
 from specguide.sites.dataset import SiteDataset
-from specguide.sites.diffusion import SPECIES, diffusion_loss
+from specguide.sites.diffusion import diffusion_loss
 from specguide.training.loop import EMA
 
 
@@ -44,6 +44,17 @@ def collate(data: SiteDataset, idx: np.ndarray, scale: float) -> dict[str, torch
         spectrum=torch.tensor(data.spectra[idx] * scale, dtype=torch.float32),
         n_atoms=counts,
     )
+
+
+def data_species(data: SiteDataset) -> tuple[int, ...]:
+    """Atomic numbers in the clusters of ``data``: the absorber's first (every cluster starts with it), then
+    ascending; the bundled O K-edge Si–O set gives (8, 14)."""
+    absorbers = {int(c.numbers[0]) for c in data.clusters}
+    if len(absorbers) != 1:
+        raise ValueError(f"clusters of one data set must share their absorbing element; found {sorted(absorbers)}")
+    absorber = absorbers.pop()
+    others = sorted({int(z) for c in data.clusters for z in c.numbers} - {absorber})
+    return (absorber, *others)
 
 
 def train_site_model(
@@ -70,7 +81,11 @@ def train_site_model(
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     n_max = max(len(c) for c in data.clusters)
-    config = config or EGNNConfig(n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max))
+    if config is None:
+        species = data_species(data)
+        config = EGNNConfig(
+            n_species=len(species), species=species, n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max)
+        )
     if n_max > config.max_atoms:
         raise ValueError(f"a cluster has {n_max} atoms > max_atoms {config.max_atoms}; raise EGNNConfig.max_atoms")
     previous = None
@@ -80,6 +95,12 @@ def train_site_model(
         config, previous = model.config, meta["log"]
     else:
         model = SiteDenoiser(config).to(device)
+    missing = sorted(set(data_species(data)) - set(config.species))
+    if missing:
+        raise ValueError(
+            f"the data's clusters hold atomic numbers {missing} that the model's species {config.species} lack; "
+            "train a new model on these data (no --init), or leave those sites out"
+        )
     ema = EMA(model, 0.999, warmup=init is None)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-12)
     scale = spectrum_scale(data.grid)
@@ -133,7 +154,7 @@ def save_site_model(path: str | Path, model: SiteDenoiser, grid: np.ndarray, sca
         config=model.config.to_dict(),
         grid=np.asarray(grid, dtype=np.float64).tolist(),
         spectrum_scale=scale,
-        species=list(SPECIES),
+        species=list(model.config.species),
         log=log,
     )
     write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
