@@ -8,6 +8,7 @@ from specguide.sites.clusters import site_cluster
 from specguide.sites.crystals import build_phase
 from specguide.sites.evaluate import (
     align_clusters,
+    align_clusters_paper,
     bond_shells,
     compare_clusters,
     consensus_ranking,
@@ -43,6 +44,7 @@ def test_alignment_recovers_rotation_and_permutation():
     np.testing.assert_array_equal(perm[pi], ri)  # the correspondence itself is found
     metrics = compare_clusters(pred, num[perm], ref, num)
     assert metrics["rmsd_all"] < 1e-8 and metrics["species_accuracy"] == 1.0
+    assert metrics["rmsd_all_paper"] < 1e-8 and metrics["rmsd_shell1_paper"] < 1e-8
     assert metrics["cn_error_shell1"] == 0 and metrics["cn_error_shell2"] == 0
 
 
@@ -118,3 +120,23 @@ def test_consensus_ranking_picks_the_sample_nearest_the_others():
     np.testing.assert_allclose(score_rotated, score, atol=1e-6)
     single_order, _ = consensus_ranking(samples[:1])
     assert single_order.tolist() == [0]
+
+
+def test_paper_alignment_of_small_clusters_is_the_global_optimum():
+    """Under 9 atoms Okubo et al. try every pairing: the RMSD equals a brute-force minimum over all permutations
+    with SciPy's ``Rotation.align_vectors`` (an independent Kabsch), for clusters of equal and of unequal size."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    ref = np.vstack([np.zeros(3), rng.normal(0, 2.0, (6, 3))])
+    for n_pred in (7, 5):
+        pred = ref[:n_pred] + rng.normal(0, 0.3, (n_pred, 3))
+        pred = np.vstack([pred[:1], rng.permutation(pred[1:])]) @ Rotation.random(random_state=4).as_matrix().T
+        moved, pi, ri = align_clusters_paper(pred, ref)
+        ours = np.sqrt(((moved[pi] - ref[ri]) ** 2).sum(1).mean())
+        best = np.inf
+        for chosen in itertools.permutations(range(1, len(ref)), n_pred - 1):
+            q = ref[[0, *chosen]]
+            rotation, _ = Rotation.align_vectors(q, pred)
+            best = min(best, np.sqrt(((rotation.apply(pred) - q) ** 2).sum(1).mean()))
+        np.testing.assert_allclose(ours, best, atol=1e-9)
