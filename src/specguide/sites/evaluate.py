@@ -110,13 +110,7 @@ def align_clusters_paper(
             np.broadcast_to(a, (len(maps), *a.shape[-2:])), np.broadcast_to(b, (len(maps), *b.shape[-2:]))
         )
         rot = rots[int(np.argmin(rmsd))]
-    moved = pred @ rot.T
-    cost = ((moved[:, None, :] - ref[None, :, :]) ** 2).sum(-1)
-    cost[0, :] = 1e6
-    cost[:, 0] = 1e6
-    cost[0, 0] = 0.0  # the excited atoms are each other's match
-    pi, ri = linear_sum_assignment(cost)
-    rot, _ = kabsch(pred[pi], ref[ri])
+    rot, pi, ri, _ = _hungarian_kabsch(pred, ref, rot, max_iter=1)  # one matching, one Kabsch
     return pred @ rot.T, pi, ri
 
 
