@@ -157,3 +157,25 @@ def test_bundled_silica_prior_gives_its_model_card_coordination(corrector, si4, 
     measured = quality.metrics(structures, "SiO2")
     assert abs(measured["majority_cn_%"] - si4) <= 1.0
     assert abs(measured["second_majority_%"] - o2) <= 1.0
+
+
+def test_bundled_site_model_gives_its_model_card_numbers_on_held_out_cristobalite(tmp_path, monkeypatch):
+    """Issue 33 (sites DATACARD, "Against issue 33's targets"): `python bench/sites_eval.py --crystal-only
+    --train-amorphous a-SiO1_2.15 a-SiO1.5_2.2 --seeds 0 1000 2000 3000 4000 5000` (8 samples, 100 steps): the
+    consensus pick's first-shell RMSD is 0.29 Å (the issue's 0.10 Å bar is missed and not asserted), its shell counts
+    are exact, its SOAP similarity 0.995, and it beats the template on 92 % of sites (the bar: 60 %)."""
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "sites_eval.json"
+    seeds = ["0", "1000", "2000", "3000", "4000", "5000"]
+    argv = ["--crystal-only", "--train-amorphous", "a-SiO1_2.15", "a-SiO1.5_2.2", "--seeds", *seeds, "--out", str(out)]
+    _run_main("sites_eval", argv, monkeypatch)
+    runs = json.loads(out.read_text())["runs"]
+    summaries = [run["held-out crystal, predicted atom count"]["summary"] for run in runs.values()]
+    pick = [s["model_consensus"] for s in summaries]
+    assert abs(np.mean([p["rmsd_shell1"] for p in pick]) - 0.288) <= 0.01
+    assert np.mean([p["cn_error_shell1"] for p in pick]) == 0.0
+    assert abs(np.mean([s["model_consensus"]["soap"] for s in summaries]) - 0.995) <= 0.002
+    assert abs(np.mean([s["model_consensus_beats_template"] for s in summaries]) - 0.922) <= 0.03
