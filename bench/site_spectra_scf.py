@@ -22,7 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from specguide.simulate.feff import FeffSettings, site_spectra  # noqa: E402
-from specguide.sites.clusters import site_cluster, unique_sites  # noqa: E402
+from specguide.sites.clusters import site_cluster, sites_with_cluster_species, unique_sites  # noqa: E402
 from specguide.sites.crystals import PHASES, build_phase  # noqa: E402
 from specguide.sites.silicates import SILICATES, build_silicate  # noqa: E402
 
@@ -37,13 +37,9 @@ def sites() -> tuple[list, list[list[int]], list[str], list[int]]:
     """Structures, their unique O sites with O/Si-only clusters, each site's material and Si count within 2.0 Å."""
     structures, chosen, material, n_si = [], [], [], []
     for name, atoms in [(n, build_phase(n)) for n in PHASES] + [(n, build_silicate(n)) for n in SILICATES]:
-        keep = []
-        for o in unique_sites(atoms):
-            cluster = site_cluster(atoms, int(o))
-            if set(cluster.numbers.tolist()) <= {8, 14}:
-                keep.append(int(o))
-                material.append(name)
-                n_si.append(int((cluster.arrays["shell"] == 1).sum()))
+        keep = sites_with_cluster_species(atoms, unique_sites(atoms), {8, 14}).tolist()
+        material += [name] * len(keep)
+        n_si += [int((site_cluster(atoms, o).arrays["shell"] == 1).sum()) for o in keep]
         if keep:
             structures.append(atoms)
             chosen.append(keep)

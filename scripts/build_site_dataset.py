@@ -41,7 +41,7 @@ from specguide.pretrained import (
     load_md_dataset,  # noqa: E402
 )
 from specguide.simulate.feff import FeffSettings, site_spectra  # noqa: E402
-from specguide.sites.clusters import site_cluster, unique_sites  # noqa: E402
+from specguide.sites.clusters import site_cluster, sites_with_cluster_species, unique_sites  # noqa: E402
 from specguide.sites.crystals import PHASES, build_phase, validate_silica  # noqa: E402
 from specguide.sites.dataset import SiteDataset, load_site_dataset  # noqa: E402
 from specguide.sites.silicates import SILICATES, build_silicate, validate_silicate  # noqa: E402
@@ -107,14 +107,6 @@ def validated_crystal(name: str) -> ase.Atoms:
     return atoms
 
 
-def cluster_species_ok(atoms: ase.Atoms, oxygens: np.ndarray, allowed: set[int] | None) -> np.ndarray:
-    """The O of ``oxygens`` whose 3-shell cluster holds only the atomic numbers in ``allowed`` (all when None)."""
-    if allowed is None:
-        return np.asarray(oxygens, dtype=int)
-    keep = [int(o) for o in oxygens if set(site_cluster(atoms, int(o)).numbers.tolist()) <= allowed]
-    return np.array(keep, dtype=int)
-
-
 def crystal_sites(
     names: list[str], args: argparse.Namespace, rng: np.random.Generator
 ) -> tuple[list[ase.Atoms], list[list[int]], list[tuple[str, str, float]]]:
@@ -129,7 +121,7 @@ def crystal_sites(
     for name in names:
         atoms = validated_crystal(name)
         all_unique = unique_sites(atoms)
-        u = cluster_species_ok(atoms, all_unique, allowed).tolist()
+        u = sites_with_cluster_species(atoms, all_unique, allowed).tolist()
         if not u:
             print(f"{name}: no O site whose cluster holds only {args.cluster_species}; skipped")
             continue
@@ -143,7 +135,7 @@ def crystal_sites(
             sigma = float(rng.uniform(0.05, 0.1))
             copy = big.copy()
             copy.positions += rng.normal(0.0, sigma, copy.positions.shape)
-            oxygens = cluster_species_ok(copy, np.flatnonzero(copy.numbers == 8), allowed)
+            oxygens = sites_with_cluster_species(copy, np.flatnonzero(copy.numbers == 8), allowed)
             chosen = np.sort(rng.choice(oxygens, min(args.sites_per_copy, len(oxygens)), replace=False)).tolist()
             structures.append(copy)
             sites.append(chosen)

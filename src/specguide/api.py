@@ -237,7 +237,7 @@ def sites_train(out: str | Path, config=None, **settings: Any) -> dict:
     try:
         network = EGNNConfig(n_spectrum=train.spectra.shape[1], hidden=config.hidden, layers=config.layers,
                              max_atoms=max(40, largest), prediction=config.prediction,
-                             n_species=len(species), species=species)  # fmt: skip
+                             species=species)  # fmt: skip
     except ValueError as exc:
         raise InputError(f"--prediction: {exc}") from None
     return train_site_model(train, out, max_minutes=config.max_minutes, max_steps=config.max_steps,

@@ -279,6 +279,8 @@ def load_site_model(name_or_path: str | Path, map_location: str | torch.device =
     for key, old in (("prediction", "eps"), ("n_rbf", 0), ("n_time_fourier", 0)):
         config.setdefault(key, old)
     config.setdefault("species", payload.get("species", [8, 14]))  # before it was a config field: O, Si
+    if config.pop("n_species", len(config["species"])) != len(config["species"]):
+        raise ValueError(f"{path}: its config's n_species and species disagree; {fix}")
     model = SiteDenoiser(EGNNConfig(**config))
     model.load_state_dict(payload["state_dict"])
     model.to(device).eval()

@@ -112,7 +112,7 @@ class _FavoursAluminium(torch.nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.config = EGNNConfig(n_spectrum=20, n_species=3, species=(8, 13, 14))
+        self.config = EGNNConfig(n_spectrum=20, species=(8, 13, 14))
         self.anchor = torch.nn.Parameter(torch.zeros(1))  # the sampler reads the device from the parameters
 
     def forward(self, x, h, t, spectrum, batch, excited):
@@ -133,9 +133,8 @@ def test_sampling_takes_the_best_allowed_species_and_refuses_species_the_model_l
             sample_clusters(model, spectrum, n_atoms=[7], samples=1, steps=2, allowed_species=bad)
 
 
-def test_a_config_needs_as_many_distinct_species_as_channels():
-    assert EGNNConfig().species == SPECIES
+def test_a_config_needs_distinct_species_and_counts_its_channels_from_them():
+    assert EGNNConfig().species == SPECIES and EGNNConfig().n_species == 2
+    assert EGNNConfig(species=(8, 13, 14)).n_species == 3
     with pytest.raises(ValueError, match="distinct"):
-        EGNNConfig(n_species=3)
-    with pytest.raises(ValueError, match="distinct"):
-        EGNNConfig(n_species=2, species=(8, 8))
+        EGNNConfig(species=(8, 8))

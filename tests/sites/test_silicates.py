@@ -118,34 +118,18 @@ def test_unknown_silicate():
         build_silicate("olivine")
 
 
-def _site_dataset_builder():
-    """``scripts/build_site_dataset.py`` as a module (a script, not part of the package)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "scripts" / "build_site_dataset.py"
-    spec = importlib.util.spec_from_file_location("build_site_dataset", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        sys.modules.pop(spec.name, None)
-    return module
-
-
 def test_cluster_species_filter_keeps_the_oxygens_no_other_cation_bonds_to():
-    """``--cluster-species O Si`` keeps an O exactly when no atom but O and Si lies within the bond cut-off of the
-    O or of the Si atoms it bonds to (checked here with ASE's neighbour list on the cell, not through clusters);
-    forsterite's Mg–O bonds (2.07–2.21 Å) are longer than the cut-off, jadeite's Al–O (1.93 Å) are not."""
-    builder = _site_dataset_builder()
+    """``sites_with_cluster_species`` (``build_site_dataset.py --cluster-species O Si``) keeps an O exactly when no
+    atom but O and Si lies within the bond cut-off of the O or of the Si atoms it bonds to (checked here with ASE's
+    neighbour list on the cell, not through clusters); forsterite's Mg–O bonds (2.07–2.21 Å) are longer than the
+    cut-off, jadeite's Al–O (1.93 Å) are not."""
     from specguide.sites.clusters import BOND_CUTOFF as cut
+    from specguide.sites.clusters import sites_with_cluster_species
 
     for name, expected in (("forsterite", "all"), ("jadeite", "none"), ("enstatite", "some")):
         atoms = build_silicate(name)
         oxygens = np.flatnonzero(atoms.numbers == 8)
-        kept = builder.cluster_species_ok(atoms, oxygens, {8, 14})
+        kept = sites_with_cluster_species(atoms, oxygens, {8, 14})
         i, j = neighbor_list("ij", atoms, cut)
         bonded = [set(j[i == k].tolist()) for k in range(len(atoms))]
         reference = []
@@ -158,4 +142,4 @@ def test_cluster_species_filter_keeps_the_oxygens_no_other_cation_bonds_to():
         assert kept.tolist() == oxygens[np.array(reference, dtype=bool)].tolist()
         fraction = len(kept) / len(oxygens)
         assert {"all": fraction == 1.0, "none": fraction == 0.0, "some": 0.0 < fraction < 1.0}[expected], name
-        assert builder.cluster_species_ok(atoms, oxygens, None).tolist() == oxygens.tolist()
+        assert sites_with_cluster_species(atoms, oxygens, None).tolist() == oxygens.tolist()

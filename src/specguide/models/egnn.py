@@ -21,8 +21,8 @@ from specguide.models.score import GaussianFourierFeatures
 
 @dataclass
 class EGNNConfig:
-    """Sizes of the denoiser. ``species``: atomic numbers of the one-hot channels, the absorber's first;
-    ``n_species``: their count; ``n_spectrum``: spectrum grid length.
+    """Sizes of the denoiser. ``species``: atomic numbers of the one-hot channels, the absorber's first
+    (``n_species``: their count); ``n_spectrum``: spectrum grid length.
 
     ``n_rbf``: Gaussian radial basis functions of the current distance appended to each edge's input (centres
     0 … ``rbf_max`` in the network's coordinate units, width = spacing); ``n_time_fourier``: Gaussian Fourier
@@ -35,7 +35,6 @@ class EGNNConfig:
     either into the other.
     """
 
-    n_species: int = 2
     species: tuple[int, ...] = (8, 14)
     n_spectrum: int = 200
     spectrum_embed: int = 32
@@ -51,8 +50,13 @@ class EGNNConfig:
         if self.prediction not in ("x0", "eps"):
             raise ValueError(f"prediction must be 'x0' or 'eps', not {self.prediction!r}")
         self.species = tuple(int(z) for z in self.species)
-        if len(self.species) != self.n_species or len(set(self.species)) != self.n_species:
-            raise ValueError(f"species {self.species} must be {self.n_species} distinct atomic numbers (n_species)")
+        if len(set(self.species)) != len(self.species) or not self.species:
+            raise ValueError(f"species {self.species} must be distinct atomic numbers")
+
+    @property
+    def n_species(self) -> int:
+        """Width of the one-hot species channels."""
+        return len(self.species)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -57,6 +57,14 @@ def site_cluster(atoms: ase.Atoms, site: int, shells: int = SHELLS, bond_cutoff:
     return cluster
 
 
+def sites_with_cluster_species(atoms: ase.Atoms, sites: np.ndarray, allowed: set[int] | None) -> np.ndarray:
+    """The ``sites`` whose cluster (:func:`site_cluster`) holds only the atomic numbers in ``allowed`` (all when
+    None): e.g. the O of a silicate that a site model of O and Si can describe."""
+    if allowed is None:
+        return np.asarray(sites, dtype=int)
+    return np.array([int(s) for s in sites if set(site_cluster(atoms, int(s)).numbers.tolist()) <= allowed], dtype=int)
+
+
 def unique_sites(atoms: ase.Atoms, element: str = "O") -> np.ndarray:
     """Indices of symmetry-unique ``element`` sites: one per asymmetric-unit kind when the structure was built
     by ``ase.spacegroup.crystal`` (``arrays['spacegroup_kinds']``), else one per distinct cluster fingerprint

@@ -93,8 +93,8 @@ def align_clusters_paper(
     """Align ``pred [n,3]`` onto ``ref [m,3]`` (excited atom first, at the origin, Å) as Okubo et al. (Methods) do:
     Kabsch for every pairing of the ``n_near`` atoms nearest the excited atom in each cluster (all of them in
     clusters under 9 atoms; 7! = 5040 pairings), the best of these rotations applied, then one Hungarian matching
-    of the whole clusters and one Kabsch on the matched pairs. Unlike :func:`align_clusters` this does not look for
-    the rotation that minimises the whole-cluster RMSD, so the first shells weigh more in it.
+    of the whole clusters and one Kabsch on the matched pairs. Unlike :func:`align_clusters` it does not search
+    for the rotation that minimises the whole-cluster RMSD.
 
     Returns ``(rotated pred [n,3], pred_index [k], ref_index [k])``: the matched pairs, k = min(n, m).
     """

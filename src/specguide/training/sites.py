@@ -83,9 +83,7 @@ def train_site_model(
     n_max = max(len(c) for c in data.clusters)
     if config is None:
         species = data_species(data)
-        config = EGNNConfig(
-            n_species=len(species), species=species, n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max)
-        )
+        config = EGNNConfig(species=species, n_spectrum=data.spectra.shape[1], max_atoms=max(40, n_max))
     if n_max > config.max_atoms:
         raise ValueError(f"a cluster has {n_max} atoms > max_atoms {config.max_atoms}; raise EGNNConfig.max_atoms")
     previous = None
